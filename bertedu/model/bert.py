@@ -1,0 +1,124 @@
+"""BertModel: embeddings -> encoder -> pooler.
+
+    E = Embeddings(input_ids, token_type_ids)         [batch, seq, hidden]
+    H = Encoder(E, padding mask)                       [batch, seq, hidden]
+    p = tanh(W_p H[:, 0] + b_p)                        [batch, hidden]
+
+The pooler reads only the first token, [CLS]. Because pretraining's
+next-sentence task is predicted from ``p``, [CLS] learns to summarise the pair,
+and sentence-level fine-tuning heads (classification, NSP) sit on ``p``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from bertedu.model.attention import padding_mask
+from bertedu.model.config import BertConfig
+from bertedu.model.embeddings import BertEmbeddings, validate_input_ids
+from bertedu.model.encoder import BertEncoder
+
+
+@dataclass
+class BertModelOutput:
+    """What :class:`BertModel` returns."""
+
+    last_hidden_state: torch.Tensor  # [batch, seq, hidden]
+    pooler_output: torch.Tensor  # [batch, hidden]
+    attentions: tuple[torch.Tensor, ...] | None = None  # per layer [batch, heads, seq, seq]
+
+
+class BertPooler(nn.Module):
+    """``tanh(dense(h_[CLS]))``: one vector per sequence, for sentence-level heads."""
+
+    def __init__(self, config: BertConfig) -> None:
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        """``[batch, seq, hidden]`` -> ``[batch, hidden]`` from position 0."""
+        return torch.tanh(self.dense(hidden_states[:, 0]))
+
+
+def init_bert_weights(module: nn.Module, std: float) -> None:
+    """BERT's initialisation: N(0, std) weights, zero biases, LayerNorm weight 1 / bias 0.
+
+    Apply with ``model.apply(lambda m: init_bert_weights(m, config.initializer_range))``.
+    The padding token's embedding starts at zero, as in transformers.
+    """
+    if isinstance(module, (nn.Linear, nn.Embedding)):
+        nn.init.normal_(module.weight, mean=0.0, std=std)
+    if isinstance(module, nn.Linear) and module.bias is not None:
+        nn.init.zeros_(module.bias)
+    if isinstance(module, nn.Embedding) and module.padding_idx is not None:
+        with torch.no_grad():
+            module.weight[module.padding_idx].zero_()
+    if isinstance(module, nn.LayerNorm):
+        nn.init.ones_(module.weight)
+        nn.init.zeros_(module.bias)
+
+
+def validate_attention_mask(attention_mask: torch.Tensor, input_ids: torch.Tensor) -> None:
+    """Raise a ``ValueError`` for a padding mask the model would misread."""
+    if not isinstance(attention_mask, torch.Tensor) or tuple(attention_mask.shape) != tuple(input_ids.shape):
+        shape = tuple(attention_mask.shape) if isinstance(attention_mask, torch.Tensor) else type(attention_mask).__name__
+        raise ValueError(f"attention_mask has shape {shape} but input_ids has {tuple(input_ids.shape)}; "
+                         "they must match: 1 for a real token, 0 for padding.")
+    if attention_mask.dtype != torch.bool and not bool(((attention_mask == 0) | (attention_mask == 1)).all()):
+        raise ValueError("attention_mask must hold only 0 (padding) and 1 (real token); "
+                         "pass the tokenizer's attention_mask, not an additive -inf mask.")
+    if not bool(attention_mask.bool().any(dim=1).all()):
+        raise ValueError("attention_mask has a row with no real token (all zeros); "
+                         "every sequence needs at least [CLS].")
+
+
+def parameter_count(config: BertConfig) -> int:
+    """Parameters of :class:`BertModel` computed from the config alone (no model built).
+
+    embeddings  (V + P + T) H + 2H               token, position, segment tables + LayerNorm
+    per layer   4 (H^2 + H) + 2 (2H)             Q, K, V, output projections + 2 LayerNorms
+                + (H I + I) + (I H + H)          the two FFN linears
+    pooler      H^2 + H
+    """
+    h, i = config.hidden_size, config.intermediate_size
+    embeddings = (config.vocab_size + config.max_position_embeddings + config.type_vocab_size) * h + 2 * h
+    layer = 4 * (h * h + h) + 2 * (2 * h) + (h * i + i) + (i * h + h)
+    pooler = h * h + h
+    return embeddings + config.num_hidden_layers * layer + pooler
+
+
+class BertModel(nn.Module):
+    """The BERT encoder with its pooler. Submodule names mirror transformers' ``BertModel``."""
+
+    def __init__(self, config: BertConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.embeddings = BertEmbeddings(config)
+        self.encoder = BertEncoder(config)
+        self.pooler = BertPooler(config)
+        self.apply(lambda module: init_bert_weights(module, config.initializer_range))
+
+    def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None,
+                attention_mask: torch.Tensor | None = None,
+                output_attentions: bool = False) -> BertModelOutput:
+        """Encode ``[batch, seq]`` ids; ``attention_mask`` is 1 for real tokens, 0 for padding.
+
+        ``output_attentions=True`` returns each layer's attention weights (and
+        uses the explicit attention formula instead of the fused kernel).
+        """
+        validate_input_ids(input_ids, self.config)
+        mask = None
+        if attention_mask is not None:
+            validate_attention_mask(attention_mask, input_ids)
+            mask = padding_mask(attention_mask)
+        hidden = self.embeddings(input_ids, token_type_ids)
+        hidden, attentions = self.encoder(hidden, mask=mask, output_attentions=output_attentions)
+        return BertModelOutput(last_hidden_state=hidden, pooler_output=self.pooler(hidden),
+                               attentions=attentions)
+
+    def num_parameters(self) -> int:
+        """Number of distinct parameters (a tied tensor counts once)."""
+        return sum(p.numel() for p in self.parameters())

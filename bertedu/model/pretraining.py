@@ -1,0 +1,149 @@
+"""BertForPreTraining: BERT plus the two pretraining heads, MLM and NSP.
+
+MLM head (one row of logits per predicted token):
+
+    t      = LayerNorm(GELU(W_t h + b_t))           the "transform"
+    logits = t E^T + b                              E = the word-embedding matrix (tied)
+
+NSP head: ``logits = W_nsp p + b_nsp`` on the pooler output ``p`` (2 classes:
+0 = B follows A, 1 = B is a random sentence).
+
+Sparse prediction: only ~15% of positions carry an MLM label, and the decoder
+(hidden x 30,522) is most of the model's FLOPs. When ``labels`` are given we
+gather the labelled positions *before* the transform and decoder, so the
+vocabulary projection runs on ``n_labelled`` rows instead of ``batch * seq``.
+The loss is identical to the dense one; only the wasted work is gone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from bertedu.model.bert import BertModel, init_bert_weights
+from bertedu.model.config import BertConfig
+
+IGNORE_INDEX = -100  # label value meaning "no prediction here" (PyTorch's cross_entropy default)
+
+
+@dataclass
+class BertForPreTrainingOutput:
+    """What :class:`BertForPreTraining` returns.
+
+    ``mlm_logits`` is ``[n_labelled, vocab]`` when labels were given (rows in
+    the order of ``labels[labels != -100]``, which is ``mlm_labels``), else
+    ``[batch, seq, vocab]``.
+    """
+
+    mlm_logits: torch.Tensor
+    nsp_logits: torch.Tensor  # [batch, 2]
+    loss: torch.Tensor | None = None  # mlm_loss + nsp_loss (or whichever was given)
+    mlm_loss: torch.Tensor | None = None
+    nsp_loss: torch.Tensor | None = None
+    mlm_labels: torch.Tensor | None = None  # [n_labelled], the targets of mlm_logits' rows
+    last_hidden_state: torch.Tensor | None = None
+    pooler_output: torch.Tensor | None = None
+    attentions: tuple[torch.Tensor, ...] | None = None
+
+
+class BertPredictionHeadTransform(nn.Module):
+    """``LayerNorm(GELU(dense(h)))``: a last non-linear step before the vocabulary projection."""
+
+    def __init__(self, config: BertConfig) -> None:
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.LayerNorm(F.gelu(self.dense(hidden)))
+
+
+class BertLMPredictionHead(nn.Module):
+    """Transform, then score every vocabulary entry with the (tied) embedding matrix plus a bias."""
+
+    def __init__(self, config: BertConfig, word_embeddings: nn.Embedding) -> None:
+        super().__init__()
+        self.transform = BertPredictionHeadTransform(config)
+        self.decoder = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
+        self.decoder.weight = word_embeddings.weight  # tied: the same tensor, not a copy
+        self.bias = nn.Parameter(torch.zeros(config.vocab_size))
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        """``[..., hidden]`` -> ``[..., vocab]`` logits."""
+        return self.decoder(self.transform(hidden)) + self.bias
+
+
+class BertPreTrainingHeads(nn.Module):
+    """The MLM head (``predictions``) and the NSP head (``seq_relationship``), named as in transformers."""
+
+    def __init__(self, config: BertConfig, word_embeddings: nn.Embedding) -> None:
+        super().__init__()
+        self.predictions = BertLMPredictionHead(config, word_embeddings)
+        self.seq_relationship = nn.Linear(config.hidden_size, 2)
+
+
+def validate_pretraining_labels(labels: torch.Tensor | None, next_sentence_label: torch.Tensor | None,
+                                input_ids: torch.Tensor, config: BertConfig) -> None:
+    """Raise a ``ValueError`` for MLM or NSP labels of the wrong shape or range."""
+    if labels is not None:
+        if tuple(labels.shape) != tuple(input_ids.shape):
+            raise ValueError(f"labels has shape {tuple(labels.shape)} but input_ids has "
+                             f"{tuple(input_ids.shape)}: one label per token, {IGNORE_INDEX} where "
+                             "no prediction is made.")
+        if labels.dtype not in (torch.int64, torch.int32):
+            raise ValueError(f"labels must hold integer token ids, got dtype {labels.dtype}")
+        bad = (labels != IGNORE_INDEX) & ((labels < 0) | (labels >= config.vocab_size))
+        if bool(bad.any()):
+            raise ValueError(f"labels must be token ids in [0, {config.vocab_size}) or {IGNORE_INDEX} "
+                             f"(no prediction); found {labels[bad][:5].tolist()}")
+    if next_sentence_label is not None:
+        if tuple(next_sentence_label.shape) != (input_ids.shape[0],):
+            raise ValueError(f"next_sentence_label has shape {tuple(next_sentence_label.shape)}; "
+                             f"expected ({input_ids.shape[0]},): one 0/1 label per sequence pair.")
+        if not bool(((next_sentence_label == 0) | (next_sentence_label == 1)).all()):
+            raise ValueError("next_sentence_label must be 0 (B follows A) or 1 (B is random)")
+
+
+class BertForPreTraining(nn.Module):
+    """BERT with the MLM and NSP heads. Names mirror transformers' ``bert`` and ``cls`` modules."""
+
+    def __init__(self, config: BertConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.bert = BertModel(config)
+        self.cls = BertPreTrainingHeads(config, self.bert.embeddings.word_embeddings)
+        self.cls.apply(lambda module: init_bert_weights(module, config.initializer_range))
+        # cls.apply re-initialised the tied decoder weight, i.e. the word embeddings: redo them.
+        init_bert_weights(self.bert.embeddings.word_embeddings, config.initializer_range)
+
+    def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None,
+                attention_mask: torch.Tensor | None = None, labels: torch.Tensor | None = None,
+                next_sentence_label: torch.Tensor | None = None,
+                output_attentions: bool = False) -> BertForPreTrainingOutput:
+        """Encode, then predict masked tokens (only where ``labels != -100``) and the NSP class."""
+        validate_pretraining_labels(labels, next_sentence_label, input_ids, self.config)
+        encoded = self.bert(input_ids, token_type_ids, attention_mask, output_attentions=output_attentions)
+        hidden = encoded.last_hidden_state
+        nsp_logits = self.cls.seq_relationship(encoded.pooler_output)
+
+        mlm_loss = nsp_loss = mlm_labels = None
+        if labels is None:
+            mlm_logits = self.cls.predictions(hidden)  # dense: [batch, seq, vocab]
+        else:
+            selected = labels != IGNORE_INDEX
+            mlm_labels = labels[selected].long()
+            mlm_logits = self.cls.predictions(hidden[selected])  # sparse: [n_labelled, vocab]
+            # With no labelled token the mean would be 0/0 = NaN; a zero keeps the graph valid.
+            mlm_loss = (F.cross_entropy(mlm_logits, mlm_labels) if mlm_labels.numel()
+                        else mlm_logits.sum() * 0.0)
+        if next_sentence_label is not None:
+            nsp_loss = F.cross_entropy(nsp_logits, next_sentence_label.long())
+        losses = [value for value in (mlm_loss, nsp_loss) if value is not None]
+        return BertForPreTrainingOutput(
+            mlm_logits=mlm_logits, nsp_logits=nsp_logits, loss=sum(losses[1:], losses[0]) if losses else None,
+            mlm_loss=mlm_loss, nsp_loss=nsp_loss, mlm_labels=mlm_labels,
+            last_hidden_state=hidden, pooler_output=encoded.pooler_output, attentions=encoded.attentions,
+        )

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from transformers import BertModel as HFBertModel
+from transformers.utils import logging as hf_logging
 
 
 def minilm_path() -> Path:
@@ -31,6 +32,13 @@ def load_reference_bert(attn_implementation: str = "eager") -> HFBertModel:
     ``eager`` attention is the default because transformers' ``sdpa`` path
     returns no attention maps when ``output_attentions=True`` is asked for.
     """
-    model = HFBertModel.from_pretrained(str(minilm_path()), attn_implementation=attn_implementation,
-                                        add_pooling_layer=True)
+    # transformers draws a "Loading weights" progress bar; in a notebook's stored
+    # outputs it is noise, so it is switched off for this call only.
+    bar_was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        model = HFBertModel.from_pretrained(str(minilm_path()), attn_implementation=attn_implementation)
+    finally:
+        if bar_was_enabled:
+            hf_logging.enable_progress_bar()
     return model.eval()

@@ -39,3 +39,29 @@ def load_tokenizer(name_or_path: str | Path | None = None) -> PreTrainedTokenize
         "or pass a local folder that holds vocab.txt.",
     ):
         return AutoTokenizer.from_pretrained(str(name_or_path))
+
+
+def greedy_wordpiece(word: str, vocab: dict[str, int] | set[str], *, unk_token: str = "[UNK]",
+                     max_chars_per_word: int = 100) -> list[str]:
+    """Split one (lower-cased, punctuation-free) word into WordPieces, longest match first.
+
+    This is BERT's WordPiece algorithm in full: take the longest prefix of the
+    word that is in the vocabulary, then the longest continuation (written with a
+    ``##`` prefix) of what is left, and so on. If some remainder has no match, the
+    whole word becomes ``unk_token``; so does a word longer than
+    ``max_chars_per_word`` (the reference implementation's limit).
+    """
+    if len(word) > max_chars_per_word:
+        return [unk_token]
+    pieces: list[str] = []
+    start = 0
+    while start < len(word):
+        for end in range(len(word), start, -1):
+            piece = word[start:end] if start == 0 else "##" + word[start:end]
+            if piece in vocab:
+                pieces.append(piece)
+                start = end
+                break
+        else:  # no prefix of the remainder is a known piece
+            return [unk_token]
+    return pieces

@@ -1,0 +1,45 @@
+# bertedu: the three commands of the README.
+#   make book       set up .venv, fetch the offline web assets, build _build/html
+#   make test       set up, then pytest, nbval (smoke profile), strict book build, browser check
+#   make notebooks  re-execute every notebook in the cpu profile and store outputs + widget state
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export HF_HUB_OFFLINE := 1
+export HF_DATASETS_OFFLINE := 1
+
+.PHONY: book test notebooks setup assets clean
+
+setup: $(STAMP)
+
+# torch goes first and exactly: a CPU wheel where one is on disk; any looser
+# requirement would pull the newest release with several GB of CUDA packages.
+$(STAMP): requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "$$(grep '^torch==' requirements.txt)"
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (bertedu)" > /dev/null
+	touch $(STAMP)
+
+assets:
+	bash scripts/fetch_web_assets.sh
+
+book: setup assets
+	$(PY) scripts/build_book.py
+
+test: setup assets
+	$(PY) -m pytest -p no:cacheprovider tests
+	BERTEDU_PROFILE=smoke $(PY) -m pytest -p no:cacheprovider --nbval-lax --nbval-current-env \
+		--nbval-cell-timeout=600 notebooks
+	$(PY) scripts/build_book.py --strict
+	$(PY) scripts/check_book.py
+
+notebooks: setup
+	$(PY) scripts/execute_notebooks.py --profile cpu
+
+clean:
+	rm -rf _build

@@ -1,0 +1,145 @@
+"""Open every page of the built book in headless Chromium, as a reader would.
+
+Checks, page by page:
+- nothing is requested from outside the book (no CDN, no font server): every
+  request must be a file:, data: or blob: URL;
+- math is typeset: every Sphinx math element became a MathJax container;
+- every image (the stored plots) loaded;
+- widgets with stored state rendered as controls;
+- no uncaught JavaScript error;
+and that there is one page per notebook. It uses Debian's ``chromium`` (installed
+with apt-get when missing and running as root) driven by Playwright. Where
+Chromium cannot be installed, the check says so and is skipped, except under
+CI (``CI=true``), where a skipped browser check is a failure.
+
+    python scripts/check_book.py [--screenshots DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+HTML = REPO / "_build" / "html"
+LOCAL_SCHEMES = ("file:", "data:", "blob:", "about:")
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+SKIPPED_PAGES = {"genindex.html", "search.html"}
+# Jupyter Book 1.0.4 adds sphinx-thebe 0.3.1's inline config script to every page
+# twice, so the second `const THEBE_JS_URL` declaration throws; the first stays in
+# effect and thebe is not enabled in this book. Any other JavaScript error fails.
+KNOWN_UPSTREAM_ERRORS = ("Identifier 'THEBE_JS_URL' has already been declared",)
+
+
+def find_chromium() -> str | None:
+    """Path to Chromium, installing Debian's package first when possible."""
+    found = shutil.which("chromium")
+    if found or os.name != "posix" or os.geteuid() != 0 or not shutil.which("apt-get"):
+        return found
+    print("Installing Debian's chromium for the browser check ...", flush=True)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "chromium"]):
+        if subprocess.run(command, env=env, stdout=subprocess.DEVNULL).returncode != 0:
+            return None
+    return shutil.which("chromium")
+
+
+def book_pages() -> list[Path]:
+    pages = [p for p in HTML.rglob("*.html")
+             if p.name not in SKIPPED_PAGES and not {"_static", "_sources", "_images"} & set(p.parts)]
+    return sorted(pages)
+
+
+def check_page(browser, page_path: Path, screenshots: Path | None) -> list[str]:
+    """Load one page; return the problems found (empty when the page is fine)."""
+    problems: list[str] = []
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    external: list[str] = []
+    errors: list[str] = []
+
+    def route(route_request):
+        url = route_request.request.url
+        if url.startswith(LOCAL_SCHEMES):
+            route_request.continue_()
+        else:
+            external.append(url)
+            route_request.abort()
+
+    page.route("**/*", route)
+    page.on("pageerror", lambda error: errors.append(str(error))
+            if str(error) not in KNOWN_UPSTREAM_ERRORS else None)
+    page.goto(page_path.as_uri(), wait_until="load")
+    page.wait_for_load_state("networkidle")
+
+    math_count = page.locator(".math").count()
+    if math_count:
+        try:
+            page.wait_for_function(
+                "n => document.querySelectorAll('mjx-container').length >= n", arg=math_count, timeout=20000)
+        except Exception:  # Playwright's TimeoutError: report it as a finding, not a crash
+            typeset = page.locator("mjx-container").count()
+            problems.append(f"math not typeset: {typeset} of {math_count} formulas rendered")
+    if page.locator('script[type="application/vnd.jupyter.widget-state+json"]').count():
+        try:
+            page.wait_for_selector(".jupyter-widgets", timeout=20000)
+        except Exception:
+            problems.append("widget state is stored but no widget rendered")
+    broken = page.evaluate("[...document.images].filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)")
+    problems += [f"image did not load: {src}" for src in broken]
+    problems += [f"request outside the book: {url}" for url in sorted(set(external))]
+    problems += [f"JavaScript error: {error}" for error in errors]
+    if screenshots is not None:
+        name = "_".join(page_path.relative_to(HTML).with_suffix(".png").parts)
+        page.screenshot(path=str(screenshots / name), full_page=False)
+    page.close()
+    return problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--screenshots", type=Path, help="also save a screenshot of each page here")
+    args = parser.parse_args(argv)
+    in_ci = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+    if not (HTML / "index.html").exists():
+        print(f"No built book at {HTML}: run the book build first.", file=sys.stderr)
+        return 1
+    chromium = find_chromium()
+    if chromium is None:
+        message = ("Browser check SKIPPED: Chromium is not installed and could not be installed "
+                   "(installing needs root and apt-get: apt-get install chromium).")
+        print(message, file=sys.stderr)
+        return 1 if in_ci else 0
+
+    missing = [nb.stem for nb in sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+               if not (HTML / "notebooks" / f"{nb.stem}.html").exists()]
+    failures = {f"notebooks/{stem}.ipynb": ["no page in the built book"] for stem in missing}
+    if args.screenshots:
+        args.screenshots.mkdir(parents=True, exist_ok=True)
+
+    from playwright.sync_api import sync_playwright
+
+    pages = book_pages()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
+        for page_path in pages:
+            problems = check_page(browser, page_path, args.screenshots)
+            name = str(page_path.relative_to(HTML))
+            print(f"{'FAIL' if problems else 'ok  '} {name}", flush=True)
+            if problems:
+                failures[name] = problems
+        browser.close()
+    for name, problems in failures.items():
+        for problem in problems:
+            print(f"  {name}: {problem}", file=sys.stderr)
+    print(f"Browser check: {len(pages) - len(failures)} of {len(pages)} pages fine.")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

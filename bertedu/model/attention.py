@@ -59,7 +59,7 @@ def attention_weights(query: torch.Tensor, key: torch.Tensor,
 
     ``mask`` is boolean (True = may attend), broadcastable to ``[..., q, k]``.
     """
-    scores = query @ key.transpose(-2, -1) / math.sqrt(query.shape[-1])
+    scores = query @ key.transpose(-2, -1) * query.shape[-1] ** -0.5
     if mask is not None:
         scores = scores + additive_mask(mask, scores.dtype)
     return scores.softmax(dim=-1)

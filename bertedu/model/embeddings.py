@@ -42,9 +42,11 @@ class BertEmbeddings(nn.Module):
         else:
             validate_token_type_ids(token_type_ids, input_ids, self.config)
         positions = self.position_ids[:seq_len]
+        # Summed in transformers' order (token + segment, then + position): float addition is
+        # not associative, and the same order makes our outputs bit-identical to the reference.
         summed = (self.word_embeddings(input_ids)
-                  + self.position_embeddings(positions)[None, :, :]
-                  + self.token_type_embeddings(token_type_ids))
+                  + self.token_type_embeddings(token_type_ids)
+                  + self.position_embeddings(positions)[None, :, :])
         return self.dropout(self.LayerNorm(summed))
 
 

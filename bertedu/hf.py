@@ -1,0 +1,138 @@
+"""Move weights between bertedu's BERT and transformers' BERT.
+
+``from_hf`` proves our implementation right: a real pretrained checkpoint,
+loaded into our modules, must give the same numbers as transformers.
+``to_hf`` lets a model trained in the book use transformers' tooling
+(``pipeline("fill-mask")``, ``save_pretrained``, the hub).
+
+Most state-dict names are already equal (``embeddings.*``, ``pooler.dense.*``,
+``cls.predictions.transform.*``, ``cls.predictions.bias``,
+``cls.seq_relationship.*``). Only the inside of an encoder block is spelled
+differently; :data:`LAYER_RENAMES` is the whole mapping.
+"""
+
+from __future__ import annotations
+
+import torch
+import transformers
+from torch import nn
+
+from bertedu.model import BertConfig, BertForPreTraining, BertModel
+
+#: (transformers name, bertedu name) of each tensor group inside ``encoder.layer.<i>.``
+LAYER_RENAMES: tuple[tuple[str, str], ...] = (
+    ("attention.self.query.", "attention.query."),
+    ("attention.self.key.", "attention.key."),
+    ("attention.self.value.", "attention.value."),
+    ("attention.output.dense.", "attention.output."),
+    ("attention.output.LayerNorm.", "attention_norm."),
+    ("intermediate.dense.", "ffn.intermediate."),
+    ("output.dense.", "ffn.output."),
+    ("output.LayerNorm.", "ffn_norm."),
+)
+
+_CONFIG_FIELDS = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
+                  "intermediate_size", "hidden_dropout_prob", "attention_probs_dropout_prob",
+                  "max_position_embeddings", "type_vocab_size", "initializer_range", "layer_norm_eps")
+
+
+def _rename(name: str, direction: int) -> str:
+    """Rename one state-dict key; ``direction`` 0 = transformers -> bertedu, 1 = back."""
+    head, sep, rest = name.partition("encoder.layer.")
+    if not sep:
+        return name
+    index, _, suffix = rest.partition(".")
+    for pair in LAYER_RENAMES:
+        source, target = pair[direction], pair[1 - direction]
+        if suffix.startswith(source):
+            return f"{head}encoder.layer.{index}.{target}{suffix[len(source):]}"
+    raise KeyError(f"no mapping for the encoder weight {name!r}")
+
+
+def config_from_hf(hf_config: transformers.BertConfig) -> BertConfig:
+    """Convert a transformers ``BertConfig``; refuse what our model does not implement."""
+    model_type = getattr(hf_config, "model_type", None)
+    if model_type != "bert":
+        raise ValueError(f"Only BERT configs can be converted, got model_type={model_type!r}")
+    position_type = getattr(hf_config, "position_embedding_type", "absolute")
+    if position_type != "absolute":
+        raise ValueError(f"position_embedding_type={position_type!r} is not supported: bertedu's "
+                         "BERT has learned absolute position embeddings only.")
+    if hf_config.hidden_act != "gelu":
+        raise ValueError(f"hidden_act={hf_config.hidden_act!r} is not supported: bertedu's BERT uses "
+                         "the exact erf GELU ('gelu'); 'gelu_new', 'relu' etc. would give other numbers.")
+    if getattr(hf_config, "is_decoder", False) or getattr(hf_config, "add_cross_attention", False):
+        raise ValueError("Decoder BERT configs (is_decoder / add_cross_attention) are not supported: "
+                         "bertedu's BertModel is a bidirectional encoder.")
+    values = {name: getattr(hf_config, name) for name in _CONFIG_FIELDS}
+    pad = getattr(hf_config, "pad_token_id", None)
+    values["pad_token_id"] = 0 if pad is None else pad
+    return BertConfig(**values)
+
+
+def config_to_hf(config: BertConfig, attn_implementation: str = "eager") -> transformers.BertConfig:
+    """Our config as a transformers ``BertConfig`` (exact GELU, tied word embeddings)."""
+    return transformers.BertConfig(**config.to_dict(), hidden_act="gelu", tie_word_embeddings=True,
+                                   attn_implementation=attn_implementation)
+
+
+def from_hf(hf_model: nn.Module) -> BertModel | BertForPreTraining:
+    """transformers ``BertModel`` / ``BertForPreTraining`` -> our model with the same weights.
+
+    The result has the source's dtype, device and train/eval mode.
+    """
+    if isinstance(hf_model, transformers.BertForPreTraining):
+        ours_cls, base = BertForPreTraining, hf_model.bert
+    elif isinstance(hf_model, transformers.BertModel):
+        ours_cls, base = BertModel, hf_model
+    else:
+        raise TypeError(f"from_hf supports transformers BertModel and BertForPreTraining, got "
+                        f"{type(hf_model).__name__}. For another BERT task model, pass its encoder "
+                        "(e.g. model.bert) to get a BertModel.")
+    if base.pooler is None:
+        raise ValueError("This transformers BertModel was built with add_pooling_layer=False; bertedu's "
+                         "BertModel always has a pooler. Load it with add_pooling_layer=True.")
+    config = config_from_hf(hf_model.config)
+    source = hf_model.state_dict()
+    if ours_cls is BertForPreTraining:
+        head = hf_model.cls.predictions
+        if not torch.equal(head.decoder.weight, base.embeddings.word_embeddings.weight):
+            raise ValueError("The MLM decoder is not tied to the word embeddings; bertedu's "
+                             "BertForPreTraining always ties them, so these weights cannot be represented.")
+        source.pop("cls.predictions.decoder.bias", None)  # the same tensor as cls.predictions.bias
+    state = {_rename(name, 0): tensor for name, tensor in source.items()}
+    first = next(hf_model.parameters())
+    model = ours_cls(config).to(dtype=first.dtype, device=first.device)
+    model.load_state_dict(state, strict=True)
+    return model.train(hf_model.training)
+
+
+def to_hf(model: BertModel | BertForPreTraining, masked_lm: bool = False,
+          attn_implementation: str = "eager") -> transformers.PreTrainedModel:
+    """Our model -> transformers ``BertModel`` / ``BertForPreTraining`` with the same weights.
+
+    ``masked_lm=True`` (only for a ``BertForPreTraining``) returns a
+    ``BertForMaskedLM`` instead: transformers' ``pipeline("fill-mask")`` reads
+    ``outputs.logits``, which ``BertForPreTraining`` does not have. ``eager``
+    attention is the default because transformers' ``sdpa`` path returns no
+    attention maps.
+    """
+    if isinstance(model, BertForPreTraining):
+        hf_cls = transformers.BertForMaskedLM if masked_lm else transformers.BertForPreTraining
+    elif isinstance(model, BertModel):
+        if masked_lm:
+            raise ValueError("masked_lm=True needs a BertForPreTraining: a BertModel has no MLM head.")
+        hf_cls = transformers.BertModel
+    else:
+        raise TypeError(f"to_hf supports bertedu BertModel and BertForPreTraining, got {type(model).__name__}")
+    hf_model = hf_cls(config_to_hf(model.config, attn_implementation))
+    state = {_rename(name, 1): tensor for name, tensor in model.state_dict().items()}
+    if isinstance(model, BertForPreTraining):
+        state["cls.predictions.decoder.bias"] = state["cls.predictions.bias"]
+    if masked_lm:  # BertForMaskedLM has neither a pooler nor the NSP head
+        state = {name: tensor for name, tensor in state.items()
+                 if not name.startswith(("bert.pooler.", "cls.seq_relationship."))}
+    first = next(model.parameters())
+    hf_model.to(dtype=first.dtype, device=first.device)
+    hf_model.load_state_dict(state, strict=True)
+    return hf_model.train(model.training)

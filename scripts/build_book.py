@@ -11,6 +11,7 @@ overrides, so the pages load those scripts from their CDNs instead.
 from __future__ import annotations
 
 import argparse
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -49,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
         print("Offline web assets missing (run scripts/fetch_web_assets.sh with npm): "
               "building a book that loads MathJax and widgets from CDNs.", file=sys.stderr)
         command += ["--config", str(cdn_config(REPO / "_config.yml"))]
+    # Start from an empty output folder so pages of removed files cannot linger.
+    shutil.rmtree(REPO / "_build" / "html", ignore_errors=True)
     start = time.perf_counter()
     result = subprocess.run(command, cwd=REPO)
     if result.returncode == 0:

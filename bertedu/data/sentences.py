@@ -1,0 +1,56 @@
+"""Clean raw text and split it into sentences.
+
+NSP pairs are built from whole sentences, so the splitter matters: splitting on
+every "." (as naive code does) cuts "Dr. Smith", "3.14" and "J. R. R. Tolkien"
+into fragments, and the model would then learn that a "next sentence" may start
+mid-phrase. pysbd (Sadvilkar and Neumann 2020) is a rule-based splitter that
+handles abbreviations, decimals and initials, and needs no model download.
+"""
+
+from __future__ import annotations
+
+import functools
+import multiprocessing
+import re
+import unicodedata
+from collections.abc import Sequence
+
+import pysbd
+
+_WHITESPACE = re.compile(r"\s+")
+
+
+def _is_control(char: str) -> bool:
+    # Same rule as BERT's BasicTokenizer: Unicode categories Cc (controls such as NUL or
+    # ESC) and Cf (format: zero-width spaces, soft hyphens, direction marks) carry no text.
+    return unicodedata.category(char) in ("Cc", "Cf") and char not in "\t\n\r"
+
+
+def clean_text(text: str) -> str:
+    """NFC-normalise, drop control/format characters and U+FFFD, and collapse whitespace to single spaces."""
+    text = unicodedata.normalize("NFC", text)
+    text = "".join(char for char in text if char != "\ufffd" and not _is_control(char))
+    return _WHITESPACE.sub(" ", text).strip()
+
+
+@functools.lru_cache(maxsize=None)
+def _segmenter(language: str) -> pysbd.Segmenter:
+    # clean=False: keep the text as it is (pysbd's cleaner rewrites it); building a
+    # Segmenter compiles many rules, so one per language is reused.
+    return pysbd.Segmenter(language=language, clean=False)
+
+
+def split_sentences(text: str, language: str = "en") -> list[str]:
+    """The sentences of ``text`` after :func:`clean_text`, stripped, none empty."""
+    text = clean_text(text)
+    if not text:
+        return []
+    return [sentence for sentence in (s.strip() for s in _segmenter(language).segment(text)) if sentence]
+
+
+def split_many(texts: Sequence[str], *, num_proc: int = 1) -> list[list[str]]:
+    """:func:`split_sentences` over many texts, in ``num_proc`` processes (pysbd is pure Python: ~0.2 MB/s a core)."""
+    if num_proc <= 1 or len(texts) < 100:
+        return [split_sentences(text) for text in texts]
+    with multiprocessing.get_context("fork").Pool(num_proc) as pool:
+        return pool.map(split_sentences, texts, chunksize=max(1, len(texts) // (8 * num_proc)))

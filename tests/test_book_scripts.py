@@ -1,0 +1,65 @@
+"""The scripts that execute notebooks and build the book."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import nbformat
+import yaml
+
+SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
+
+
+def load_script(name: str):
+    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def write_notebook(path: Path, *sources: str) -> Path:
+    notebook = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell(source) for source in sources],
+        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+    nbformat.write(notebook, path)
+    return path
+
+
+def test_cdn_config_keeps_everything_but_the_offline_assets():
+    build_book = load_script("build_book")
+    original = yaml.safe_load((SCRIPTS.parent / "_config.yml").read_text())
+    fallback = yaml.safe_load(build_book.cdn_config(SCRIPTS.parent / "_config.yml").read_text())
+    assert set(original["sphinx"]["config"]) >= set(build_book.OFFLINE_KEYS)
+    assert not set(fallback["sphinx"]["config"]) & set(build_book.OFFLINE_KEYS)
+    assert fallback["execute"] == original["execute"] == {"execute_notebooks": "off"}
+    assert fallback["title"] == original["title"]
+
+
+def test_execution_stores_outputs_profile_and_widget_state(tmp_path):
+    execute_notebooks = load_script("execute_notebooks")
+    path = write_notebook(
+        tmp_path / "01_demo.ipynb",
+        "import os\nprint(os.environ['BERTEDU_PROFILE'])",
+        "import ipywidgets\nipywidgets.IntSlider(value=3)")
+    execute_notebooks.execute(path, "smoke", timeout=120)
+    notebook = nbformat.read(path, as_version=4)
+    assert notebook.cells[0].outputs[0]["text"].strip() == "smoke"
+    state = notebook.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    assert any(model["model_name"] == "IntSliderModel" and model["state"]["value"] == 3
+               for model in state.values())
+
+
+def test_a_failing_notebook_is_reported_and_left_unchanged(tmp_path, capsys):
+    execute_notebooks = load_script("execute_notebooks")
+    path = write_notebook(tmp_path / "02_broken.ipynb", "1 / 0")
+    before = path.read_text()
+    assert execute_notebooks.main([str(path), "--profile", "smoke", "--timeout", "120"]) == 1
+    assert "ZeroDivisionError" in capsys.readouterr().err
+    assert path.read_text() == before
+
+
+def test_missing_notebook_is_named(tmp_path, capsys):
+    execute_notebooks = load_script("execute_notebooks")
+    assert execute_notebooks.main([str(tmp_path / "nope.ipynb")]) == 1
+    assert "No such notebook" in capsys.readouterr().err

@@ -19,7 +19,6 @@ given ``key_value_states``, cross-attention, so a decoder reuses it as is.
 
 from __future__ import annotations
 
-import math
 
 import torch
 import torch.nn.functional as F

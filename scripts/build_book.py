@@ -22,7 +22,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 VENDOR_MARKER = REPO / "book" / "static" / "vendor" / ".complete"
-OFFLINE_KEYS = ("html_static_path", "mathjax_path", "nb_ipywidgets_js")
+OFFLINE_KEYS = ("mathjax_path", "nb_ipywidgets_js")
 
 
 def cdn_config(config_path: Path) -> Path:

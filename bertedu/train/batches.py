@@ -1,0 +1,82 @@
+"""Where the training loop gets its batches, and how it finds its place again after a restart.
+
+The loop keeps a *data position*: ``(epoch, batch)``, the number of batches of
+the current epoch already consumed. To resume exactly, the data must be able
+to start an epoch part-way. Three kinds of source are accepted:
+
+* an object with ``epoch_batches(epoch, start)`` (:class:`ResumableBatches`):
+  it jumps straight to batch ``start`` of epoch ``epoch``, with nothing
+  replayed (the book's pretraining data, :class:`bertedu.train.pretrain.PretrainingBatches`);
+* a callable ``epoch -> iterable``: called once per epoch; on resume the first
+  ``start`` batches are drawn and dropped;
+* any re-iterable (a list, a ``DataLoader``): iterated again each epoch,
+  skipping as above. A shuffling ``DataLoader`` draws its order from a
+  generator: pass that generator to ``train(generators=...)`` so its state is
+  checkpointed too, or the resumed epoch sees another order.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+Batch = dict[str, Any]
+
+
+@runtime_checkable
+class ResumableBatches(Protocol):
+    """A data source that can start any epoch at any batch."""
+
+    def epoch_batches(self, epoch: int, start: int = 0) -> Iterator[Batch]:
+        """Batches ``start, start + 1, ...`` of ``epoch``."""
+        ...
+
+
+@dataclass
+class DataPosition:
+    """How far the loop has read: ``batch`` batches of epoch ``epoch`` are consumed."""
+
+    epoch: int = 0
+    batch: int = 0
+
+    def to_dict(self) -> dict[str, int]:
+        return {"epoch": self.epoch, "batch": self.batch}
+
+
+def epoch_iterator(source: ResumableBatches | Callable[[int], Iterable[Batch]] | Iterable[Batch],
+                   epoch: int, start: int) -> Iterator[Batch]:
+    """The batches of ``epoch`` from number ``start`` on, for any of the three kinds of source."""
+    if isinstance(source, ResumableBatches):
+        return iter(source.epoch_batches(epoch, start))
+    iterable = source(epoch) if callable(source) else source
+    return itertools.islice(iter(iterable), start, None)
+
+
+class BatchStream:
+    """An endless stream of batches over epochs that tracks its :class:`DataPosition`."""
+
+    def __init__(self, source: Any, position: DataPosition | None = None) -> None:
+        self.source = source
+        self.position = position or DataPosition()
+        self._iterator = epoch_iterator(source, self.position.epoch, self.position.batch)
+
+    def __next__(self) -> Batch:
+        try:
+            batch = next(self._iterator)
+        except StopIteration:  # end of an epoch: start the next one
+            self.position = DataPosition(self.position.epoch + 1, 0)
+            self._iterator = epoch_iterator(self.source, self.position.epoch, 0)
+            try:
+                batch = next(self._iterator)
+            except StopIteration:
+                raise ValueError(
+                    f"The training data yielded no batch in epoch {self.position.epoch}. Is it empty (or smaller "
+                    "than one batch with drop_last)? A one-shot iterator (a generator) cannot be read twice: pass "
+                    "a list, a DataLoader or a function epoch -> batches instead.") from None
+        self.position.batch += 1
+        return batch
+
+    def __iter__(self) -> BatchStream:
+        return self

@@ -1,0 +1,399 @@
+"""Checkpoints: safetensors tensors plus a JSON file, written atomically, never unpickled.
+
+A checkpoint is one folder, ``step-00000100/``, holding
+
+* ``model.safetensors``: the weights. A tied tensor (BERT's MLM decoder *is*
+  the word-embedding matrix) is stored once; safetensors refuses to store two
+  names for one storage, and storing a copy would untie them on load. The JSON
+  records the alias, and loading re-ties by copying into the one shared tensor;
+* ``training_state.safetensors``: AdamW's moment tensors (named by parameter,
+  not by index, so a mismatch can be reported by name) and the byte states of
+  torch's random generators;
+* ``state.json``: everything else, as text: the model config, the optimizer's
+  hyper-parameters, the scheduler, the step, Python/NumPy RNG states, the data
+  position, and the SHA-256 of both tensor files.
+
+Why not ``torch.save``: a pickle can run arbitrary code when loaded, so a
+checkpoint from the internet is a program. safetensors and JSON are data only.
+
+Atomicity: every file is written to a temporary name, flushed to disk and
+moved into place with ``os.replace`` (atomic on POSIX and Windows).
+``state.json`` goes last: it is the commit marker. A run killed mid-save leaves
+either the previous complete checkpoint or a folder without ``state.json``,
+which :func:`latest_checkpoint` ignores; the hashes catch a tensor file that
+does not belong to its JSON.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from bertedu.train.rng import capture_rng_state, restore_rng_state
+
+FORMAT_VERSION = 1
+STATE_FILE = "state.json"
+MODEL_FILE = "model.safetensors"
+TRAINING_STATE_FILE = "training_state.safetensors"
+_STEP_DIR = re.compile(r"^step-(\d+)$")
+
+
+class CheckpointMismatchError(ValueError):
+    """The checkpoint was written for a different model, optimizer or configuration."""
+
+
+@dataclass
+class CheckpointState:
+    """What :func:`load_checkpoint` hands back besides the restored objects."""
+
+    step: int
+    path: Path
+    data_position: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def unwrap_model(model: nn.Module) -> nn.Module:
+    """The plain module under ``DistributedDataParallel`` (``.module``) and ``torch.compile`` (``._orig_mod``)."""
+    while True:
+        if isinstance(model, nn.parallel.DistributedDataParallel):
+            model = model.module
+        elif hasattr(model, "_orig_mod"):
+            model = model._orig_mod
+        else:
+            return model
+
+
+def model_config_dict(model: nn.Module) -> dict[str, Any] | None:
+    """``model.config`` as a dict when the model has a config with ``to_dict()`` (as BertConfig does)."""
+    config = getattr(unwrap_model(model), "config", None)
+    return config.to_dict() if hasattr(config, "to_dict") else None
+
+
+# ---------------------------------------------------------------- writing files
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _replace_atomically(tmp: Path, final: Path) -> None:
+    with tmp.open("rb+") as file:
+        os.fsync(file.fileno())  # the bytes are on disk before the name points at them
+    os.replace(tmp, final)
+
+
+def _write_tensors(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str] | None = None) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    save_file({name: t.detach().contiguous().cpu() for name, t in tensors.items()}, str(tmp), metadata=metadata)
+    _replace_atomically(tmp, path)
+
+
+def write_json_atomically(value: Any, path: Path) -> None:
+    """Write ``value`` as indented JSON to ``path`` via a temporary file and ``os.replace``."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(value, indent=1) + "\n", encoding="utf-8")
+    _replace_atomically(tmp, path)
+
+
+# ---------------------------------------------------------------- model weights
+
+
+def deduplicated_state_dict(model: nn.Module) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """``(tensors, aliases)``: each storage once under its first name; ``aliases[name] = stored_name``.
+
+    Two entries are aliases when they are the same tensor view (same storage,
+    offset, shape and strides), which is what ``decoder.weight = embedding.weight``
+    makes.
+    """
+    tensors: dict[str, torch.Tensor] = {}
+    aliases: dict[str, str] = {}
+    seen: dict[tuple, str] = {}
+    for name, tensor in unwrap_model(model).state_dict().items():
+        key = (tensor.untyped_storage().data_ptr(), tensor.storage_offset(), tuple(tensor.shape), tensor.stride())
+        if tensor.numel() and key in seen:
+            aliases[name] = seen[key]
+        else:
+            seen[key] = name
+            tensors[name] = tensor
+    return tensors, aliases
+
+
+def save_weights(model: nn.Module, path: str | Path, *, dtype: torch.dtype | None = None,
+                 metadata: dict[str, str] | None = None) -> dict[str, str]:
+    """Write the model's weights to one safetensors file (tied tensors once); return the aliases.
+
+    ``dtype`` (e.g. ``torch.float16``) converts floating-point tensors, halving
+    a shipped file. The aliases are stored in the file's metadata too, so
+    :func:`load_weights` can re-tie without any other file.
+    """
+    tensors, aliases = deduplicated_state_dict(model)
+    if dtype is not None:
+        tensors = {n: t.to(dtype) if t.is_floating_point() else t for n, t in tensors.items()}
+    meta = {"aliases": json.dumps(aliases), **(metadata or {})}
+    _write_tensors(tensors, Path(path), meta)
+    return aliases
+
+
+def _check_config(saved: dict[str, Any] | None, model: nn.Module, where: Path) -> None:
+    current = model_config_dict(model)
+    if saved is None or current is None:
+        return
+    differing = [f"{key}: checkpoint {saved.get(key)!r}, model {current.get(key)!r}"
+                 for key in sorted(set(saved) | set(current)) if saved.get(key) != current.get(key)]
+    if differing:
+        raise CheckpointMismatchError(
+            f"The checkpoint {where} was written for a model with a different config ("
+            + "; ".join(differing) + "). Build the model from the checkpoint's config "
+            f"(BertConfig.from_dict(json.load(open('{where / STATE_FILE}'))['model_config'])), "
+            "or write this run to a new output folder instead of resuming.")
+
+
+def load_model_tensors(model: nn.Module, tensors: dict[str, torch.Tensor], aliases: dict[str, str],
+                       where: Path | str) -> None:
+    """Copy ``tensors`` (plus re-created aliases) into ``model``, with errors that name the tensor."""
+    model = unwrap_model(model)
+    expected = model.state_dict()
+    full = dict(tensors)
+    for alias, stored in aliases.items():
+        if stored in full:
+            full[alias] = full[stored]
+    missing = sorted(set(expected) - set(full))
+    unexpected = sorted(set(full) - set(expected))
+    if missing or unexpected:
+        raise CheckpointMismatchError(
+            f"The weights in {where} do not fit this model: missing {missing[:5]}"
+            f"{' ...' if len(missing) > 5 else ''}, unexpected {unexpected[:5]}{' ...' if len(unexpected) > 5 else ''}. "
+            "Is it a checkpoint of another model class (e.g. BertModel vs BertForPreTraining)?")
+    for name in expected:  # the model's order, so the first differing tensor is reported
+        tensor = full[name]
+        if tuple(tensor.shape) != tuple(expected[name].shape):
+            raise CheckpointMismatchError(
+                f"Tensor {name!r} in {where} has shape {tuple(tensor.shape)} but the model's is "
+                f"{tuple(expected[name].shape)}. The checkpoint belongs to a model of another size: build the "
+                "model with the checkpoint's config, or start a new run in a new folder.")
+    with torch.no_grad():
+        model.load_state_dict({n: t.to(expected[n].dtype) for n, t in full.items()}, strict=True)
+
+
+def load_weights(model: nn.Module, path: str | Path) -> nn.Module:
+    """Load a file written by :func:`save_weights` into ``model`` (any float dtype is converted)."""
+    path = Path(path)
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as file:
+        aliases = json.loads((file.metadata() or {}).get("aliases", "{}"))
+    load_model_tensors(model, load_file(str(path)), aliases, path)
+    return model
+
+
+# ---------------------------------------------------------------- optimizer state
+
+
+def _parameter_names(model: nn.Module, optimizer: torch.optim.Optimizer) -> list[str]:
+    """The name of each optimizer parameter, in the optimizer's index order."""
+    by_id = {id(p): n for n, p in unwrap_model(model).named_parameters()}
+    names = []
+    for group in optimizer.param_groups:
+        for param in group["params"]:
+            if id(param) not in by_id:
+                raise ValueError("The optimizer holds a parameter that is not in the model; "
+                                 "build the optimizer from this model's parameters.")
+            names.append(by_id[id(param)])
+    return names
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value.item()
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    return value
+
+
+def _split_optimizer_state(model: nn.Module, optimizer: torch.optim.Optimizer) -> tuple[dict, dict[str, torch.Tensor]]:
+    names = _parameter_names(model, optimizer)
+    state = optimizer.state_dict()
+    tensors, scalars = {}, {}
+    for index, per_param in state["state"].items():
+        scalars[names[index]] = {}
+        for key, value in per_param.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"optimizer/{names[index]}/{key}"] = value
+            else:
+                scalars[names[index]][key] = value
+    groups = [{k: _json_safe(v) for k, v in group.items() if k != "params"} | {"param_names": [
+        names[i] for i in group["params"]]} for group in state["param_groups"]]
+    return {"class": type(optimizer).__name__, "param_groups": groups, "scalars": scalars}, tensors
+
+
+def _restore_optimizer(model: nn.Module, optimizer: torch.optim.Optimizer, saved: dict,
+                       tensors: dict[str, torch.Tensor], where: Path) -> None:
+    if saved is None:
+        raise CheckpointMismatchError(f"{where} holds no optimizer state (it was saved without one).")
+    if saved["class"] != type(optimizer).__name__:
+        raise CheckpointMismatchError(f"{where} holds {saved['class']} state, but the optimizer is "
+                                      f"{type(optimizer).__name__}.")
+    names = _parameter_names(model, optimizer)
+    current = optimizer.state_dict()
+    saved_names = [n for g in saved["param_groups"] for n in g["param_names"]]
+    if saved_names != names:
+        first = next((i for i, (a, b) in enumerate(zip(saved_names, names)) if a != b), min(len(names), len(saved_names)))
+        raise CheckpointMismatchError(
+            f"The optimizer in {where} was built over other parameters: at position {first} the checkpoint has "
+            f"{saved_names[first] if first < len(saved_names) else 'nothing'!r}, this optimizer "
+            f"{names[first] if first < len(names) else 'nothing'!r}. Build the optimizer the same way "
+            "(bertedu.train.optim.build_optimizer) and with the same weight-decay grouping.")
+    params = {n: p for n, p in unwrap_model(model).named_parameters()}
+    state: dict[int, dict[str, Any]] = {}
+    for index, name in enumerate(names):
+        if name not in saved["scalars"]:
+            continue
+        entry = dict(saved["scalars"][name])
+        prefix = f"optimizer/{name}/"
+        for key, value in tensors.items():
+            if key.startswith(prefix):
+                slot = key[len(prefix):]
+                if value.dim() and tuple(value.shape) != tuple(params[name].shape):
+                    raise CheckpointMismatchError(
+                        f"Optimizer state {slot!r} of {name!r} in {where} has shape {tuple(value.shape)}, the "
+                        f"parameter has {tuple(params[name].shape)}.")
+                entry[slot] = value
+        state[index] = entry
+    groups = []
+    for saved_group, group in zip(saved["param_groups"], current["param_groups"]):
+        restored = {k: v for k, v in saved_group.items() if k != "param_names"}
+        if "betas" in restored:
+            restored["betas"] = tuple(restored["betas"])
+        groups.append(restored | {"params": group["params"]})
+    optimizer.load_state_dict({"state": state, "param_groups": groups})
+
+
+# ---------------------------------------------------------------- whole checkpoints
+
+
+def step_directory(directory: str | Path, step: int) -> Path:
+    """``directory/step-00000123``: zero-padded so that names sort by step."""
+    return Path(directory) / f"step-{step:08d}"
+
+
+def save_checkpoint(directory: str | Path, *, model: nn.Module, step: int,
+                    optimizer: torch.optim.Optimizer | None = None, scheduler: Any = None,
+                    data_position: dict[str, Any] | None = None, extra: dict[str, Any] | None = None,
+                    generators: dict[str, torch.Generator] | None = None, keep: int | None = None) -> Path:
+    """Write a complete, resumable checkpoint of ``step`` under ``directory``; return its folder.
+
+    ``data_position`` is whatever the data source needs to continue (e.g.
+    ``{"epoch": 2, "batch": 17}``); ``extra`` is free JSON (the training
+    config, the corpus). ``keep`` deletes all but the newest ``keep``
+    checkpoints after this one is committed.
+    """
+    folder = step_directory(directory, step)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / STATE_FILE).unlink(missing_ok=True)  # un-commit first if this step is written again
+    aliases = save_weights(model, folder / MODEL_FILE)
+    rng_json, training_tensors = capture_rng_state(generators)
+    optimizer_json = None
+    if optimizer is not None:
+        optimizer_json, optimizer_tensors = _split_optimizer_state(model, optimizer)
+        training_tensors.update(optimizer_tensors)
+    _write_tensors(training_tensors, folder / TRAINING_STATE_FILE)
+    scheduler_state = None
+    if scheduler is not None:
+        scheduler_state = {k: v for k, v in scheduler.state_dict().items() if k != "lr_lambdas"}
+    state = {
+        "format_version": FORMAT_VERSION,
+        "step": step,
+        "model_class": type(unwrap_model(model)).__name__,
+        "model_config": model_config_dict(model),
+        "aliases": aliases,
+        "optimizer": optimizer_json,
+        "scheduler": _json_safe(scheduler_state),
+        "rng": rng_json,
+        "data_position": data_position or {},
+        "extra": extra or {},
+        "sha256": {name: _sha256(folder / name) for name in (MODEL_FILE, TRAINING_STATE_FILE)},
+    }
+    write_json_atomically(state, folder / STATE_FILE)  # the commit marker
+    if keep is not None:
+        for old in list_checkpoints(directory)[:-keep]:
+            shutil.rmtree(old)
+    return folder
+
+
+def list_checkpoints(directory: str | Path) -> list[Path]:
+    """Committed checkpoint folders under ``directory`` (those with ``state.json``), oldest first."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in directory.iterdir()
+             if (m := _STEP_DIR.match(p.name)) and (p / STATE_FILE).is_file()]
+    return [p for _, p in sorted(found)]
+
+
+def latest_checkpoint(directory: str | Path) -> Path | None:
+    """The newest committed checkpoint under ``directory``, or ``None``."""
+    found = list_checkpoints(directory)
+    return found[-1] if found else None
+
+
+def read_checkpoint_state(path: str | Path) -> dict[str, Any]:
+    """The parsed ``state.json`` of a checkpoint folder (a clear error when it is not one)."""
+    path = Path(path)
+    state_file = path / STATE_FILE
+    if not state_file.is_file():
+        raise FileNotFoundError(f"{path} is not a committed checkpoint (no {STATE_FILE}); pass a step-NNNNNNNN "
+                                "folder, or use latest_checkpoint(output_dir) to find one.")
+    state = json.loads(state_file.read_text(encoding="utf-8"))
+    if state.get("format_version") != FORMAT_VERSION:
+        raise CheckpointMismatchError(f"{path} has checkpoint format {state.get('format_version')}, this code reads "
+                                      f"format {FORMAT_VERSION}.")
+    return state
+
+
+def load_checkpoint(path: str | Path, *, model: nn.Module, optimizer: torch.optim.Optimizer | None = None,
+                    scheduler: Any = None, generators: dict[str, torch.Generator] | None = None,
+                    restore_rng: bool = True) -> CheckpointState:
+    """Restore ``model`` (and optimizer, scheduler, RNGs if given) from a checkpoint folder.
+
+    The model's config and every tensor's shape are checked first; a mismatch
+    raises :class:`CheckpointMismatchError` naming the field or tensor. Nothing
+    is unpickled: only safetensors and JSON are read.
+    """
+    path = Path(path)
+    state = read_checkpoint_state(path)
+    for name, digest in state["sha256"].items():
+        if _sha256(path / name) != digest:
+            raise CheckpointMismatchError(f"{path / name} does not match the hash in {STATE_FILE}: the file was "
+                                          "changed or only partly written. Use an earlier checkpoint.")
+    _check_config(state["model_config"], model, path)
+    load_model_tensors(model, load_file(str(path / MODEL_FILE)), state["aliases"], path)
+    training = load_file(str(path / TRAINING_STATE_FILE))
+    if optimizer is not None:
+        device = next(unwrap_model(model).parameters()).device
+        _restore_optimizer(model, optimizer, state["optimizer"],
+                           {k: v.to(device) for k, v in training.items() if k.startswith("optimizer/")}, path)
+    if scheduler is not None:
+        if state["scheduler"] is None:
+            raise CheckpointMismatchError(f"{path} holds no scheduler state.")
+        scheduler.load_state_dict(state["scheduler"] | {"lr_lambdas": [None] * len(scheduler.lr_lambdas)}
+                                  if hasattr(scheduler, "lr_lambdas") else state["scheduler"])
+    if restore_rng:
+        restore_rng_state(state["rng"], training, generators)
+    return CheckpointState(step=state["step"], path=path, data_position=state["data_position"],
+                           extra=state["extra"])

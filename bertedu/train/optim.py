@@ -1,0 +1,101 @@
+"""The optimizer and the learning-rate schedule BERT is trained with.
+
+AdamW (Loshchilov and Hutter 2019) with decoupled weight decay, applied only to
+the weight *matrices*: biases and LayerNorm gains/shifts get no decay. Decay
+pulls a parameter towards 0; for a LayerNorm gain (whose natural value is 1) or
+a bias that is a bad prior, so BERT and every recipe since exempt them.
+
+The schedule is BERT's: the learning rate climbs linearly from 0 to its peak
+during ``warmup_steps``, then falls linearly to 0 at ``total_steps``. Warmup
+matters most for post-LayerNorm Transformers (like BERT): Adam's first updates
+use poorly estimated second moments, and large early steps can push the model
+into a state it does not recover from.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.optim.lr_scheduler import LambdaLR
+
+NO_DECAY_MODULES = (nn.LayerNorm,)
+
+
+def no_decay_parameter_names(model: nn.Module) -> set[str]:
+    """Names of the parameters that get no weight decay: every bias and every LayerNorm parameter.
+
+    A parameter counts as a bias when its name ends in ``bias`` (this includes
+    the MLM head's free-standing ``cls.predictions.bias``); LayerNorm parameters
+    are found by module type, so a LayerNorm named anything is still exempt.
+    """
+    names = set()
+    for module_name, module in model.named_modules():
+        for param_name, _ in module.named_parameters(recurse=False):
+            full = f"{module_name}.{param_name}" if module_name else param_name
+            if isinstance(module, NO_DECAY_MODULES) or param_name.endswith("bias"):
+                names.add(full)
+    return names
+
+
+def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """Two AdamW groups: ``decay`` (weight matrices, embeddings) and ``no_decay`` (biases, LayerNorm).
+
+    Each group carries a ``names`` list (same order as ``params``) so that a
+    checkpoint can say *which* parameter it could not match. A tied parameter
+    (the MLM decoder shares the word embeddings) appears once.
+    """
+    exempt = no_decay_parameter_names(model)
+    decay: list[tuple[str, nn.Parameter]] = []
+    no_decay: list[tuple[str, nn.Parameter]] = []
+    for name, param in model.named_parameters():  # named_parameters() already skips tied duplicates
+        if param.requires_grad:
+            (no_decay if name in exempt else decay).append((name, param))
+    groups = [("decay", decay, weight_decay), ("no_decay", no_decay, 0.0)]
+    return [{"group": group, "names": [n for n, _ in params], "params": [p for _, p in params],
+             "weight_decay": wd} for group, params, wd in groups if params]
+
+
+def build_optimizer(model: nn.Module, lr: float, weight_decay: float = 0.01,
+                    betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-6,
+                    implementation: str = "auto") -> torch.optim.AdamW:
+    """AdamW over :func:`parameter_groups`.
+
+    ``implementation``: ``"fused"`` (one kernel per step, fastest on CPU and
+    GPU), ``"foreach"`` (batched over tensors), ``"for-loop"`` (one tensor at a
+    time, the reference), or ``"auto"`` (fused). All three compute the same
+    update up to float rounding. BERT used ``eps=1e-6``.
+    """
+    if lr <= 0:
+        raise ValueError(f"lr must be positive, got {lr}")
+    choices = {"auto": dict(fused=True), "fused": dict(fused=True), "foreach": dict(foreach=True),
+               "for-loop": dict(foreach=False)}
+    if implementation not in choices:
+        raise ValueError(f"implementation must be one of {sorted(choices)}, got {implementation!r}")
+    return torch.optim.AdamW(parameter_groups(model, weight_decay), lr=lr, betas=betas, eps=eps,
+                             **choices[implementation])
+
+
+def warmup_linear(step: int, warmup_steps: int, total_steps: int) -> float:
+    """The multiplier of the peak learning rate at ``step``: ``0 -> 1`` over warmup, then ``1 -> 0``.
+
+    ``step`` counts optimizer updates already done, so the first update
+    (``step=0``) uses ``1 / warmup_steps`` of the peak rather than a useless 0.
+    """
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
+
+
+def warmup_linear_schedule(optimizer: torch.optim.Optimizer, warmup_steps: int,
+                           total_steps: int) -> LambdaLR:
+    """A ``LambdaLR`` following :func:`warmup_linear`; call ``scheduler.step()`` after each update."""
+    if total_steps < 1:
+        raise ValueError(f"total_steps must be at least 1, got {total_steps}")
+    if not 0 <= warmup_steps <= total_steps:
+        raise ValueError(f"warmup_steps must be in [0, total_steps={total_steps}], got {warmup_steps}")
+    return LambdaLR(optimizer, lambda step: warmup_linear(step, warmup_steps, total_steps))
+
+
+def learning_rates(peak_lr: float, warmup_steps: int, total_steps: int) -> list[float]:
+    """The learning rate of every update of a run (for plotting the schedule)."""
+    return [peak_lr * warmup_linear(step, warmup_steps, total_steps) for step in range(total_steps)]

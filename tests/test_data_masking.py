@@ -136,3 +136,10 @@ def test_bad_arguments_say_what_to_do(kwargs, message):
     arguments.update(kwargs)
     with pytest.raises(ValueError, match=message):
         mask_tokens(arguments.pop("input_ids"), arguments.pop("special_tokens_mask"), **arguments)
+
+
+def test_count_at_most_matches_searchsorted_with_ties():
+    from bertedu.data.masking import _count_at_most
+
+    key = torch.randint(0, 20, (50, 64)).double()  # many ties, as the pieces of one word share a key
+    assert torch.equal(_count_at_most(key), torch.searchsorted(key.sort(1).values, key, right=True))

@@ -17,6 +17,7 @@ import os
 import random
 import time
 
+import datasets
 import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -37,6 +38,7 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=200, help="batches to collate")
     args = parser.parse_args()
 
+    datasets.disable_progress_bars()
     tokenizer = load_tokenizer()
     documents = load_embedded_wikipedia(args.documents, num_proc=os.cpu_count() or 1)
     start = time.perf_counter()

@@ -6,5 +6,6 @@
 * :mod:`bertedu.data.splits`: held-out sets by document;
 * :mod:`bertedu.data.nsp`: next-sentence-prediction pairs (Google's ``create_pretraining_data.py``);
 * :mod:`bertedu.data.masking`: MLM masking, 15% and 80/10/10;
-* :mod:`bertedu.data.pipeline`: cached tokenization, the collator and the DataLoader.
+* :mod:`bertedu.data.pipeline`: cached tokenization, the collator and the DataLoader;
+* :mod:`bertedu.data.display`: HTML pictures of instances and masked batches for the book.
 """

@@ -26,7 +26,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-Document = Sequence[Sequence[int]]  # a document: its sentences, each a list of token ids
+TokenizedDocument = Sequence[Sequence[int]]  # a document: its sentences, each a list of token ids
 NUM_SPECIAL_TOKENS = 3  # [CLS] A [SEP] B [SEP]
 
 
@@ -73,7 +73,7 @@ def truncate_seq_pair(tokens_a: list[int], tokens_b: list[int], max_num_tokens: 
     return tokens_a[a_start:a_end], tokens_b[b_start:b_end]
 
 
-def _usable_documents(documents: Sequence[Document], max_num_tokens: int) -> list[list[list[int]]]:
+def _usable_documents(documents: Sequence[TokenizedDocument], max_num_tokens: int) -> list[list[list[int]]]:
     """Drop empty sentences and documents; cut over-long sentences to the sequence budget."""
     usable = []
     for document in documents:
@@ -156,7 +156,7 @@ def _instances_from_document(documents: list[list[list[int]]], document_index: i
     return instances
 
 
-def create_instances(documents: Sequence[Document], *, max_seq_length: int, rng: random.Random,
+def create_instances(documents: Sequence[TokenizedDocument], *, max_seq_length: int, rng: random.Random,
                      short_seq_prob: float = 0.1, dupe_factor: int = 1) -> list[Instance]:
     """Build shuffled NSP instances from tokenized documents.
 

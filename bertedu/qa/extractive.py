@@ -1,0 +1,383 @@
+"""Extractive question answering: the answer is a span of the passage.
+
+BERT reads ``[CLS] question [SEP] passage [SEP]`` and a linear layer gives
+every token two scores, "the answer starts here" and "the answer ends here".
+Four pieces turn that idea into a working reader:
+
+1. **Windows.** A passage longer than the model's input is cut into
+   overlapping windows of ``max_length`` tokens (question included); two
+   consecutive windows share ``stride`` passage tokens, so an answer cut by
+   one window's edge lies whole inside the next. ``stride`` follows the
+   tokenizers' ``return_overflowing_tokens`` meaning (the *overlap*); Google's
+   ``run_squad.py`` calls the *step* between window starts ``doc_stride``.
+2. **Offsets.** Every passage token keeps its ``(start, end)`` character
+   offsets, so a predicted token span maps back to the exact characters of the
+   original text (not to a re-joined, lower-cased WordPiece string).
+3. **Labels.** In training, the target is the answer's first and last token in
+   the window, or position 0 (``[CLS]``) for both when the window does not
+   contain the whole answer.
+4. **Post-processing.** Per window, the ``n_best`` highest start and end
+   scores are paired; spans that run backwards, are longer than
+   ``max_answer_length`` tokens or touch the question are dropped; the best
+   span over all windows (score = start logit + end logit) is the answer.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from bertedu.model import BertConfig, BertModel, init_bert_weights
+from bertedu.qa.datasets import QAExample
+
+#: Google's ``run_squad.py`` truncates questions to 64 WordPieces (``max_query_length``).
+DEFAULT_MAX_QUESTION_LENGTH = 64
+
+
+def check_text(question: str, context: str) -> None:
+    """Raise a ``ValueError`` for a question or passage the reader cannot use."""
+    for name, value in (("question", question), ("context", context)):
+        if not isinstance(value, str):
+            raise ValueError(f"The {name} must be a string, got {type(value).__name__}.")
+        if not value.strip():
+            raise ValueError(f"The {name} is empty; extractive QA needs a question and a passage to "
+                             "find its answer in.")
+
+
+@dataclass
+class Window:
+    """One model input cut from an example: which passage tokens and characters it covers."""
+
+    example_index: int
+    token_start: int  # first passage token (index into the passage's own tokens)
+    token_end: int  # one past the last passage token
+    context_offset: int  # position of the first passage token in input_ids (len(question) + 2)
+    offsets: list[tuple[int, int] | None]  # per input position: character span in the passage, or None
+    question_truncated: bool = False
+
+
+@dataclass
+class QAFeatures(torch.utils.data.Dataset):
+    """Tokenised windows of a list of examples, ready for the model.
+
+    Indexing gives the model's inputs (and labels when the examples have
+    answers) as a dict of tensors padded to ``max_length``; :func:`trim_batch`
+    cuts a batch back to its longest real window. ``windows[i]`` keeps the
+    bookkeeping the post-processing needs.
+    """
+
+    input_ids: torch.Tensor  # [windows, max_length]
+    token_type_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    windows: list[Window]
+    start_positions: torch.Tensor | None = None  # [windows]; 0 = answer not in this window
+    end_positions: torch.Tensor | None = None
+    max_length: int = 384
+    stride: int = 128
+    examples: list[QAExample] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        item = {"input_ids": self.input_ids[index], "token_type_ids": self.token_type_ids[index],
+                "attention_mask": self.attention_mask[index]}
+        if self.start_positions is not None:
+            item["start_positions"] = self.start_positions[index]
+            item["end_positions"] = self.end_positions[index]
+        return item
+
+    def model_inputs(self, indices: Sequence[int] | slice) -> dict[str, torch.Tensor]:
+        """Inputs (no labels) of several windows, trimmed of all-padding columns."""
+        return trim_batch({"input_ids": self.input_ids[indices], "token_type_ids": self.token_type_ids[indices],
+                           "attention_mask": self.attention_mask[indices]})
+
+
+def trim_batch(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Drop the trailing columns that are padding in every row (saves compute, same result)."""
+    length = int(batch["attention_mask"].sum(dim=1).max())
+    return {key: value[:, :length] if value.dim() == 2 else value for key, value in batch.items()}
+
+
+def collate_windows(items: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """``DataLoader`` collate function: stack windows, then :func:`trim_batch`."""
+    return trim_batch({key: torch.stack([item[key] for item in items]) for key in items[0]})
+
+
+def _answer_token_span(offsets: list[tuple[int, int]], char_start: int, char_end: int) -> tuple[int, int] | None:
+    """Passage-token indices of the first and last token overlapping ``[char_start, char_end)``."""
+    covering = [i for i, (start, end) in enumerate(offsets) if end > char_start and start < char_end]
+    return (covering[0], covering[-1]) if covering else None
+
+
+def window_starts(n_tokens: int, capacity: int, stride: int) -> list[tuple[int, int]]:
+    """``(start, end)`` passage-token ranges of windows holding ``capacity`` tokens, overlapping by ``stride``."""
+    if capacity <= stride:
+        raise ValueError(f"A window holds {capacity} passage tokens, not more than stride={stride}: "
+                         "windows would never advance. Use a larger max_length or a smaller stride.")
+    spans, start = [], 0
+    while True:
+        end = min(start + capacity, n_tokens)
+        spans.append((start, end))
+        if end >= n_tokens:
+            return spans
+        start += capacity - stride
+
+
+def prepare_features(examples: Sequence[QAExample], tokenizer, max_length: int = 384, stride: int = 128,
+                     max_question_length: int = DEFAULT_MAX_QUESTION_LENGTH,
+                     with_labels: bool | None = None) -> QAFeatures:
+    """Tokenise ``(question, passage)`` pairs into overlapping windows with offsets and span labels.
+
+    ``max_length`` (tokens per window, special tokens and question included)
+    and ``stride`` (passage tokens shared by consecutive windows) default to
+    BERT's SQuAD setting, 384/128. A question longer than
+    ``max_question_length`` WordPieces is truncated to its first
+    ``max_question_length`` (as Google's ``run_squad.py`` does) with a
+    warning; if the question still leaves no more than ``stride`` passage
+    tokens per window, a ``ValueError`` says which limit to change. ``with_labels`` (default: when every example has located
+    answers) adds ``start_positions``/``end_positions`` for the first answer.
+    """
+    if not 0 <= stride or not 0 < max_question_length:
+        raise ValueError(f"stride must be >= 0 and max_question_length > 0, got {stride}, {max_question_length}")
+    examples = list(examples)
+    if not examples:
+        raise ValueError("No examples to tokenise.")
+    if with_labels is None:
+        with_labels = all(example.is_extractive for example in examples)
+    cls_id, sep_id, pad_id = tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id
+    rows: list[list[int]] = []
+    segments: list[list[int]] = []
+    windows: list[Window] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    truncated_questions = 0
+    for index, example in enumerate(examples):
+        check_text(example.question, example.context)
+        question_ids = tokenizer(example.question, add_special_tokens=False)["input_ids"]
+        passage = tokenizer(example.context, add_special_tokens=False, return_offsets_mapping=True)
+        if not question_ids or not passage["input_ids"]:
+            which = "question" if not question_ids else "context"
+            raise ValueError(f"Example {example.id!r}: the {which} has no tokens after tokenisation.")
+        truncated = len(question_ids) > max_question_length
+        if truncated:
+            truncated_questions += 1
+            question_ids = question_ids[:max_question_length]
+        context_offset = len(question_ids) + 2
+        capacity = max_length - len(question_ids) - 3
+        if capacity <= stride:
+            raise ValueError(
+                f"Example {example.id!r}: after its {len(question_ids)}-token question and 3 special tokens, a "
+                f"window of max_length={max_length} holds {max(capacity, 0)} passage tokens, which must be more "
+                f"than stride={stride}. Raise max_length, or lower stride or max_question_length.")
+        answer_span = None
+        if with_labels:
+            if not example.is_extractive:
+                raise ValueError(f"Example {example.id!r} has no located answer; pass with_labels=False.")
+            char_start = example.answer_starts[0]
+            answer_span = _answer_token_span(passage["offset_mapping"], char_start,
+                                             char_start + len(example.answers[0]))
+        for token_start, token_end in window_starts(len(passage["input_ids"]), capacity, stride):
+            ids = [cls_id, *question_ids, sep_id, *passage["input_ids"][token_start:token_end], sep_id]
+            rows.append(ids + [pad_id] * (max_length - len(ids)))
+            segments.append([0] * context_offset + [1] * (len(ids) - context_offset) + [0] * (max_length - len(ids)))
+            offsets = [None] * context_offset + list(passage["offset_mapping"][token_start:token_end])
+            windows.append(Window(index, token_start, token_end, context_offset,
+                                  offsets + [None] * (max_length - len(offsets)), truncated))
+            if with_labels:
+                inside = (answer_span is not None and token_start <= answer_span[0]
+                          and answer_span[1] < token_end)
+                starts.append(answer_span[0] - token_start + context_offset if inside else 0)
+                ends.append(answer_span[1] - token_start + context_offset if inside else 0)
+    if truncated_questions:
+        warnings.warn(f"{truncated_questions} question(s) were longer than max_question_length="
+                      f"{max_question_length} WordPieces and were truncated to their first "
+                      f"{max_question_length}.", stacklevel=2)
+    input_ids = torch.tensor(rows)
+    return QAFeatures(
+        input_ids=input_ids, token_type_ids=torch.tensor(segments), attention_mask=(input_ids != pad_id).long(),
+        windows=windows, start_positions=torch.tensor(starts) if with_labels else None,
+        end_positions=torch.tensor(ends) if with_labels else None, max_length=max_length, stride=stride,
+        examples=examples,
+    )
+
+
+@dataclass
+class QuestionAnsweringOutput:
+    """What :class:`BertForQuestionAnswering` returns."""
+
+    start_logits: torch.Tensor  # [batch, seq]
+    end_logits: torch.Tensor  # [batch, seq]
+    loss: torch.Tensor | None = None
+    attentions: tuple[torch.Tensor, ...] | None = None
+
+
+class BertForQuestionAnswering(nn.Module):
+    """BERT plus a span head: one linear layer mapping each token to (start, end) scores.
+
+        [start_logits, end_logits] = H W + b,   W in R^{hidden x 2}
+
+    The loss is the mean of the two cross-entropies over positions, BERT's
+    SQuAD objective. Names mirror transformers' ``bert`` and ``qa_outputs``.
+    """
+
+    def __init__(self, config: BertConfig, bert: BertModel | None = None) -> None:
+        super().__init__()
+        if bert is not None and bert.config != config:
+            raise ValueError("The given encoder's config differs from config; pass bert.config.")
+        self.config = config
+        self.bert = bert if bert is not None else BertModel(config)
+        self.qa_outputs = nn.Linear(config.hidden_size, 2)
+        init_bert_weights(self.qa_outputs, config.initializer_range)
+
+    @classmethod
+    def from_encoder(cls, bert: BertModel) -> "BertForQuestionAnswering":
+        """Put a fresh span head on an existing (e.g. pretrained) encoder."""
+        return cls(bert.config, bert)
+
+    def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None,
+                attention_mask: torch.Tensor | None = None, start_positions: torch.Tensor | None = None,
+                end_positions: torch.Tensor | None = None,
+                output_attentions: bool = False) -> QuestionAnsweringOutput:
+        """Score every position as answer start and end; with positions given, also the loss."""
+        encoded = self.bert(input_ids, token_type_ids, attention_mask, output_attentions=output_attentions)
+        start_logits, end_logits = self.qa_outputs(encoded.last_hidden_state).unbind(dim=-1)
+        loss = None
+        if (start_positions is None) != (end_positions is None):
+            raise ValueError("Give both start_positions and end_positions (or neither).")
+        if start_positions is not None:
+            seq_len = input_ids.shape[1]
+            for name, positions in (("start_positions", start_positions), ("end_positions", end_positions)):
+                if positions.shape != (input_ids.shape[0],) or bool(((positions < 0) | (positions >= seq_len)).any()):
+                    raise ValueError(f"{name} must be one index in [0, {seq_len}) per sequence "
+                                     f"(0 = [CLS] = no answer in this window), got {positions.tolist()}")
+            loss = (F.cross_entropy(start_logits, start_positions) + F.cross_entropy(end_logits, end_positions)) / 2
+        return QuestionAnsweringOutput(start_logits, end_logits, loss, encoded.attentions)
+
+
+@dataclass
+class SpanCandidate:
+    """One candidate answer: its text, characters, window and tokens, and its score."""
+
+    text: str
+    score: float  # start logit + end logit
+    char_start: int
+    char_end: int
+    window: int  # index into QAFeatures.windows
+    token_start: int  # positions in that window's input_ids
+    token_end: int
+
+
+def best_spans(start_logits: Sequence[float], end_logits: Sequence[float], offsets: list,
+               n_best: int = 20, max_answer_length: int = 30) -> list[tuple[float, int, int]]:
+    """``(score, start, end)`` of the valid spans among the top ``n_best`` starts x ends, best first.
+
+    A span is valid when both ends are passage tokens (``offsets`` not None),
+    ``end >= start`` and it has at most ``max_answer_length`` tokens. A window
+    without any valid span gives an empty list, never an error.
+    """
+    start_logits = torch.as_tensor(start_logits, dtype=torch.float32)
+    end_logits = torch.as_tensor(end_logits, dtype=torch.float32)
+    length = min(len(offsets), start_logits.shape[0])
+    context = torch.tensor([offsets[i] is not None for i in range(length)] + [False] * (start_logits.shape[0] - length))
+    masked_start = start_logits.masked_fill(~context, float("-inf"))
+    masked_end = end_logits.masked_fill(~context, float("-inf"))
+    k = min(n_best, int(context.sum()))
+    if k == 0:
+        return []
+    top_starts = masked_start.topk(k).indices.tolist()
+    top_ends = masked_end.topk(k).indices.tolist()
+    spans = [(float(start_logits[s] + end_logits[e]), s, e) for s in top_starts for e in top_ends
+             if s <= e < s + max_answer_length]
+    return sorted(spans, reverse=True)
+
+
+def postprocess_predictions(features: QAFeatures, start_logits: torch.Tensor, end_logits: torch.Tensor,
+                            n_best: int = 20, max_answer_length: int = 30,
+                            ) -> tuple[dict[str, str], dict[str, list[SpanCandidate]]]:
+    """Window logits -> ``({id: answer text}, {id: n-best candidates})`` over the original passages.
+
+    An example for which no window has a valid span gets the empty answer ""
+    (which scores 0), not an exception.
+    """
+    if start_logits.shape[0] != len(features) or end_logits.shape[0] != len(features):
+        raise ValueError(f"Got logits for {start_logits.shape[0]} windows but the features have {len(features)}.")
+    by_example: dict[int, list[SpanCandidate]] = {i: [] for i in range(len(features.examples))}
+    for w, window in enumerate(features.windows):
+        context = features.examples[window.example_index].context
+        for score, s, e in best_spans(start_logits[w], end_logits[w], window.offsets, n_best, max_answer_length):
+            char_start, char_end = window.offsets[s][0], window.offsets[e][1]
+            by_example[window.example_index].append(
+                SpanCandidate(context[char_start:char_end], score, char_start, char_end, w, s, e))
+    predictions, nbest = {}, {}
+    for index, example in enumerate(features.examples):
+        candidates = sorted(by_example[index], key=lambda c: c.score, reverse=True)[:n_best]
+        nbest[example.id] = candidates
+        predictions[example.id] = candidates[0].text if candidates else ""
+    return predictions, nbest
+
+
+@torch.no_grad()
+def predict_logits(model: BertForQuestionAnswering, features: QAFeatures,
+                   batch_size: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
+    """Start and end logits ``[windows, max_length]`` for every window (eval mode, no gradients)."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    starts = torch.full((len(features), features.max_length), float("-inf"))
+    ends = starts.clone()
+    for first in range(0, len(features), batch_size):
+        batch = features.model_inputs(slice(first, first + batch_size))
+        output = model(**{key: value.to(device) for key, value in batch.items()})
+        width = output.start_logits.shape[1]
+        starts[first:first + batch_size, :width] = output.start_logits.float().cpu()
+        ends[first:first + batch_size, :width] = output.end_logits.float().cpu()
+    model.train(was_training)
+    return starts, ends
+
+
+def predict_answers(model: BertForQuestionAnswering, examples: Sequence[QAExample], tokenizer,
+                    max_length: int = 384, stride: int = 128, n_best: int = 20, max_answer_length: int = 30,
+                    batch_size: int = 32, max_question_length: int = DEFAULT_MAX_QUESTION_LENGTH) -> tuple[dict[str, str], dict[str, list[SpanCandidate]]]:
+    """Answer every example: windows -> logits -> best spans. Returns predictions and n-best lists."""
+    features = prepare_features(examples, tokenizer, max_length, stride, max_question_length, with_labels=False)
+    start_logits, end_logits = predict_logits(model, features, batch_size)
+    return postprocess_predictions(features, start_logits, end_logits, n_best, max_answer_length)
+
+
+@dataclass
+class ExtractiveAnswer:
+    """The answer to one question, with everything needed to show how it was found."""
+
+    answer: str
+    score: float
+    candidates: list[SpanCandidate]
+    features: QAFeatures
+    start_logits: torch.Tensor  # [windows, max_length]
+    end_logits: torch.Tensor
+
+
+def answer_question(model: BertForQuestionAnswering, tokenizer, question: str, context: str,
+                    max_length: int = 384, stride: int = 128, n_best: int = 20, max_answer_length: int = 30,
+                    max_question_length: int = DEFAULT_MAX_QUESTION_LENGTH) -> ExtractiveAnswer:
+    """Answer one question about one passage of any length.
+
+    Any language goes in: the uncased WordPiece vocabulary has pieces for many
+    scripts (Chinese characters are single tokens; unknown ones become
+    ``[UNK]``), so nothing breaks, but a model fine-tuned on English questions
+    answers others no better than chance would have it. The answer is always
+    a span of ``context``.
+    """
+    check_text(question, context)
+    features = prepare_features([QAExample("question", question, context, ())], tokenizer, max_length,
+                                stride, max_question_length, with_labels=False)
+    start_logits, end_logits = predict_logits(model, features)
+    predictions, nbest = postprocess_predictions(features, start_logits, end_logits, n_best, max_answer_length)
+    best = nbest["question"]
+    return ExtractiveAnswer(predictions["question"], best[0].score if best else float("-inf"), best, features,
+                            start_logits, end_logits)

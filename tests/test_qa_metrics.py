@@ -1,0 +1,121 @@
+"""SQuAD v1.1 EM/F1 (hand-computed cases that follow the official script), BLEU, ROUGE-L, evaluate modules."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from bertedu.metrics import METRIC_NAMES, metric_path, metric_paths
+from bertedu.qa.metrics import (bleu, exact_match_score, f1_score, generation_scores, normalize_answer, rouge_l,
+                                squad_em_f1)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("The  Eiffel Tower!", "eiffel tower"),          # lower, punctuation, article, spaces
+    ("An apple a day", "apple day"),                 # every article, as whole words only
+    ("theatre anatomy", "theatre anatomy"),           # "the"/"an" inside words stay
+    ("state-of-the-art", "stateoftheart"),            # punctuation is deleted, not replaced by a space
+    ("Google's AI team", "googles ai team"),
+    ("  a  ", ""),
+    ("Ünïcode café", "ünïcode café"),                # no accent stripping in v1.1
+    ("“quoted”", "“quoted”"),                        # only ASCII punctuation (string.punctuation) goes
+])
+def test_normalize_answer_follows_squad_v11(text, expected):
+    assert normalize_answer(text) == expected
+
+
+def test_exact_match_after_normalisation():
+    assert exact_match_score("the Eiffel Tower.", "Eiffel Tower") == 1.0
+    assert exact_match_score("Eiffel", "Eiffel Tower") == 0.0
+    assert exact_match_score("a", "the") == 1.0  # both normalise to ""
+
+
+def test_f1_hand_computed():
+    # "google ai team" vs "googles ai team": 2 shared of 3 and 3 -> P = R = 2/3.
+    assert f1_score("Google AI team", "Google's AI team") == pytest.approx(2 / 3)
+    # Shared tokens count with multiplicity: pred [cat, cat] vs [cat] -> P = 1/2, R = 1, F1 = 2/3.
+    assert f1_score("the cat cat", "cat") == pytest.approx(2 / 3)
+    # "in 1969" vs "1969": P = 1/2, R = 1.
+    assert f1_score("in 1969", "1969") == pytest.approx(2 / 3)
+    assert f1_score("Paris", "London") == 0.0
+    # Order does not matter for F1 (a bag of words).
+    assert f1_score("team ai google", "google ai team") == 1.0
+
+
+def test_empty_strings_score_as_the_official_script_scores_them():
+    assert f1_score("", "something") == 0.0
+    assert f1_score("", "") == 0.0  # no shared token -> 0, even though EM is 1
+    assert exact_match_score("", "") == 1.0
+
+
+def test_squad_em_f1_takes_the_best_reference_and_averages_in_percent():
+    predictions = {"q1": "1969", "q2": "Google", "q3": "the moon landing"}
+    references = {"q1": ["in 1969", "July 1969"], "q2": ["Google", "Google's AI team"], "q3": ["Apollo 11"]}
+    scores = squad_em_f1(predictions, references)
+    # q1: EM 0, F1 2/3 (either reference); q2: EM 1, F1 1; q3: 0, 0.
+    assert scores["exact_match"] == pytest.approx(100 / 3)
+    assert scores["f1"] == pytest.approx(100 * (2 / 3 + 1) / 3)
+
+
+def test_missing_prediction_scores_zero_with_a_warning():
+    with pytest.warns(UserWarning, match="no prediction"):
+        scores = squad_em_f1({"q1": "Paris"}, {"q1": ["Paris"], "q2": ["Rome"]})
+    assert scores == {"exact_match": 50.0, "f1": 50.0}
+    with pytest.warns(UserWarning, match="no reference"):
+        assert squad_em_f1({"q1": "Paris", "zz": "x"}, {"q1": ["Paris"]})["exact_match"] == 100.0
+
+
+@pytest.mark.parametrize("references, match", [
+    ({"q1": "Paris"}, "wrap it in a list"),
+    ({"q1": []}, "non-empty list"),
+    ({}, "non-empty dict"),
+])
+def test_bad_references_are_explained(references, match):
+    with pytest.raises(ValueError, match=match):
+        squad_em_f1({"q1": "Paris"}, references)
+
+
+def test_bleu_and_rouge_l():
+    assert bleu(["the cat sat on the mat"], [["the cat sat on the mat"]]) == pytest.approx(100.0)
+    assert bleu(["The Cat sat on the mat"], [["the cat sat on the mat"]]) == pytest.approx(100.0)  # lower-cased
+    assert bleu(["a b c d"], [["w x y z"]]) == 0.0
+    # Several references, a different number per prediction: the best match counts.
+    assert bleu(["the cat sat on the mat", "a dog ran in the park"],
+                [["the cat sat on the mat"], ["x", "a dog ran in the park"]]) == pytest.approx(100.0)
+    # rouge-score tokenises "Google's AI team" as [google, s, ai, team]: LCS 3, P = 1, R = 3/4.
+    assert rouge_l(["google ai team"], [["Google's AI team"]]) == pytest.approx(100 * 2 * 0.75 / 1.75)
+    assert rouge_l(["ai team google"], [["google ai team"]]) == pytest.approx(100 * 2 / 3)  # order matters
+    assert rouge_l(["x"], [["y", "x"]]) == pytest.approx(100.0)
+
+
+def test_generation_scores_bundle_all_four():
+    scores = generation_scores(["google", "paris"], [["Google"], ["Rome"]])
+    assert set(scores) == {"bleu", "rouge_l", "exact_match", "f1"}
+    assert scores["exact_match"] == 50.0 and scores["rouge_l"] == pytest.approx(50.0)
+
+
+def test_generation_scores_check_lengths():
+    with pytest.raises(ValueError, match="2 predictions but 1"):
+        generation_scores(["a", "b"], [["a"]])
+    with pytest.raises(ValueError, match="wrap it in a list"):
+        bleu(["a"], ["a"])
+
+
+def test_local_evaluate_modules_work_offline():
+    evaluate = pytest.importorskip("evaluate")
+    assert set(metric_paths()) == set(METRIC_NAMES)
+    predictions, references = ["Google", "the cat sat on the mat"], [["Google", "Google AI"], ["a cat sat on a mat"]]
+    squad = evaluate.load(metric_path("squad_em_f1")).compute(predictions=predictions, references=references)
+    ids = ["0", "1"]
+    assert squad == pytest.approx(squad_em_f1(dict(zip(ids, predictions)), dict(zip(ids, references))))
+    assert squad["exact_match"] == 100.0
+    result = evaluate.load(metric_path("bleu")).compute(predictions=predictions, references=references)
+    assert math.isclose(result["bleu"], bleu(predictions, references))
+    result = evaluate.load(metric_path("rouge_l")).compute(predictions=predictions, references=references)
+    assert math.isclose(result["rouge_l"], rouge_l(predictions, references))
+
+
+def test_unknown_local_metric():
+    with pytest.raises(ValueError, match="squad_em_f1, bleu, rouge_l"):
+        metric_path("bertscore")

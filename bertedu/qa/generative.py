@@ -1,0 +1,232 @@
+"""Generative question answering: our BERT as the encoder, a Transformer decoder that writes.
+
+The encoder reads ``[CLS] question [SEP] passage [SEP]`` once. The decoder
+writes the answer one token at a time; each decoder block (post-LN, like the
+encoder's) has three sub-layers:
+
+    h1  = LayerNorm(y  + SelfAttention(y, causal mask))       sees only earlier answer tokens
+    h2  = LayerNorm(h1 + CrossAttention(h1, encoder output))  reads the passage
+    out = LayerNorm(h2 + FFN(h2))
+
+The decoder's token embeddings are the encoder's word embeddings (one
+matrix), and the output projection is that same matrix transposed
+(BERT's MLM head, reused), so the 30,522 x hidden table is stored once and
+every answer token is scored against the vectors the encoder reads.
+
+Training uses *teacher forcing* on shifted targets: for the answer
+``google ' s ai team`` the decoder reads ``[CLS] google ' s ai team`` and must
+predict ``google ' s ai team [SEP]``, position by position, in one pass:
+
+    decoder_input_ids  [CLS]  google  '    s     ai    team
+    labels             google '       s    ai    team  [SEP]
+
+``[CLS]`` serves as beginning-of-sequence and ``[SEP]`` as end-of-sequence,
+so no new vocabulary entries are needed. The user's notes used a per-position
+linear layer over the *encoder's input* positions instead: it can only label
+the input tokens one by one (its 64-token targets did not even align with
+the 128 input positions), it has no notion of "the previous answer token" and
+no way to stop; it is not a generator.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from bertedu.model import (IGNORE_INDEX, BertConfig, BertEmbeddings, BertLMPredictionHead, BertModel,
+                           FeedForward, MultiHeadAttention, causal_mask, init_bert_weights, padding_mask)
+from bertedu.qa.datasets import QAExample
+from bertedu.qa.extractive import DEFAULT_MAX_QUESTION_LENGTH, prepare_features
+
+
+class DecoderLayer(nn.Module):
+    """One post-LN decoder block: causal self-attention, cross-attention, feed-forward."""
+
+    def __init__(self, config: BertConfig) -> None:
+        super().__init__()
+        heads, hidden = config.num_attention_heads, config.hidden_size
+        self.self_attention = MultiHeadAttention(hidden, heads, dropout=config.attention_probs_dropout_prob)
+        self.self_attention_norm = nn.LayerNorm(hidden, eps=config.layer_norm_eps)
+        self.cross_attention = MultiHeadAttention(hidden, heads, dropout=config.attention_probs_dropout_prob)
+        self.cross_attention_norm = nn.LayerNorm(hidden, eps=config.layer_norm_eps)
+        self.ffn = FeedForward(hidden, config.intermediate_size)
+        self.ffn_norm = nn.LayerNorm(hidden, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, y: torch.Tensor, encoder_states: torch.Tensor, self_mask: torch.Tensor,
+                cross_mask: torch.Tensor | None,
+                output_attentions: bool = False) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """``[batch, target, hidden]`` -> same shape (+ self- and cross-attention weights if asked)."""
+        attended, self_weights = self.self_attention(y, mask=self_mask, output_attentions=output_attentions)
+        h = self.self_attention_norm(y + self.dropout(attended))
+        read, cross_weights = self.cross_attention(h, key_value_states=encoder_states, mask=cross_mask,
+                                                   output_attentions=output_attentions)
+        h = self.cross_attention_norm(h + self.dropout(read))
+        return self.ffn_norm(h + self.dropout(self.ffn(h))), self_weights, cross_weights
+
+
+@dataclass
+class Seq2SeqOutput:
+    """What :class:`BertEncoderDecoder` returns."""
+
+    logits: torch.Tensor  # [batch, target, vocab]
+    loss: torch.Tensor | None = None
+    encoder_hidden_state: torch.Tensor | None = None
+    cross_attentions: tuple[torch.Tensor, ...] | None = None  # per layer [batch, heads, target, source]
+
+
+def shift_right(labels: torch.Tensor, bos_token_id: int, pad_token_id: int) -> torch.Tensor:
+    """Teacher forcing's decoder input: ``[BOS] + labels[:-1]``, with ``-100`` read as padding."""
+    shifted = labels.new_full(labels.shape, pad_token_id)
+    shifted[:, 0] = bos_token_id
+    shifted[:, 1:] = labels[:, :-1]
+    return shifted.masked_fill(shifted == IGNORE_INDEX, pad_token_id)
+
+
+class BertEncoderDecoder(nn.Module):
+    """BERT encoder + Transformer decoder with tied embeddings and output projection.
+
+    ``num_decoder_layers`` defaults to the encoder's depth; the decoder blocks
+    take their sizes (hidden, heads, FFN) from the encoder's config. The decoder
+    has its own position and segment tables and LayerNorm (a
+    :class:`BertEmbeddings` whose ``word_embeddings`` *is* the encoder's).
+    """
+
+    def __init__(self, config: BertConfig, encoder: BertModel | None = None, num_decoder_layers: int | None = None,
+                 bos_token_id: int = 101, eos_token_id: int = 102) -> None:
+        super().__init__()
+        if encoder is not None and encoder.config != config:
+            raise ValueError("The given encoder's config differs from config; pass encoder.config.")
+        self.config = config
+        self.bos_token_id, self.eos_token_id = bos_token_id, eos_token_id
+        self.encoder = encoder if encoder is not None else BertModel(config)
+        shared = self.encoder.embeddings.word_embeddings
+        self.decoder_embeddings = BertEmbeddings(config)
+        self.decoder_layers = nn.ModuleList(DecoderLayer(config)
+                                            for _ in range(num_decoder_layers or config.num_hidden_layers))
+        self.lm_head = BertLMPredictionHead(config, shared)
+        for module in (self.decoder_embeddings, self.decoder_layers, self.lm_head.transform):
+            module.apply(lambda m: init_bert_weights(m, config.initializer_range))
+        self.decoder_embeddings.word_embeddings = shared  # tied: after init, so the encoder's table is kept
+
+    @classmethod
+    def from_encoder(cls, encoder: BertModel, **kwargs) -> "BertEncoderDecoder":
+        """A fresh decoder on an existing (e.g. pretrained) encoder."""
+        return cls(encoder.config, encoder, **kwargs)
+
+    def encode(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None,
+               attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Encoder states ``[batch, source, hidden]``: computed once, read by every decoding step."""
+        return self.encoder(input_ids, token_type_ids, attention_mask).last_hidden_state
+
+    def decode(self, decoder_input_ids: torch.Tensor, encoder_states: torch.Tensor,
+               attention_mask: torch.Tensor | None = None, decoder_attention_mask: torch.Tensor | None = None,
+               output_attentions: bool = False) -> tuple[torch.Tensor, tuple[torch.Tensor, ...] | None]:
+        """Logits ``[batch, target, vocab]`` for the next token after each decoder position."""
+        target_len = decoder_input_ids.shape[1]
+        self_mask = causal_mask(target_len, decoder_input_ids.device)
+        if decoder_attention_mask is not None:
+            self_mask = self_mask & padding_mask(decoder_attention_mask)
+        cross_mask = None if attention_mask is None else padding_mask(attention_mask)
+        y = self.decoder_embeddings(decoder_input_ids)
+        cross = []
+        for layer in self.decoder_layers:
+            y, _, weights = layer(y, encoder_states, self_mask, cross_mask, output_attentions)
+            cross.append(weights)
+        return self.lm_head(y), (tuple(cross) if output_attentions else None)
+
+    def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None,
+                attention_mask: torch.Tensor | None = None, labels: torch.Tensor | None = None,
+                decoder_input_ids: torch.Tensor | None = None, decoder_attention_mask: torch.Tensor | None = None,
+                output_attentions: bool = False) -> Seq2SeqOutput:
+        """Teacher-forced pass. ``labels`` (``-100`` = padding) give the loss and, shifted, the decoder input."""
+        if decoder_input_ids is None:
+            if labels is None:
+                raise ValueError("Pass labels (for training) or decoder_input_ids (the answer so far).")
+            decoder_input_ids = shift_right(labels, self.bos_token_id, self.config.pad_token_id)
+            decoder_attention_mask = torch.ones_like(decoder_input_ids)
+            decoder_attention_mask[:, 1:] = (labels[:, :-1] != IGNORE_INDEX).long()
+        elif labels is not None and labels.shape != decoder_input_ids.shape:
+            raise ValueError(f"labels {tuple(labels.shape)} and decoder_input_ids {tuple(decoder_input_ids.shape)} "
+                             "must have the same shape: one target per decoder position.")
+        encoder_states = self.encode(input_ids, token_type_ids, attention_mask)
+        logits, cross = self.decode(decoder_input_ids, encoder_states, attention_mask, decoder_attention_mask,
+                                    output_attentions)
+        loss = None
+        if labels is not None:
+            loss = F.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=IGNORE_INDEX)
+        return Seq2SeqOutput(logits, loss, encoder_states, cross)
+
+
+@dataclass
+class Seq2SeqFeatures(torch.utils.data.Dataset):
+    """Encoder inputs and teacher-forcing labels for a list of examples (padded; see :func:`trim_seq2seq`)."""
+
+    input_ids: torch.Tensor  # [n, max_length]
+    token_type_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    labels: torch.Tensor | None  # [n, max_target_length]: answer tokens, [SEP], then -100
+    examples: list[QAExample]
+    context_truncated: list[bool]
+
+    def __len__(self) -> int:
+        return self.input_ids.shape[0]
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        item = {"input_ids": self.input_ids[index], "token_type_ids": self.token_type_ids[index],
+                "attention_mask": self.attention_mask[index]}
+        if self.labels is not None:
+            item["labels"] = self.labels[index]
+        return item
+
+
+def trim_seq2seq(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Drop columns that are padding in every row, for the inputs and the labels separately."""
+    source = int(batch["attention_mask"].sum(dim=1).max())
+    trimmed = {key: batch[key][:, :source] for key in ("input_ids", "token_type_ids", "attention_mask")}
+    if "labels" in batch:
+        target = int((batch["labels"] != IGNORE_INDEX).sum(dim=1).max())
+        trimmed["labels"] = batch["labels"][:, :max(target, 1)]
+    return trimmed
+
+
+def collate_seq2seq(items: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """``DataLoader`` collate function: stack, then :func:`trim_seq2seq`."""
+    return trim_seq2seq({key: torch.stack([item[key] for item in items]) for key in items[0]})
+
+
+def prepare_seq2seq_features(examples: Sequence[QAExample], tokenizer, max_length: int = 384,
+                             max_target_length: int = 32, with_labels: bool = True,
+                             max_question_length: int = DEFAULT_MAX_QUESTION_LENGTH) -> Seq2SeqFeatures:
+    """``[CLS] question [SEP] passage [SEP]`` and ``answer [SEP]`` targets.
+
+    The encoder input is the first window of the extractive reader's
+    :func:`~bertedu.qa.extractive.prepare_features` (same tokenisation, same
+    question truncation): unlike the extractive reader, this model reads one
+    window only, so a passage longer than it is truncated
+    (``context_truncated`` says which). The target is the first reference
+    answer, cut to ``max_target_length - 1`` WordPieces so that ``[SEP]`` (the
+    end token) always fits.
+    """
+    if max_target_length < 2:
+        raise ValueError("max_target_length must leave room for at least one answer token and [SEP].")
+    windows = prepare_features(examples, tokenizer, max_length, stride=0, max_question_length=max_question_length,
+                               with_labels=False)
+    first = [i for i, window in enumerate(windows.windows) if window.token_start == 0]
+    truncated = [i + 1 < len(windows) and windows.windows[i + 1].example_index == windows.windows[i].example_index
+                 for i in first]
+    labels = None
+    if with_labels:
+        if any(not example.answers for example in windows.examples):
+            raise ValueError("Every example needs a reference answer to make labels; pass with_labels=False.")
+        labels = torch.full((len(first), max_target_length), IGNORE_INDEX)
+        targets = tokenizer([e.answers[0] for e in windows.examples], add_special_tokens=False)["input_ids"]
+        for row, ids in enumerate(targets):
+            ids = ids[:max_target_length - 1] + [tokenizer.sep_token_id]
+            labels[row, :len(ids)] = torch.tensor(ids)
+    return Seq2SeqFeatures(windows.input_ids[first], windows.token_type_ids[first], windows.attention_mask[first],
+                           labels, windows.examples, truncated)

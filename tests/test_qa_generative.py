@@ -1,0 +1,160 @@
+"""Generative QA: the decoder (causal, cross-attention, tying), teacher forcing, greedy and beam search."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from bertedu.model import IGNORE_INDEX, BertConfig
+from bertedu.qa.datasets import QAExample
+from bertedu.qa.decoding import (beam_search, beam_steps_table, decode_answer, generate_answers, greedy_decode,
+                                 normalized_score)
+from bertedu.qa.generative import (BertEncoderDecoder, collate_seq2seq, prepare_seq2seq_features, shift_right)
+from bertedu.tokenization import load_tokenizer
+
+CONTEXT = "BERT is a language model. It was developed by Google's AI team in 2018."
+EXAMPLES = [QAExample("a", "Who developed BERT?", CONTEXT, ("Google's AI team",)),
+            QAExample("b", "When was BERT developed?", CONTEXT, ("2018",))]
+
+
+def small_config() -> BertConfig:
+    return BertConfig.tiny(hidden_size=32, intermediate_size=64, max_position_embeddings=64,
+                           hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return load_tokenizer()
+
+
+@pytest.fixture(scope="module")
+def trained(tokenizer):
+    """A small encoder-decoder overfit on the two examples (teacher forcing)."""
+    torch.manual_seed(0)
+    model = BertEncoderDecoder(small_config())
+    features = prepare_seq2seq_features(EXAMPLES, tokenizer, max_length=48, max_target_length=12)
+    batch = collate_seq2seq([features[i] for i in range(len(features))])
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(60):
+        loss = model(**batch).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        losses.append(float(loss.detach()))
+    return model.eval(), features, losses
+
+
+def test_embeddings_and_output_projection_are_tied():
+    model = BertEncoderDecoder(small_config())
+    shared = model.encoder.embeddings.word_embeddings.weight
+    assert model.decoder_embeddings.word_embeddings.weight is shared
+    assert model.lm_head.decoder.weight is shared
+    names = [name for name, p in model.named_parameters() if p is shared]
+    assert len(names) == 1  # stored once
+    assert shared.std().item() == pytest.approx(0.02, rel=0.1)  # BERT init survived the tying
+
+
+def test_shift_right_makes_teacher_forcing_inputs():
+    labels = torch.tensor([[5, 6, 102, IGNORE_INDEX], [7, 102, IGNORE_INDEX, IGNORE_INDEX]])
+    assert shift_right(labels, 101, 0).tolist() == [[101, 5, 6, 102], [101, 7, 102, 0]]
+
+
+def test_features_end_targets_with_sep(tokenizer):
+    features = prepare_seq2seq_features(EXAMPLES, tokenizer, max_length=48, max_target_length=4)
+    labels = features.labels[0].tolist()
+    assert labels[:3] == tokenizer("Google's", add_special_tokens=False)["input_ids"][:3]
+    assert labels[3] == tokenizer.sep_token_id  # cut to fit, [SEP] always kept
+    assert features.labels[1].tolist()[:2] == [tokenizer.convert_tokens_to_ids("2018"), tokenizer.sep_token_id]
+    assert features.context_truncated == [False, False]
+    short = prepare_seq2seq_features(EXAMPLES, tokenizer, max_length=16, max_target_length=4)
+    assert short.context_truncated == [True, True]
+
+
+def test_decoder_is_causal_and_ignores_padded_encoder_tokens():
+    torch.manual_seed(0)
+    model = BertEncoderDecoder(small_config()).eval()
+    input_ids = torch.randint(1000, 2000, (1, 10))
+    mask = torch.ones(1, 10, dtype=torch.long)
+    mask[0, 7:] = 0
+    decoder_ids = torch.randint(1000, 2000, (1, 6))
+    logits = model(input_ids, attention_mask=mask, decoder_input_ids=decoder_ids).logits
+    changed = decoder_ids.clone()
+    changed[0, 4] = 42  # a later token may not influence earlier positions
+    other = model(input_ids, attention_mask=mask, decoder_input_ids=changed).logits
+    assert torch.allclose(logits[:, :4], other[:, :4], atol=1e-5)
+    assert not torch.allclose(logits[:, 4:], other[:, 4:], atol=1e-5)
+    padded = input_ids.clone()
+    padded[0, 8] = 7  # a padded encoder token may not influence anything
+    assert torch.allclose(logits, model(padded, attention_mask=mask, decoder_input_ids=decoder_ids).logits, atol=1e-5)
+
+
+def test_cross_attention_reads_the_encoder():
+    torch.manual_seed(0)
+    model = BertEncoderDecoder(small_config()).eval()
+    decoder_ids = torch.tensor([[101, 2000]])
+    out = model(torch.tensor([[101, 3000, 102]]), decoder_input_ids=decoder_ids, output_attentions=True)
+    assert len(out.cross_attentions) == 2 and out.cross_attentions[0].shape == (1, 2, 2, 3)
+    other = model(torch.tensor([[101, 4000, 102]]), decoder_input_ids=decoder_ids).logits
+    assert not torch.allclose(out.logits, other)
+
+
+def test_teacher_forcing_learns_and_greedy_reproduces(trained, tokenizer):
+    model, features, losses = trained
+    assert losses[-1] < 0.1 * losses[0]
+    assert generate_answers(model, features, tokenizer, "greedy") == ["google's ai team", "2018"]
+    assert generate_answers(model, features, tokenizer, "beam", beam_width=3) == ["google's ai team", "2018"]
+
+
+def test_beam_search_records_steps_and_width_one_is_greedy(trained, tokenizer):
+    model, features, _ = trained
+    item = features[0]
+    greedy = greedy_decode(model, item["input_ids"][None], item["token_type_ids"][None],
+                           item["attention_mask"][None])[0]
+    one = beam_search(model, item["input_ids"], item["token_type_ids"], item["attention_mask"], beam_width=1)
+    assert one.best.token_ids == greedy and one.best.finished
+    result = beam_search(model, item["input_ids"], item["token_type_ids"], item["attention_mask"], beam_width=3,
+                         tokenizer=tokenizer)
+    assert result.best == max(result.hypotheses, key=lambda h: h.score)
+    first = result.steps[0]
+    assert len(first.candidates) == 3 and first.beams == [([], 0.0)]
+    assert [c.status for c in first.candidates].count("kept") <= 3
+    totals = [c.total_log_prob for c in first.candidates]
+    assert totals == sorted(totals, reverse=True)
+    rows = beam_steps_table(result, tokenizer)
+    assert rows[0]["prefix"] == "[CLS]" and {"kept", "pruned"} & {row["status"] for row in rows}
+    for hypothesis in result.hypotheses:
+        length = len(hypothesis.token_ids) + (1 if hypothesis.finished else 0)
+        assert hypothesis.score == pytest.approx(normalized_score(hypothesis.log_prob, length, 1.0))
+
+
+def test_length_limit_and_batch_errors(trained):
+    model, features, _ = trained
+    item = features[0]
+    short = beam_search(model, item["input_ids"], item["token_type_ids"], item["attention_mask"], max_new_tokens=2)
+    assert all(len(h.token_ids) <= 2 for h in short.hypotheses)
+    assert any(not h.finished for h in short.hypotheses)
+    with pytest.raises(ValueError, match="one sequence at a time"):
+        beam_search(model, features.input_ids[:2])
+    with pytest.raises(ValueError, match="at least 1"):
+        greedy_decode(model, features.input_ids[:1], max_new_tokens=0)
+
+
+def test_normalized_score():
+    assert normalized_score(-4.0, 4, 0.0) == -4.0
+    assert normalized_score(-4.0, 4, 1.0) == -1.0
+
+
+def test_decode_answer_removes_wordpiece_spaces(tokenizer):
+    ids = tokenizer("state-of-the-art (2018), 3.5% of Google's", add_special_tokens=False)["input_ids"]
+    assert decode_answer(tokenizer, [101, *ids, 102]) == "state-of-the-art (2018), 3.5% of google's"
+
+
+def test_bad_input(tokenizer):
+    with pytest.raises(ValueError, match="question is empty"):
+        prepare_seq2seq_features([QAExample("x", " ", CONTEXT, ("a",))], tokenizer, max_length=48)
+    with pytest.raises(ValueError, match="needs a reference answer"):
+        prepare_seq2seq_features([QAExample("x", "Who?", CONTEXT, ())], tokenizer, max_length=48)
+    model = BertEncoderDecoder(small_config())
+    with pytest.raises(ValueError, match="labels .* or decoder_input_ids"):
+        model(torch.tensor([[101, 102]]))

@@ -1,0 +1,91 @@
+"""Attention statistics per head: what kind of head is this?
+
+Clark et al. (2019, "What Does BERT Look At?") sorted BERT's heads by a few
+averages over the query tokens of a sentence. For a head's map ``A`` (rows =
+queries, each summing to 1), averaged over the query rows ``i``:
+
+==============  ===============================================  ==========================
+column          per query row ``i``                              a head that ...
+==============  ===============================================  ==========================
+entropy         ``-sum_j A_ij log A_ij`` (nats)                  is broad: near ``log n``
+to_cls          weight on [CLS]                                  parks attention on [CLS]
+to_sep          weight on every [SEP]                            parks attention on [SEP]
+to_prev         ``A_i,i-1`` (rows with a previous token)         reads the previous token
+to_next         ``A_i,i+1`` (rows with a next token)             reads the next token
+to_self         ``A_ii``                                         reads the token itself
+mean_distance   ``sum_j A_ij |i - j|`` (in tokens)               looks far away
+==============  ===============================================  ==========================
+
+[PAD] query rows are left out (their attention means nothing). A column is NaN
+when it is undefined for the input (no [CLS], or a single token).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from bertedu.viz.attention import as_layers_heads
+
+STAT_COLUMNS: tuple[str, ...] = ("entropy", "to_cls", "to_sep", "to_prev", "to_next", "to_self", "mean_distance")
+
+
+def _mean_over(rows: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """Mean over the last axis of ``rows`` where ``keep``; NaN when nothing is kept."""
+    count = keep.sum()
+    if count == 0:
+        return np.full(rows.shape[:-1], np.nan)
+    return (rows * keep).sum(-1) / count
+
+
+def head_stats(attention, tokens: Sequence[str], *, cls_token: str = "[CLS]", sep_token: str = "[SEP]",
+               pad_token: str = "[PAD]") -> pd.DataFrame:
+    """One row per head: ``layer``, ``head`` and the columns of :data:`STAT_COLUMNS`.
+
+    ``attention`` is any shape :func:`bertedu.viz.attention.as_attention_array`
+    takes; a lone ``[seq, seq]`` map is reported as layer 0, head 0.
+    """
+    a = as_layers_heads(attention, tokens)  # [L, H, n, n]
+    layers, heads, n, _ = a.shape
+    tokens = list(tokens)
+    query = np.array([token != pad_token for token in tokens])
+    is_cls = np.array([token == cls_token for token in tokens])
+    is_sep = np.array([token == sep_token for token in tokens])
+    positions = np.arange(n)
+
+    entropy_rows = -np.where(a > 0, a * np.log(np.where(a > 0, a, 1.0)), 0.0).sum(-1)
+    distance_rows = (a * np.abs(positions[:, None] - positions[None, :])).sum(-1)
+    columns = {
+        "entropy": _mean_over(entropy_rows, query),
+        "to_cls": _mean_over(a[..., is_cls].sum(-1), query) if is_cls.any() else np.full((layers, heads), np.nan),
+        "to_sep": _mean_over(a[..., is_sep].sum(-1), query) if is_sep.any() else np.full((layers, heads), np.nan),
+        # diagonal(offset=-1)[k] = A[k+1, k]: query k+1 looking at k; offset=+1: query k at k+1.
+        "to_prev": _mean_over(np.diagonal(a, offset=-1, axis1=-2, axis2=-1), query[1:]),
+        "to_next": _mean_over(np.diagonal(a, offset=1, axis1=-2, axis2=-1), query[:-1]),
+        "to_self": _mean_over(np.diagonal(a, axis1=-2, axis2=-1), query),
+        "mean_distance": _mean_over(distance_rows, query),
+    }
+    layer_index, head_index = np.meshgrid(np.arange(layers), np.arange(heads), indexing="ij")
+    table = pd.DataFrame({"layer": layer_index.ravel(), "head": head_index.ravel()})
+    for name in STAT_COLUMNS:
+        table[name] = columns[name].ravel()
+    return table
+
+
+def strongest_heads(stats: pd.DataFrame, columns: Sequence[str] = STAT_COLUMNS) -> pd.DataFrame:
+    """For each statistic, the head with the largest value: ``statistic, layer, head, value``.
+
+    The largest ``entropy`` is the broadest head; the largest ``to_prev`` is the
+    best previous-token head, and so on. Average the stats of several sentences
+    first (``pd.concat(tables).groupby(["layer", "head"]).mean()``) for findings
+    that do not hang on one example.
+    """
+    stats = stats.reset_index() if "layer" not in stats.columns else stats
+    rows = []
+    for name in columns:
+        best = stats.loc[stats[name].idxmax()]
+        rows.append({"statistic": name, "layer": int(best["layer"]), "head": int(best["head"]),
+                     "value": float(best[name])})
+    return pd.DataFrame(rows).set_index("statistic")

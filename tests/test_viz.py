@@ -1,0 +1,273 @@
+"""bertedu.viz: statistics on hand-made maps, plots, attention_for and the explorer's callbacks."""
+
+from __future__ import annotations
+
+import math
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import torch
+
+from bertedu.model import BertConfig, BertModel
+from bertedu.pretrained import load_reference_bert
+from bertedu.viz import (SPECIAL_TOKENS, as_attention_array, as_layers_heads, attention_for, hide_tokens, head_stats,
+                         mosaic, plot_grid, plot_head_view, plot_heatmap, select_head, strongest_heads)
+from bertedu.viz.explorer import MINILM, AttentionExplorer, load_minilm
+
+TOKENS = ["[CLS]", "the", "cat", "sat", "[SEP]", "it", "slept", "[SEP]"]
+N = len(TOKENS)
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+# ----- statistics on hand-made maps ------------------------------------------------------------------
+def stats_of(matrix, tokens=TOKENS):
+    return head_stats(matrix, tokens).iloc[0]
+
+
+def test_identity_puts_all_weight_on_the_same_token_with_zero_entropy():
+    row = stats_of(np.eye(N))
+    assert row["to_self"] == 1 and row["entropy"] == 0 and row["mean_distance"] == 0
+    assert row["to_prev"] == 0 and row["to_next"] == 0
+    assert row["to_cls"] == pytest.approx(1 / N) and row["to_sep"] == pytest.approx(2 / N)  # the special rows
+
+
+def test_uniform_attention_has_entropy_log_n():
+    row = stats_of(np.full((N, N), 1 / N))
+    assert row["entropy"] == pytest.approx(math.log(N))
+    assert row["to_self"] == pytest.approx(1 / N) and row["to_prev"] == pytest.approx(1 / N)
+    assert row["to_cls"] == pytest.approx(1 / N) and row["to_sep"] == pytest.approx(2 / N)
+    i, j = np.indices((N, N))
+    assert row["mean_distance"] == pytest.approx(np.abs(i - j).mean())
+
+
+def test_previous_next_cls_and_sep_heads():
+    previous = np.eye(N, k=-1)
+    previous[0, 0] = 1  # [CLS] has no previous token: it looks at itself
+    assert stats_of(previous)["to_prev"] == 1 and stats_of(previous)["mean_distance"] == pytest.approx((N - 1) / N)
+    following = np.eye(N, k=1)
+    following[-1, -1] = 1
+    assert stats_of(following)["to_next"] == 1 and stats_of(following)["to_prev"] == 0
+    on_cls = np.zeros((N, N))
+    on_cls[:, 0] = 1
+    assert stats_of(on_cls)["to_cls"] == 1 and stats_of(on_cls)["to_sep"] == 0
+    on_sep = np.zeros((N, N))
+    on_sep[:, [4, 7]] = 0.5  # both [SEP]s
+    assert stats_of(on_sep)["to_sep"] == 1 and stats_of(on_sep)["entropy"] == pytest.approx(math.log(2))
+
+
+def test_pad_queries_are_left_out_and_missing_cls_gives_nan():
+    tokens = ["[CLS]", "hi", "[SEP]", "[PAD]"]
+    matrix = np.eye(4)
+    matrix[3] = [0.0, 1.0, 0.0, 0.0]  # the [PAD] row looks elsewhere; it must not count
+    assert stats_of(matrix, tokens)["to_self"] == 1
+    assert math.isnan(stats_of(np.eye(2), ["a", "b"])["to_cls"])
+
+
+def test_stats_of_a_model_shaped_tensor_are_one_tidy_row_per_head():
+    attention = torch.full((3, 4, N, N), 1 / N)
+    attention[1, 2] = torch.eye(N)
+    table = head_stats(attention, TOKENS)
+    assert len(table) == 12 and list(table.columns[:2]) == ["layer", "head"]
+    assert table.set_index(["layer", "head"]).loc[(1, 2), "to_self"] == 1
+    best = strongest_heads(table)
+    assert (best.loc["to_self", "layer"], best.loc["to_self", "head"]) == (1, 2)
+    assert best.loc["entropy", "value"] == pytest.approx(math.log(N))
+
+
+# ----- shapes and helpers ------------------------------------------------------------------------
+def test_attention_inputs_of_every_documented_shape():
+    per_layer = tuple(torch.rand(1, 4, N, N) for _ in range(3))  # a model's outputs.attentions
+    assert as_attention_array(per_layer).shape == (3, 4, N, N)
+    assert as_layers_heads(torch.rand(N, N)).shape == (1, 1, N, N)
+    assert as_layers_heads(np.random.rand(4, N, N)).shape == (1, 4, N, N)
+    np.testing.assert_allclose(select_head(per_layer, 2, 1), per_layer[2][0, 1].double().numpy())
+    with pytest.raises(ValueError, match="batch of 2"):
+        as_attention_array(tuple(torch.rand(2, 4, N, N) for _ in range(3)))
+    with pytest.raises(ValueError, match="eager"):
+        as_attention_array(())
+    with pytest.raises(ValueError, match="tokens"):
+        as_attention_array(torch.rand(N, N), TOKENS[:-1])
+    with pytest.raises(ValueError, match="shape"):
+        as_attention_array(torch.rand(N, N + 1))
+    with pytest.raises(IndexError, match="layers 0-2"):
+        select_head(per_layer, 3, 0)
+
+
+def test_hide_tokens_removes_exactly_the_special_rows_and_columns():
+    attention = torch.rand(2, 3, N, N).softmax(-1)
+    kept, tokens, positions = hide_tokens(attention, TOKENS)
+    assert positions == [1, 2, 3, 5, 6] and tokens == ["the", "cat", "sat", "it", "slept"]
+    assert not set(tokens) & set(SPECIAL_TOKENS)
+    torch.testing.assert_close(kept, attention[:, :, positions][:, :, :, positions])
+    assert (kept.sum(-1) < 1).all()  # not renormalised: the special tokens' share is gone
+    array_kept, _, _ = hide_tokens(attention.numpy(), TOKENS)
+    np.testing.assert_array_equal(array_kept, kept.numpy())
+
+
+# ----- plots ------------------------------------------------------------------------------------
+def test_heatmap_has_one_axes_per_map_plus_colorbar_and_token_ticks():
+    fig = plot_heatmap(np.eye(N), TOKENS, title="t")
+    assert len(fig.axes) == 2
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == TOKENS and len(ax.get_yticks()) == N
+    assert len(plot_heatmap(np.eye(N), TOKENS, colorbar=False).axes) == 1
+    with pytest.raises(ValueError, match="one head"):
+        plot_heatmap(np.random.rand(2, 2, N, N), TOKENS)
+
+
+def test_head_view_draws_one_line_per_weight_above_the_threshold():
+    def lines(fig):
+        return len(fig.axes[0].collections[0].get_segments())
+
+    assert lines(plot_head_view(np.eye(N), TOKENS)) == N
+    assert lines(plot_head_view(np.full((N, N), 1 / N), TOKENS, threshold=0)) == N * N
+    uniform = plot_head_view(np.full((N, N), 1 / N), TOKENS, query=3)
+    assert lines(uniform) == N and len(uniform.axes[0].texts) == 2 * N
+    alphas = plot_head_view(np.eye(N) * 0.5 + np.eye(N, k=1) * 0.5, TOKENS).axes[0].collections[0].get_colors()[:, 3]
+    np.testing.assert_allclose(alphas, 0.5)
+    with pytest.raises(IndexError):
+        plot_head_view(np.eye(N), TOKENS, query=N)
+
+
+def test_grid_is_one_tiled_image_with_a_tile_per_head():
+    attention = torch.rand(3, 4, N, N)
+    fig = plot_grid(attention, highlight=(1, 2))
+    assert len(fig.axes) == 2  # the tiles and the colour bar
+    image = fig.axes[0].images[0].get_array()
+    assert image.shape == (3 * (N + 1) - 1, 4 * (N + 1) - 1)
+    step = N + 1
+    np.testing.assert_allclose(mosaic(attention)[step: step + N, 2 * step: 2 * step + N], attention[1, 2].double())
+    assert len(fig.axes[0].patches) == 1
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["0", "1", "2", "3"]
+
+
+# ----- a real model -----------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def minilm():
+    return load_minilm()
+
+
+@pytest.fixture(scope="module")
+def explorer(minilm):
+    """An explorer over the real MiniLM and a random 2-layer, 2-head BERT-Tiny (max 16 positions)."""
+    model, tokenizer = minilm
+    torch.manual_seed(0)
+    tiny = BertModel(BertConfig.tiny(max_position_embeddings=16)).eval()
+    calls = {"minilm": 0}
+    model.register_forward_hook(lambda *args: calls.__setitem__("minilm", calls["minilm"] + 1))
+    ex = AttentionExplorer({MINILM: lambda: (model, tokenizer), "tiny": lambda: (tiny, tokenizer)},
+                           text_a="The cat sat on the mat.", text_b="It slept.")
+    ex.forward_calls = calls
+    return ex
+
+
+def test_attention_for_matches_the_model_and_refuses_empty_input(minilm):
+    model, tokenizer = minilm
+    result = attention_for(model, tokenizer, "The cat sat on the mat.", "It slept.")
+    assert result.tokens[0] == "[CLS]" and result.tokens.count("[SEP]") == 2 and not result.truncated
+    assert result.attentions.shape == (6, 12, len(result.tokens), len(result.tokens)) and result.note is None
+    encoded = tokenizer("The cat sat on the mat.", "It slept.", return_tensors="pt")
+    with torch.no_grad():
+        direct = model(**encoded, output_attentions=True).attentions
+    torch.testing.assert_close(result.attentions, torch.stack([a[0] for a in direct]))
+    for empty in ("", "   \n"):
+        with pytest.raises(ValueError, match="Sentence A is empty"):
+            attention_for(model, tokenizer, empty)
+    assert attention_for(model, tokenizer, "The cat.", "  ").tokens == ["[CLS]", "the", "cat", ".", "[SEP]"]
+
+
+def test_attention_for_truncates_long_input_and_says_so(minilm):
+    model, tokenizer = minilm
+    long_text = "the quick brown fox jumps over the lazy dog " * 20  # 180 WordPieces
+    result = attention_for(model, tokenizer, long_text, max_length=32)
+    assert result.truncated and len(result.tokens) == 32 and result.tokens[-1] == "[SEP]"
+    assert "182 tokens" in result.note and "first 32" in result.note
+    capped = attention_for(model, tokenizer, long_text * 3, max_length=10_000)  # model has 512 positions
+    assert capped.truncated and len(capped.tokens) == 512
+    pair = attention_for(model, tokenizer, long_text, "A short one.", max_length=40)
+    assert pair.truncated and len(pair.tokens) == 40 and pair.tokens[-5:] == ["a", "short", "one", ".", "[SEP]"]
+
+
+def test_a_transformers_model_without_attention_maps_gets_a_clear_error(minilm):
+    sdpa = load_reference_bert(attn_implementation="sdpa")
+    with pytest.raises(ValueError, match="eager"):
+        attention_for(sdpa, minilm[1], "The cat sat.")
+
+
+# ----- the explorer's callbacks -------------------------------------------------------------------
+def test_explorer_selects_exactly_the_chosen_layer_and_head(explorer, minilm):
+    model, tokenizer = minilm
+    encoded = tokenizer("The cat sat on the mat.", "It slept.", return_tensors="pt")
+    with torch.no_grad():
+        direct = model(**encoded, output_attentions=True).attentions
+    explorer.update(model=MINILM, hide_special=False, view="heatmap")
+    for layer, head in [(0, 0), (3, 7), (5, 11)]:
+        view = explorer.update(layer=layer, head=head)
+        matrix, tokens = explorer.selected()
+        np.testing.assert_allclose(matrix, direct[layer][0, head].double().numpy(), atol=1e-6)
+        assert tokens == tokenizer.convert_ids_to_tokens(encoded["input_ids"][0])
+        assert view.kind == "heatmap" and np.allclose(view.content.axes[0].images[0].get_array(), matrix)
+
+
+def test_explorer_hides_special_tokens_and_redraws_without_rerunning_the_model(explorer):
+    explorer.update(model=MINILM, layer=2, head=5, hide_special=False)
+    full, tokens = explorer.selected()
+    calls = explorer.forward_calls["minilm"]
+    for view in ("heatmap", "head view", "grid", "stats"):
+        explorer.update(view=view, hide_special=True, layer=1)
+    explorer.update(layer=2, view="heatmap")
+    hidden, kept = explorer.selected()
+    assert explorer.forward_calls["minilm"] == calls  # cached per (model, text): only redraws
+    positions = [i for i, t in enumerate(tokens) if t not in SPECIAL_TOKENS]
+    assert kept == [tokens[i] for i in positions] and len(kept) == len(tokens) - 3
+    np.testing.assert_array_equal(hidden, full[np.ix_(positions, positions)])
+    stats = explorer.update(view="stats").content
+    assert list(stats.index.get_level_values("head")) == list(range(12))
+    assert set(stats.index.get_level_values("layer")) == {2}
+
+
+def test_explorer_ranges_follow_the_model_and_messages_replace_crashes(explorer):
+    explorer.update(model=MINILM, layer=5, head=11, view="heatmap", hide_special=False)
+    assert explorer.shape() == (6, 12)
+    explorer.update(model="tiny")
+    assert explorer.shape() == (2, 2) and (explorer.state["layer"], explorer.state["head"]) == (1, 1)
+    explorer.update(text_a="word " * 40)  # 40 WordPieces, but BERT-Tiny here has 16 positions
+    assert explorer.view.kind == "heatmap" and "first 16" in explorer.view.note
+    assert len(explorer.selected()[1]) == 16
+    message = explorer.update(text_a="   ")
+    assert message.kind == "message" and "Sentence A is empty" in message.content
+    assert explorer.update(text_a="The cat sat on the mat.", model=MINILM).kind == "heatmap"
+    with pytest.raises(ValueError, match="Unknown view"):
+        explorer.update(view="3d")
+
+
+def test_explorer_widgets_show_each_view_and_follow_the_model(explorer):
+    explorer.update(model=MINILM, hide_special=False, text_a="The cat sat on the mat.")
+    ui = explorer.widget
+    controls = explorer.controls
+    controls["model"].value = MINILM
+    controls["view"].value = "heatmap"
+    assert "image/png" in explorer.output.outputs[0]["data"] and controls["layer"].max == 5
+    controls["view"].value = "stats"
+    assert "<table" in explorer.output.outputs[0]["data"]["text/html"]
+    controls["model"].value = "tiny"
+    assert (controls["layer"].max, controls["head"].max) == (1, 1) and controls["head"].value <= 1
+    controls["text_a"].value = ""
+    assert explorer.output.outputs == () and "empty" in explorer.note.value
+    controls["text_a"].value = "The cat sat on the mat."
+    controls["model"].value = MINILM
+    assert explorer.output.outputs and explorer.note.value == "" and ui.children

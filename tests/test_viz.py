@@ -69,6 +69,19 @@ def test_previous_next_cls_and_sep_heads():
     assert stats_of(on_sep)["to_sep"] == 1 and stats_of(on_sep)["entropy"] == pytest.approx(math.log(2))
 
 
+def test_same_word_counts_other_occurrences_of_a_repeated_token_only():
+    tokens = ["[CLS]", "the", "cat", "saw", "the", "dog", "[SEP]", "[SEP]"]
+    matrix = np.eye(N)
+    matrix[4] = 0
+    matrix[4, 1] = 0.75  # the second "the" looks back at the first one
+    matrix[4, 4] = 0.25
+    matrix[6] = 0
+    matrix[6, 7] = 1  # [SEP] -> the other [SEP]: special tokens are not words
+    row = stats_of(matrix, tokens)
+    assert row["to_same_word"] == pytest.approx(0.75 / 2)  # rows 1 and 4 have a repeat; row 1 gives 0
+    assert math.isnan(stats_of(np.eye(N))["to_same_word"])  # no repeated word in TOKENS
+
+
 def test_pad_queries_are_left_out_and_missing_cls_gives_nan():
     tokens = ["[CLS]", "hi", "[SEP]", "[PAD]"]
     matrix = np.eye(4)
@@ -86,6 +99,7 @@ def test_stats_of_a_model_shaped_tensor_are_one_tidy_row_per_head():
     best = strongest_heads(table)
     assert (best.loc["to_self", "layer"], best.loc["to_self", "head"]) == (1, 2)
     assert best.loc["entropy", "value"] == pytest.approx(math.log(N))
+    assert "to_same_word" not in best.index  # NaN everywhere: no repeated word in TOKENS
 
 
 # ----- shapes and helpers ------------------------------------------------------------------------
@@ -196,8 +210,9 @@ def test_attention_for_truncates_long_input_and_says_so(minilm):
     result = attention_for(model, tokenizer, long_text, max_length=32)
     assert result.truncated and len(result.tokens) == 32 and result.tokens[-1] == "[SEP]"
     assert "182 tokens" in result.note and "first 32" in result.note
-    capped = attention_for(model, tokenizer, long_text * 3, max_length=10_000)  # model has 512 positions
-    assert capped.truncated and len(capped.tokens) == 512
+    tiny = BertModel(BertConfig.tiny(max_position_embeddings=16)).eval()
+    capped = attention_for(tiny, tokenizer, long_text, max_length=10_000)  # the model has 16 positions
+    assert capped.truncated and len(capped.tokens) == 16 and "max_length=16" in capped.note
     pair = attention_for(model, tokenizer, long_text, "A short one.", max_length=40)
     assert pair.truncated and len(pair.tokens) == 40 and pair.tokens[-5:] == ["a", "short", "one", ".", "[SEP]"]
 

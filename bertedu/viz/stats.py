@@ -13,11 +13,14 @@ to_sep          weight on every [SEP]                            parks attention
 to_prev         ``A_i,i-1`` (rows with a previous token)         reads the previous token
 to_next         ``A_i,i+1`` (rows with a next token)             reads the next token
 to_self         ``A_ii``                                         reads the token itself
+to_same_word    weight on the *other* positions with the same    links repeated words
+                token (rows whose token repeats elsewhere)
 mean_distance   ``sum_j A_ij |i - j|`` (in tokens)               looks far away
 ==============  ===============================================  ==========================
 
-[PAD] query rows are left out (their attention means nothing). A column is NaN
-when it is undefined for the input (no [CLS], or a single token).
+[PAD] query rows are left out (their attention means nothing), and [CLS], [SEP]
+and [PAD] never count as repeated words. A column is NaN when it is undefined for
+the input (no [CLS], a single token, no repeated word).
 """
 
 from __future__ import annotations
@@ -29,7 +32,8 @@ import pandas as pd
 
 from bertedu.viz.attention import as_layers_heads
 
-STAT_COLUMNS: tuple[str, ...] = ("entropy", "to_cls", "to_sep", "to_prev", "to_next", "to_self", "mean_distance")
+STAT_COLUMNS: tuple[str, ...] = ("entropy", "to_cls", "to_sep", "to_prev", "to_next", "to_self", "to_same_word",
+                                 "mean_distance")
 
 
 def _mean_over(rows: np.ndarray, keep: np.ndarray) -> np.ndarray:
@@ -54,6 +58,9 @@ def head_stats(attention, tokens: Sequence[str], *, cls_token: str = "[CLS]", se
     is_cls = np.array([token == cls_token for token in tokens])
     is_sep = np.array([token == sep_token for token in tokens])
     positions = np.arange(n)
+    special = is_cls | is_sep | ~query
+    same_word = (np.array(tokens)[:, None] == np.array(tokens)[None, :]) & ~np.eye(n, dtype=bool)
+    same_word &= ~special[:, None] & ~special[None, :]
 
     entropy_rows = -np.where(a > 0, a * np.log(np.where(a > 0, a, 1.0)), 0.0).sum(-1)
     distance_rows = (a * np.abs(positions[:, None] - positions[None, :])).sum(-1)
@@ -65,6 +72,7 @@ def head_stats(attention, tokens: Sequence[str], *, cls_token: str = "[CLS]", se
         "to_prev": _mean_over(np.diagonal(a, offset=-1, axis1=-2, axis2=-1), query[1:]),
         "to_next": _mean_over(np.diagonal(a, offset=1, axis1=-2, axis2=-1), query[:-1]),
         "to_self": _mean_over(np.diagonal(a, axis1=-2, axis2=-1), query),
+        "to_same_word": _mean_over((a * same_word).sum(-1), same_word.any(-1)),
         "mean_distance": _mean_over(distance_rows, query),
     }
     layer_index, head_index = np.meshgrid(np.arange(layers), np.arange(heads), indexing="ij")
@@ -80,11 +88,14 @@ def strongest_heads(stats: pd.DataFrame, columns: Sequence[str] = STAT_COLUMNS) 
     The largest ``entropy`` is the broadest head; the largest ``to_prev`` is the
     best previous-token head, and so on. Average the stats of several sentences
     first (``pd.concat(tables).groupby(["layer", "head"]).mean()``) for findings
-    that do not hang on one example.
+    that do not hang on one example. A statistic that is NaN for every head (no
+    repeated word in the input, say) is left out.
     """
     stats = stats.reset_index() if "layer" not in stats.columns else stats
     rows = []
     for name in columns:
+        if stats[name].isna().all():
+            continue
         best = stats.loc[stats[name].idxmax()]
         rows.append({"statistic": name, "layer": int(best["layer"]), "head": int(best["head"]),
                      "value": float(best[name])})

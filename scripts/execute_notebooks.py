@@ -45,6 +45,8 @@ def execute(path: Path, profile: str, timeout: int) -> float:
     for cell in notebook.cells:
         if cell.cell_type == "code" and any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
             raise RuntimeError(f"{path.name}: a cell stored an error output; fix it before committing.")
+    # Record which profile produced the stored outputs (the tests check it is "cpu").
+    notebook.metadata["bertedu"] = {"profile": profile}
     nbformat.write(notebook, path)
     return elapsed
 

@@ -45,6 +45,7 @@ def test_execution_stores_outputs_profile_and_widget_state(tmp_path):
     execute_notebooks.execute(path, "smoke", timeout=120)
     notebook = nbformat.read(path, as_version=4)
     assert notebook.cells[0].outputs[0]["text"].strip() == "smoke"
+    assert notebook.metadata["bertedu"] == {"profile": "smoke"}
     state = notebook.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
     assert any(model["model_name"] == "IntSliderModel" and model["state"]["value"] == 3
                for model in state.values())

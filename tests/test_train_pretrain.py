@@ -1,0 +1,115 @@
+"""bertedu.train.pretrain and recipes: resumable batches, held-out metrics, the unigram baseline."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from bertedu.data.nsp import Instance
+from bertedu.data.pipeline import PretrainingCollator
+from bertedu.model import BertConfig, BertForPreTraining
+from bertedu.train.pretrain import PretrainingBatches, evaluate_pretraining, fixed_batches, unigram_baseline
+from bertedu.train.recipes import RECIPES, get_recipe
+
+VOCAB = 200
+
+
+def instances(count: int, seed: int = 0) -> list[Instance]:
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for index in range(count):
+        a = torch.randint(10, VOCAB, (int(torch.randint(3, 9, (1,), generator=g)),), generator=g).tolist()
+        b = torch.randint(10, VOCAB, (int(torch.randint(3, 9, (1,), generator=g)),), generator=g).tolist()
+        out.append(Instance(tuple(a), tuple(b), bool(index % 2)))
+    return out
+
+
+def collator(seed: int = 0) -> PretrainingCollator:
+    return PretrainingCollator(cls_id=2, sep_id=3, pad_id=0, mask_token_id=4, vocab_size=VOCAB,
+                               random_token_ids=torch.arange(10, VOCAB), generator=torch.Generator().manual_seed(seed),
+                               max_predictions=3)
+
+
+def unmasked_view(batch):
+    return {k: batch[k] for k in ("token_type_ids", "attention_mask", "next_sentence_label")}
+
+
+def test_batches_start_anywhere_without_replaying():
+    source = PretrainingBatches([instances(20), instances(20, seed=1)], collator(), batch_size=4, seed=3)
+    assert source.batches_in_epoch(0) == 5
+    full = [unmasked_view(b) for b in source.epoch_batches(0)]
+    tail = [unmasked_view(b) for b in source.epoch_batches(0, start=3)]
+    for a, b in zip(full[3:], tail):
+        assert all(torch.equal(a[k], b[k]) for k in a)
+    assert len(tail) == 2
+    # Epoch 1 reads the second instance set in another order; epoch 2 the first set again, reshuffled.
+    first_rows = [unmasked_view(next(source.epoch_batches(e)))["attention_mask"].sum(1).tolist() for e in range(3)]
+    assert first_rows[0] != first_rows[2]
+
+
+def test_masks_follow_the_generator():
+    source = PretrainingBatches([instances(8)], collator(seed=5), batch_size=4, seed=0)
+    state = source.generator.get_state()
+    first = next(source.epoch_batches(0))
+    source.generator.set_state(state)
+    again = next(source.epoch_batches(0))
+    assert torch.equal(first["input_ids"], again["input_ids"]) and torch.equal(first["labels"], again["labels"])
+
+
+def test_too_few_instances_are_explained():
+    with pytest.raises(ValueError, match="at least batch_size=8"):
+        PretrainingBatches([instances(5)], collator(), batch_size=8, seed=0)
+
+
+def test_fixed_batches_are_the_same_every_time():
+    a = fixed_batches(instances(10), collator(), batch_size=4, seed=1)
+    b = fixed_batches(instances(10), collator(seed=99), batch_size=4, seed=1)
+    assert [x["labels"].shape[0] for x in a] == [4, 4, 2]
+    assert all(torch.equal(x["input_ids"], y["input_ids"]) for x, y in zip(a, b))
+
+
+def test_evaluation_matches_a_dense_computation():
+    torch.manual_seed(0)
+    model = BertForPreTraining(BertConfig.tiny(vocab_size=VOCAB, max_position_embeddings=32)).eval()
+    batches = fixed_batches(instances(12), collator(), batch_size=5, seed=2)
+    with torch.no_grad():
+        metrics = evaluate_pretraining(model, batches)
+        losses, correct, nsp_correct = [], 0, 0
+        for batch in batches:
+            out = model(batch["input_ids"], batch["token_type_ids"], batch["attention_mask"])  # dense logits
+            selected = batch["labels"] != -100
+            logits, targets = out.mlm_logits[selected], batch["labels"][selected]
+            losses += F.cross_entropy(logits, targets, reduction="none").tolist()
+            correct += int((logits.argmax(-1) == targets).sum())
+            nsp_correct += int((out.nsp_logits.argmax(-1) == batch["next_sentence_label"]).sum())
+    assert metrics["mlm_loss"] == pytest.approx(sum(losses) / len(losses), rel=1e-5)
+    assert metrics["mlm_perplexity"] == pytest.approx(math.exp(metrics["mlm_loss"]))
+    assert metrics["mlm_accuracy"] == pytest.approx(correct / len(losses))
+    assert metrics["nsp_accuracy"] == pytest.approx(nsp_correct / 12)
+
+
+def test_unigram_baseline_by_hand():
+    train = [Instance((10, 10, 11), (10,), False)]  # counts: 10 x3, 11 x1
+    labels = torch.full((1, 4), -100)
+    labels[0, 1], labels[0, 2] = 10, 12
+    held = [{"labels": labels, "input_ids": torch.zeros(1, 4, dtype=torch.long)}]
+    result = unigram_baseline(train, held, vocab_size=VOCAB)
+    expected = -(math.log(4 / (4 + VOCAB)) + math.log(1 / (4 + VOCAB))) / 2
+    assert result["mlm_loss"] == pytest.approx(expected) and result["mlm_accuracy"] == 0.5
+    assert result["top_token_id"] == 10
+
+
+def test_recipes():
+    assert set(RECIPES) == {"smoke", "cpu", "gpu"}
+    cpu = get_recipe("cpu")
+    cpu.total_steps = 1
+    assert get_recipe("cpu").total_steps != 1  # a copy
+    assert get_recipe("cpu").model_config().hidden_dropout_prob == 0.0
+    gpu = get_recipe("gpu")
+    assert (gpu.corpus, gpu.max_seq_length, gpu.precision) == ("wikitext-103", 128, "bf16")
+    assert gpu.model_config().hidden_size == 128 and gpu.model_config().num_hidden_layers == 2
+    with pytest.raises(ValueError, match="Unknown profile"):
+        get_recipe("tpu")

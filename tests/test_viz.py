@@ -20,8 +20,10 @@ import torch
 from bertedu.model import BertConfig, BertModel
 from bertedu.pretrained import load_reference_bert
 from bertedu.viz import (SPECIAL_TOKENS, as_attention_array, as_layers_heads, attention_for, hide_tokens, head_stats,
-                         mosaic, plot_grid, plot_head_view, plot_heatmap, select_head, strongest_heads)
-from bertedu.viz.explorer import MINILM, AttentionExplorer, load_minilm
+                         mosaic, plot_grid, plot_head, plot_head_view, plot_heatmap, select_head, strongest_heads)
+from bertedu.viz import explorer as explorer_module
+from bertedu.viz.explorer import (BERT_TINY, MINILM, AttentionExplorer, bert_tiny_is_shipped, load_bert_tiny,
+                                  load_minilm)
 
 TOKENS = ["[CLS]", "the", "cat", "sat", "[SEP]", "it", "slept", "[SEP]"]
 N = len(TOKENS)
@@ -157,6 +159,12 @@ def test_head_view_draws_one_line_per_weight_above_the_threshold():
         plot_head_view(np.eye(N), TOKENS, query=N)
 
 
+def test_plot_head_puts_heatmap_colorbar_and_lines_in_one_figure():
+    fig = plot_head(np.eye(N), TOKENS, title="layer 0, head 2")
+    assert len(fig.axes) == 3 and fig.axes[0].images and fig.axes[1].collections
+    assert len(fig.axes[1].collections[0].get_segments()) == N
+
+
 def test_grid_is_one_tiled_image_with_a_tile_per_head():
     attention = torch.rand(3, 4, N, N)
     fig = plot_grid(attention, highlight=(1, 2))
@@ -286,3 +294,19 @@ def test_explorer_widgets_show_each_view_and_follow_the_model(explorer):
     controls["text_a"].value = "The cat sat on the mat."
     controls["model"].value = MINILM
     assert explorer.output.outputs and explorer.note.value == "" and ui.children
+
+
+def test_model_menu_offers_bert_tiny_only_when_its_weights_are_shipped(monkeypatch):
+    monkeypatch.setitem(explorer_module.AVAILABLE_IF, BERT_TINY, lambda: False)
+    assert list(explorer_module.available_models()) == [MINILM]
+    monkeypatch.setitem(explorer_module.AVAILABLE_IF, BERT_TINY, lambda: True)
+    assert list(explorer_module.available_models()) == [MINILM, BERT_TINY]
+
+
+@pytest.mark.skipif(not bert_tiny_is_shipped(), reason="no pretrained BERT-Tiny weights in bertedu/checkpoints")
+def test_the_shipped_bert_tiny_gives_one_map_per_layer_and_head():
+    model, tokenizer = load_bert_tiny()
+    result = attention_for(model, tokenizer, "The cat sat on the mat.", "It slept.")
+    config = model.config
+    assert result.attentions.shape[:2] == (config.num_hidden_layers, config.num_attention_heads)
+    torch.testing.assert_close(result.attentions.sum(-1), torch.ones(result.attentions.shape[:3]))

@@ -3,6 +3,7 @@
     result = attention_for(model, tokenizer, "The cat sat on the mat.")
     plot_heatmap(result.attentions[2, 5], result.tokens)      # one head
     plot_head_view(result.attentions[2, 5], result.tokens)    # the same head as lines
+    plot_head(result.attentions[2, 5], result.tokens)         # both, side by side
     plot_grid(result.attentions)                              # every layer x head
     head_stats(result.attentions, result.tokens)              # a tidy table, one row per head
 
@@ -14,12 +15,12 @@ tensor or an array, plus the token strings. :class:`AttentionExplorer` (imported
 
 from bertedu.viz.attention import (SPECIAL_TOKENS, AttentionResult, as_attention_array, as_layers_heads,
                                    attention_for, hide_tokens, select_head)
-from bertedu.viz.head_view import plot_head_view
+from bertedu.viz.head_view import plot_head, plot_head_view
 from bertedu.viz.heatmaps import mosaic, plot_grid, plot_heatmap
 from bertedu.viz.stats import STAT_COLUMNS, head_stats, strongest_heads
 
 __all__ = [
     "SPECIAL_TOKENS", "AttentionResult", "as_attention_array", "as_layers_heads", "attention_for",
-    "hide_tokens", "select_head", "plot_head_view", "mosaic", "plot_grid", "plot_heatmap",
+    "hide_tokens", "select_head", "plot_head", "plot_head_view", "mosaic", "plot_grid", "plot_heatmap",
     "STAT_COLUMNS", "head_stats", "strongest_heads",
 ]

@@ -54,12 +54,22 @@ def load_minilm() -> tuple[Any, Any]:
 
 
 def load_bert_tiny() -> tuple[Any, Any]:
-    """The BERT-Tiny the book pretrains and ships (its encoder)."""
-    from bertedu.checkpoints import load_bert_tiny as load  # not shipped yet: ImportError
+    """The BERT-Tiny the book pretrains and ships (its encoder, ``model.bert``)."""
+    from bertedu.checkpoints import load_pretrained_tiny
     from bertedu.tokenization import load_tokenizer
 
-    model = load()
-    return getattr(model, "bert", model).eval(), load_tokenizer()
+    return load_pretrained_tiny().bert.eval(), load_tokenizer()
+
+
+def bert_tiny_is_shipped() -> bool:
+    """True when the package has the pretrained BERT-Tiny's weights (``bertedu/checkpoints``)."""
+    try:
+        from bertedu.checkpoints import pretrained_tiny_path
+
+        pretrained_tiny_path()
+    except (ImportError, FileNotFoundError):
+        return False
+    return True
 
 
 #: Every model the explorer may offer, in menu order. Add a model with one line.
@@ -67,22 +77,13 @@ MODELS: dict[str, ModelLoader] = {
     MINILM: load_minilm,
     BERT_TINY: load_bert_tiny,
 }
-#: The modules each entry needs; an entry whose module is missing is not offered.
-REQUIRES: dict[str, str] = {BERT_TINY: "bertedu.checkpoints"}
+#: For entries that may be missing on a machine: a check, run before the entry is offered.
+AVAILABLE_IF: dict[str, Callable[[], bool]] = {BERT_TINY: bert_tiny_is_shipped}
 
 
 def available_models() -> dict[str, ModelLoader]:
-    """The entries of :data:`MODELS` that can load here (their module is importable)."""
-    import importlib.util
-
-    def importable(module: str) -> bool:
-        try:
-            return importlib.util.find_spec(module) is not None
-        except ImportError:
-            return False
-
-    return {name: loader for name, loader in MODELS.items()
-            if name not in REQUIRES or importable(REQUIRES[name])}
+    """The entries of :data:`MODELS` whose :data:`AVAILABLE_IF` check passes (or that have none)."""
+    return {name: loader for name, loader in MODELS.items() if AVAILABLE_IF.get(name, lambda: True)()}
 
 
 @dataclass

@@ -17,6 +17,7 @@ from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 
 from bertedu.viz.attention import as_attention_array
+from bertedu.viz.heatmaps import plot_heatmap
 
 
 def plot_head_view(attention, tokens: Sequence[str], *, query: int | None = None, threshold: float = 0.01,
@@ -59,4 +60,21 @@ def plot_head_view(attention, tokens: Sequence[str], *, query: int | None = None
     ax.axis("off")
     if title:
         ax.set_title(title)
+    return fig
+
+
+def plot_head(attention, tokens: Sequence[str], *, title: str | None = None, threshold: float = 0.01,
+              vmax: float | None = None) -> Figure:
+    """One head two ways, side by side: :func:`plot_heatmap` and :func:`plot_head_view`.
+
+    Returns a new figure with three axes: the heatmap, its colour bar and the lines.
+    """
+    n = len(tokens)
+    side = float(np.clip(0.22 * n + 2.0, 3.5, 9.0))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(side + 5.5, side), width_ratios=[side + 1.0, 4.5],
+                                      constrained_layout=True)
+    plot_heatmap(attention, tokens, ax=left, vmax=vmax, title="heatmap")
+    plot_head_view(attention, tokens, ax=right, threshold=threshold, title="head view")
+    if title:
+        fig.suptitle(title)
     return fig

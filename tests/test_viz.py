@@ -19,8 +19,8 @@ import torch
 
 from bertedu.model import BertConfig, BertModel
 from bertedu.pretrained import load_reference_bert
-from bertedu.viz import (SPECIAL_TOKENS, as_attention_array, as_layers_heads, attention_for, hide_tokens, head_stats,
-                         mosaic, plot_grid, plot_head, plot_head_view, plot_heatmap, select_head, strongest_heads)
+from bertedu.viz import (SPECIAL_TOKENS, as_attention_array, as_layers_heads, attention_for, average_head_stats,
+                         hide_tokens, head_stats, mosaic, plot_grid, plot_head, plot_head_view, plot_heatmap, select_head, strongest_heads)
 from bertedu.viz import explorer as explorer_module
 from bertedu.viz.explorer import (BERT_TINY, MINILM, AttentionExplorer, bert_tiny_is_shipped, load_bert_tiny,
                                   load_minilm)
@@ -42,14 +42,14 @@ def stats_of(matrix, tokens=TOKENS):
 
 def test_identity_puts_all_weight_on_the_same_token_with_zero_entropy():
     row = stats_of(np.eye(N))
-    assert row["to_self"] == 1 and row["entropy"] == 0 and row["mean_distance"] == 0
+    assert row["to_self"] == 1 and row["entropy"] == 0 and row["breadth"] == 0 and row["mean_distance"] == 0
     assert row["to_prev"] == 0 and row["to_next"] == 0
     assert row["to_cls"] == pytest.approx(1 / N) and row["to_sep"] == pytest.approx(2 / N)  # the special rows
 
 
 def test_uniform_attention_has_entropy_log_n():
     row = stats_of(np.full((N, N), 1 / N))
-    assert row["entropy"] == pytest.approx(math.log(N))
+    assert row["entropy"] == pytest.approx(math.log(N)) and row["breadth"] == pytest.approx(1)
     assert row["to_self"] == pytest.approx(1 / N) and row["to_prev"] == pytest.approx(1 / N)
     assert row["to_cls"] == pytest.approx(1 / N) and row["to_sep"] == pytest.approx(2 / N)
     i, j = np.indices((N, N))
@@ -100,7 +100,7 @@ def test_stats_of_a_model_shaped_tensor_are_one_tidy_row_per_head():
     assert table.set_index(["layer", "head"]).loc[(1, 2), "to_self"] == 1
     best = strongest_heads(table)
     assert (best.loc["to_self", "layer"], best.loc["to_self", "head"]) == (1, 2)
-    assert best.loc["entropy", "value"] == pytest.approx(math.log(N))
+    assert best.loc["entropy", "value"] == pytest.approx(math.log(N)) and best.loc["breadth", "value"] == 1
     assert "to_same_word" not in best.index  # NaN everywhere: no repeated word in TOKENS
 
 
@@ -223,6 +223,19 @@ def test_attention_for_truncates_long_input_and_says_so(minilm):
     assert capped.truncated and len(capped.tokens) == 16 and "max_length=16" in capped.note
     pair = attention_for(model, tokenizer, long_text, "A short one.", max_length=40)
     assert pair.truncated and len(pair.tokens) == 40 and pair.tokens[-5:] == ["a", "short", "one", ".", "[SEP]"]
+
+
+def test_average_head_stats_is_the_mean_of_the_per_pair_tables(minilm):
+    model, tokenizer = minilm
+    pairs = [("The cat sat on the mat.", "The cat slept."), ("Hello world.", None)]
+    tables = [head_stats(r.attentions, r.tokens) for r in (attention_for(model, tokenizer, a, b) for a, b in pairs)]
+    average = average_head_stats(model, tokenizer, pairs)
+    assert average.shape == (72, len(tables[0].columns) - 2)
+    expected = (tables[0].loc[2, "to_prev"] + tables[1].loc[2, "to_prev"]) / 2  # row 2 = layer 0, head 2
+    assert average.loc[(0, 2), "to_prev"] == pytest.approx(expected)
+    assert average.loc[(2, 9), "to_same_word"] == tables[0].loc[33, "to_same_word"]  # only pair 1 repeats a word
+    with pytest.raises(ValueError, match="at least one"):
+        average_head_stats(model, tokenizer, [])
 
 
 def test_a_transformers_model_without_attention_maps_gets_a_clear_error(minilm):

@@ -8,6 +8,7 @@ queries, each summing to 1), averaged over the query rows ``i``:
 column          per query row ``i``                              a head that ...
 ==============  ===============================================  ==========================
 entropy         ``-sum_j A_ij log A_ij`` (nats)                  is broad: near ``log n``
+breadth         entropy / ``log n`` (``n`` = non-[PAD] keys)     is broad: 1 = uniform, 0 = one key
 to_cls          weight on [CLS]                                  parks attention on [CLS]
 to_sep          weight on every [SEP]                            parks attention on [SEP]
 to_prev         ``A_i,i-1`` (rows with a previous token)         reads the previous token
@@ -30,9 +31,9 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from bertedu.viz.attention import as_layers_heads
+from bertedu.viz.attention import as_layers_heads, attention_for
 
-STAT_COLUMNS: tuple[str, ...] = ("entropy", "to_cls", "to_sep", "to_prev", "to_next", "to_self", "to_same_word",
+STAT_COLUMNS: tuple[str, ...] = ("entropy", "breadth", "to_cls", "to_sep", "to_prev", "to_next", "to_self", "to_same_word",
                                  "mean_distance")
 
 
@@ -64,8 +65,11 @@ def head_stats(attention, tokens: Sequence[str], *, cls_token: str = "[CLS]", se
 
     entropy_rows = -np.where(a > 0, a * np.log(np.where(a > 0, a, 1.0)), 0.0).sum(-1)
     distance_rows = (a * np.abs(positions[:, None] - positions[None, :])).sum(-1)
+    real_keys = int(query.sum())
+    entropy = _mean_over(entropy_rows, query)
     columns = {
-        "entropy": _mean_over(entropy_rows, query),
+        "entropy": entropy,
+        "breadth": entropy / np.log(real_keys) if real_keys > 1 else np.full((layers, heads), np.nan),
         "to_cls": _mean_over(a[..., is_cls].sum(-1), query) if is_cls.any() else np.full((layers, heads), np.nan),
         "to_sep": _mean_over(a[..., is_sep].sum(-1), query) if is_sep.any() else np.full((layers, heads), np.nan),
         # diagonal(offset=-1)[k] = A[k+1, k]: query k+1 looking at k; offset=+1: query k at k+1.
@@ -100,3 +104,20 @@ def strongest_heads(stats: pd.DataFrame, columns: Sequence[str] = STAT_COLUMNS) 
         rows.append({"statistic": name, "layer": int(best["layer"]), "head": int(best["head"]),
                      "value": float(best[name])})
     return pd.DataFrame(rows).set_index("statistic")
+
+
+def average_head_stats(model, tokenizer, pairs: Sequence[tuple[str, str | None]],
+                       max_length: int = 128) -> pd.DataFrame:
+    """:func:`head_stats` of ``model`` averaged over sentence ``pairs`` (``(text_a, text_b or None)``).
+
+    Returns one row per head, indexed by ``(layer, head)``. A statistic that is
+    undefined for a pair (``to_same_word`` without a repeated word) is averaged
+    over the pairs where it is defined. Compare models on the same pairs.
+    """
+    if not pairs:
+        raise ValueError("average_head_stats needs at least one sentence pair.")
+    tables = []
+    for text_a, text_b in pairs:
+        result = attention_for(model, tokenizer, text_a, text_b, max_length=max_length)
+        tables.append(head_stats(result.attentions, result.tokens))
+    return pd.concat(tables).groupby(["layer", "head"]).mean()

@@ -20,7 +20,8 @@ import torch
 from bertedu.model import BertConfig, BertModel
 from bertedu.pretrained import load_reference_bert
 from bertedu.viz import (SPECIAL_TOKENS, as_attention_array, as_layers_heads, attention_for, average_head_stats,
-                         hide_tokens, head_stats, mosaic, plot_grid, plot_head, plot_head_view, plot_heatmap, select_head, strongest_heads)
+                         hide_tokens, head_stats, mosaic, plot_grid, plot_head, plot_head_view, plot_heatmap,
+                         select_head, strongest_heads)
 from bertedu.viz import explorer as explorer_module
 from bertedu.viz.explorer import (BERT_TINY, MINILM, AttentionExplorer, bert_tiny_is_shipped, load_bert_tiny,
                                   load_minilm)

@@ -33,8 +33,8 @@ import pandas as pd
 
 from bertedu.viz.attention import as_layers_heads, attention_for
 
-STAT_COLUMNS: tuple[str, ...] = ("entropy", "breadth", "to_cls", "to_sep", "to_prev", "to_next", "to_self", "to_same_word",
-                                 "mean_distance")
+STAT_COLUMNS: tuple[str, ...] = ("entropy", "breadth", "to_cls", "to_sep", "to_prev", "to_next", "to_self",
+                                 "to_same_word", "mean_distance")
 
 
 def _mean_over(rows: np.ndarray, keep: np.ndarray) -> np.ndarray:

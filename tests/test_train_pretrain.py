@@ -113,3 +113,32 @@ def test_recipes():
     assert gpu.model_config().hidden_size == 128 and gpu.model_config().num_hidden_layers == 2
     with pytest.raises(ValueError, match="Unknown profile"):
         get_recipe("tpu")
+
+
+def test_unigram_bias_starts_at_the_baseline():
+    """With the output bias at log frequencies, the untrained model's MLM loss is near the unigram baseline."""
+    from bertedu.train.pretrain import init_for_pretraining, unigram_log_probabilities
+
+    train = instances(200)
+    held = fixed_batches(instances(40, seed=3), collator(), batch_size=20, seed=0)
+    torch.manual_seed(0)
+    model = BertForPreTraining(BertConfig.tiny(vocab_size=VOCAB, max_position_embeddings=32)).eval()
+    with torch.no_grad():
+        before = evaluate_pretraining(model, held)["mlm_loss"]
+        init_for_pretraining(model, unigram_log_probs=unigram_log_probabilities(train, VOCAB))
+        after = evaluate_pretraining(model, held)["mlm_loss"]
+    baseline = unigram_baseline(train, held, vocab_size=VOCAB)["mlm_loss"]
+    assert before == pytest.approx(math.log(VOCAB), abs=0.1)
+    assert after == pytest.approx(baseline, abs=0.1) and after < before
+
+
+def test_sinusoidal_positions():
+    from bertedu.train.pretrain import init_for_pretraining, sinusoidal_positions
+
+    table = sinusoidal_positions(16, 8)
+    assert torch.allclose(table[0], torch.tensor([0.0, 1.0] * 4))
+    # An offset is a rotation: dot products depend on the distance only.
+    assert torch.allclose(table[3] @ table[5], table[10] @ table[12], atol=1e-5)
+    model = BertForPreTraining(BertConfig.tiny(vocab_size=VOCAB, max_position_embeddings=32))
+    init_for_pretraining(model, sinusoidal_position_std=0.02)
+    assert model.bert.embeddings.position_embeddings.weight.std().item() == pytest.approx(0.02, rel=1e-3)

@@ -121,7 +121,7 @@ def unigram_baseline(train_instances: Sequence[Instance], held_out: Iterable[Bat
     one (for English text, "the"). A model stuck at this loss has not yet
     learned to read the context: the "unigram plateau".
     """
-    counts = Counter(token for instance in train_instances for token in (*instance.tokens_a, *instance.tokens_b))
+    counts = token_counts(train_instances)
     total = sum(counts.values())
     top = counts.most_common(1)[0][0]
     loss = correct = count = 0.0
@@ -132,6 +132,53 @@ def unigram_baseline(train_instances: Sequence[Instance], held_out: Iterable[Bat
             count += 1
     return {"mlm_loss": loss / count, "mlm_perplexity": math.exp(loss / count), "mlm_accuracy": correct / count,
             "top_token_id": top}
+
+
+def token_counts(instances: Iterable[Instance]) -> Counter:
+    """How often each WordPiece occurs in the instances (both segments)."""
+    return Counter(token for instance in instances for token in (*instance.tokens_a, *instance.tokens_b))
+
+
+def unigram_log_probabilities(instances: Iterable[Instance], vocab_size: int) -> torch.Tensor:
+    """Add-one-smoothed ``log p(token)`` over the vocabulary, from the instances' token counts."""
+    counts = torch.ones(vocab_size, dtype=torch.float64)
+    for token, count in token_counts(instances).items():
+        counts[token] += count
+    return (counts / counts.sum()).log().float()
+
+
+def sinusoidal_positions(num_positions: int, hidden_size: int) -> torch.Tensor:
+    """The Transformer's sinusoids (Vaswani et al. 2017): ``sin``/``cos`` of ``pos / 10000^(2i/d)``."""
+    position = torch.arange(num_positions, dtype=torch.float64)[:, None]
+    frequency = torch.exp(-math.log(10000.0) * torch.arange(0, hidden_size, 2, dtype=torch.float64) / hidden_size)
+    table = torch.zeros(num_positions, hidden_size, dtype=torch.float64)
+    table[:, 0::2] = torch.sin(position * frequency)
+    table[:, 1::2] = torch.cos(position * frequency)
+    return table.float()
+
+
+def init_for_pretraining(model: BertForPreTraining, *, unigram_log_probs: torch.Tensor | None = None,
+                         sinusoidal_position_std: float | None = None) -> None:
+    """Optional starting points that skip the first, uninteresting phase of pretraining.
+
+    * ``unigram_log_probs``: the MLM output bias starts at the corpus's log
+      frequencies, so the untrained model already predicts the unigram
+      distribution (loss at the "plateau" instead of ``ln V``) and its first
+      updates go to reading the context rather than to counting words;
+    * ``sinusoidal_position_std``: the learned position embeddings start as
+      sinusoids scaled to this standard deviation. Nearby positions then have
+      similar vectors and an offset is a rotation, so an attention head can
+      find "the previous token" quickly; the table stays fully trainable.
+    Neither changes the architecture: the model is still a plain BERT.
+    """
+    with torch.no_grad():
+        if unigram_log_probs is not None:
+            bias = model.cls.predictions.bias
+            bias.copy_(unigram_log_probs.to(bias) - unigram_log_probs.mean().to(bias))
+        if sinusoidal_position_std is not None:
+            table = model.bert.embeddings.position_embeddings.weight
+            sinusoids = sinusoidal_positions(*table.shape)
+            table.copy_(sinusoids / sinusoids.std() * sinusoidal_position_std)
 
 
 def build_instance_sets(token_documents: Sequence[Sequence[Sequence[int]]], *, max_seq_length: int,
@@ -202,6 +249,21 @@ def prepare_data(recipe: Any, tokenizer: Any, *, seed: int, num_proc: int = 1,
                            held_out, stats)
 
 
+def source_commit() -> str | None:
+    """The git commit of the bertedu source tree (``+dirty`` with uncommitted changes), or None outside git."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[2]
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
+                                timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "bertedu"], cwd=root, capture_output=True,
+                               text=True, timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return commit + ("+dirty" if dirty else "")
+
+
 @dataclass
 class PretrainRun:
     """What :func:`pretrain` returns."""
@@ -236,6 +298,10 @@ def pretrain(recipe: Any, *, output_dir: str | Path, seed: int = 0, resume: bool
                             cache_dir=output_dir / "cache")
     seed_everything(seed)
     model = BertForPreTraining(recipe.model_config(len(tokenizer)))
+    init_for_pretraining(
+        model, sinusoidal_position_std=recipe.sinusoidal_position_std,
+        unigram_log_probs=unigram_log_probabilities(data.train.instance_sets[0], len(tokenizer))
+        if recipe.unigram_output_bias else None)
     config = TrainConfig(
         total_steps=recipe.total_steps, lr=recipe.lr, warmup_steps=recipe.warmup_steps,
         weight_decay=recipe.weight_decay, betas=recipe.betas, eps=recipe.eps, max_grad_norm=recipe.max_grad_norm,
@@ -245,7 +311,8 @@ def pretrain(recipe: Any, *, output_dir: str | Path, seed: int = 0, resume: bool
     if info.is_main:
         output_dir.mkdir(parents=True, exist_ok=True)
         run_info = {"recipe": recipe.to_dict(), "seed": seed, "world_size": info.world_size, "data": data.stats,
-                    "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+                    "started": time.strftime("%Y-%m-%d %H:%M:%S"), "commit": source_commit(),
+                    "torch": torch.__version__, "threads": torch.get_num_threads()}
         (output_dir / "run.json").write_text(json.dumps(run_info, indent=1) + "\n", encoding="utf-8")
     held_out = data.held_out
     result = train(model, data.train, config=config, evaluate=lambda m: evaluate_pretraining(m, held_out),

@@ -35,6 +35,8 @@ class PretrainRecipe:
     short_seq_prob: float = 0.1
     instance_sets: int = 4  # epochs cycle through this many differently paired copies of the corpus
     held_out_fraction: float = 0.05  # documents kept for evaluation, never trained on
+    unigram_output_bias: bool = False  # start the MLM bias at log unigram frequencies
+    sinusoidal_position_std: float | None = None  # start position embeddings as scaled sinusoids
     mlm_probability: float = 0.15
     max_predictions: int = 20
     pad_to_max: bool = False  # static shapes (for torch.compile) instead of padding to the longest pair

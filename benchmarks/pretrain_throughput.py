@@ -1,0 +1,60 @@
+"""How fast is a BERT-Tiny pretraining step, ours against transformers'? Prints tokens/s, the ratio and MFU.
+
+Usage: python benchmarks/pretrain_throughput.py [--repeats N] [--batch 32] [--seq 128] [--eager]
+                                                [--threads T] [--output results.json]
+
+Both models have BERT-Tiny's shape (2 layers, hidden 128, 2 heads, FFN 512,
+vocabulary 30,522) and train on the same batch (32 x 128, 15% masked, at most
+20 predictions per sequence). A step is forward + backward + AdamW + zeroing
+the gradients. The two are timed interleaved after a warm-up and the median is
+reported, with the dense fp32 matmul peak measured in the same run. Timings
+on a shared machine are noisy: compare the ratio, and run it when the machine
+is otherwise idle (``uptime``). The code lives in :mod:`bertedu.train.benchmark`
+so that chapter 5 runs the very same measurement.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from dataclasses import asdict
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+import torch  # noqa: E402
+
+from bertedu.train.benchmark import compare_pretraining_steps, format_comparison  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=15, help="interleaved timing rounds (median reported)")
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--seq", type=int, default=128)
+    parser.add_argument("--eager", action="store_true", help="also time transformers with eager attention")
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice, one per core)")
+    parser.add_argument("--output", help="also write the results as JSON to this file")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    load_before = os.getloadavg()[0]
+    comparison = compare_pretraining_steps(batch=args.batch, seq=args.seq, repeats=args.repeats,
+                                           include_eager=args.eager)
+    print(format_comparison(comparison))
+    print(f"load average before / after: {load_before:.2f} / {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+    if args.output:
+        record = {**comparison, "results": {k: asdict(v) for k, v in comparison["results"].items()},
+                  "load_average_before": load_before, "load_average_after": os.getloadavg()[0],
+                  "cpu_count": os.cpu_count(), "machine": platform.processor() or platform.machine(),
+                  "torch": torch.__version__, "date": time.strftime("%Y-%m-%d %H:%M:%S")}
+        with open(args.output, "w", encoding="utf-8") as file:
+            json.dump(record, file, indent=1)
+        print(f"wrote {args.output}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,52 @@
+"""Ask a pretrained BERT what it learned: fill in [MASK] tokens, judge whether B follows A."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from bertedu.model import BertForPreTraining
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One candidate for a [MASK]: the WordPiece and its probability."""
+
+    token: str
+    probability: float
+
+
+def fill_mask(model: BertForPreTraining, tokenizer, text: str, *, top_k: int = 5) -> list[list[Prediction]]:
+    """The ``top_k`` most probable WordPieces for every ``[MASK]`` in ``text``, most probable first.
+
+    One list per [MASK], in the order they appear. The text goes in as one
+    segment (``[CLS] text [SEP]``), as at the start of pretraining's segment A.
+    """
+    encoded = tokenizer(text, return_tensors="pt")
+    positions = (encoded["input_ids"][0] == tokenizer.mask_token_id).nonzero().flatten()
+    if positions.numel() == 0:
+        raise ValueError(f"No {tokenizer.mask_token} in {text!r}: write {tokenizer.mask_token} where a word is hidden.")
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        output = model(encoded["input_ids"].to(device), encoded["token_type_ids"].to(device),
+                       encoded["attention_mask"].to(device))
+    model.train(was_training)
+    probabilities = output.mlm_logits[0, positions.to(device)].float().softmax(-1)
+    top = probabilities.topk(top_k, dim=-1)
+    return [[Prediction(tokenizer.convert_ids_to_tokens(int(i)), float(p)) for p, i in zip(ps, ids)]
+            for ps, ids in zip(top.values, top.indices)]
+
+
+def is_next_probability(model: BertForPreTraining, tokenizer, sentence_a: str, sentence_b: str) -> float:
+    """The model's probability that ``sentence_b`` really follows ``sentence_a`` (NSP class 0)."""
+    encoded = tokenizer(sentence_a, sentence_b, return_tensors="pt")
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        logits = model(**{k: v.to(device) for k, v in encoded.items()}).nsp_logits
+    model.train(was_training)
+    return float(logits.float().softmax(-1)[0, 0])

@@ -23,6 +23,7 @@ from bertedu.viz import (SPECIAL_TOKENS, as_attention_array, as_layers_heads, at
                          hide_tokens, head_stats, mosaic, plot_grid, plot_head, plot_head_view, plot_heatmap,
                          select_head, strongest_heads)
 from bertedu.viz import explorer as explorer_module
+from bertedu.viz.heatmaps import tile_corner
 from bertedu.viz.explorer import (BERT_TINY, MINILM, AttentionExplorer, bert_tiny_is_shipped, load_bert_tiny,
                                   load_minilm)
 
@@ -275,6 +276,27 @@ def test_explorer_hides_special_tokens_and_redraws_without_rerunning_the_model(e
     stats = explorer.update(view="stats").content
     assert list(stats.index.get_level_values("head")) == list(range(12))
     assert set(stats.index.get_level_values("layer")) == {2}
+
+
+def test_explorer_redraws_in_place_exactly_as_a_fresh_plot_would(explorer):
+    explorer.update(model=MINILM, text_a="The cat sat on the mat.", hide_special=False, view="head view",
+                    layer=0, head=2)
+    figure = explorer.view.content
+    explorer.update(layer=0, head=7)
+    assert explorer.view.content is figure  # same tokens: refreshed, not rebuilt
+    matrix, tokens = explorer.selected()
+    fresh = plot_head_view(matrix, tokens).axes[0].collections[0]
+    lines = figure.axes[0].collections[0]
+    assert len(lines.get_segments()) == len(fresh.get_segments()) > len(tokens)
+    np.testing.assert_allclose(lines.get_colors(), fresh.get_colors())
+    assert figure.axes[0].get_title() == "layer 0, head 7"
+    explorer.update(view="heatmap", layer=1, head=11)
+    image = explorer.view.content.axes[0].images[0]
+    matrix, _ = explorer.selected()
+    np.testing.assert_array_equal(image.get_array(), matrix)
+    assert image.get_clim() == pytest.approx((0, matrix.max()))
+    explorer.update(view="grid", layer=3, head=4)
+    assert explorer.view.content.axes[0].patches[0].get_xy() == tile_corner(3, 4, len(tokens))
 
 
 def test_explorer_ranges_follow_the_model_and_messages_replace_crashes(explorer):

@@ -26,12 +26,14 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import PIL.Image
 import torch
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from bertedu.viz.attention import SPECIAL_TOKENS, AttentionResult, attention_for, hide_tokens, select_head
-from bertedu.viz.head_view import plot_head_view
-from bertedu.viz.heatmaps import plot_grid, plot_heatmap
+from bertedu.viz.head_view import head_view_lines, plot_head_view
+from bertedu.viz.heatmaps import plot_grid, plot_heatmap, tile_corner
 from bertedu.viz.stats import head_stats, strongest_heads
 
 #: A model loader returns ``(model, tokenizer)``; it runs once, on first use.
@@ -114,8 +116,9 @@ class AttentionExplorer:
         self.state: dict[str, Any] = {"model": model or next(iter(self.models)), "text_a": text_a,
                                       "text_b": text_b, "layer": layer, "head": head, "view": view,
                                       "hide_special": hide_special}
-        self.timings: list[tuple[str, float]] = []  # (what changed, seconds to the finished view)
+        self.timings: list[tuple[str, str, float]] = []  # (what changed, view, seconds to the finished view)
         self._widget = None
+        self._cached_figure: tuple[tuple, Figure] | None = None
         self.view = self.update()
 
     # ----- the logic: plain methods ------------------------------------------------------------
@@ -194,7 +197,7 @@ class AttentionExplorer:
             view = View("message", str(error))
         self.view = view
         self._show(view)
-        self.timings.append((",".join(sorted(changes)) or "start", time.perf_counter() - start))
+        self.timings.append((",".join(sorted(changes)) or "start", self.state["view"], time.perf_counter() - start))
         return view
 
     def render(self) -> View:
@@ -210,13 +213,60 @@ class AttentionExplorer:
             attentions, tokens = result.attentions, result.tokens
             if self.state["hide_special"]:
                 attentions, tokens, _ = hide_tokens(attentions, tokens)
-            figure = plot_grid(attentions, highlight=(layer, head), title=f"{name}: every head{hidden}")
+            figure = self._figure(
+                (kind, self._key(), self.state["hide_special"]),
+                lambda: plot_grid(attentions, highlight=(layer, head), title=f"{name}: every head{hidden}"),
+                lambda fig: fig.axes[0].patches[0].set_xy(tile_corner(layer, head, len(tokens))))
             return View(kind, figure, result.note)
         matrix, tokens = self.selected()
         title = f"layer {layer}, head {head}{hidden}"
         if kind == "heatmap":
-            return View(kind, plot_heatmap(matrix, tokens, title=title), result.note)
-        return View(kind, plot_head_view(matrix, tokens, title=title), result.note)
+            def refresh(fig: Figure) -> None:
+                image = fig.axes[0].images[0]
+                image.set_data(matrix)
+                image.set_clim(0.0, float(matrix.max()) or 1.0)
+                fig.axes[0].set_title(title)
+
+            figure = self._figure((kind, tuple(tokens)), lambda: plot_heatmap(matrix, tokens, title=title), refresh)
+            return View(kind, figure, result.note)
+
+        def refresh_lines(fig: Figure) -> None:
+            segments, rgba = head_view_lines(matrix)
+            fig.axes[0].collections[0].set_segments(segments)
+            fig.axes[0].collections[0].set_color(rgba)
+            fig.axes[0].set_title(title)
+
+        figure = self._figure((kind, tuple(tokens)), lambda: plot_head_view(matrix, tokens, title=title),
+                              refresh_lines)
+        return View(kind, figure, result.note)
+
+    def _figure(self, key: tuple, build: Callable[[], Figure], refresh: Callable[[Figure], None]) -> Figure:
+        """The figure for ``key``: built once, then refreshed in place.
+
+        While the tokens stay the same (a new layer or head), the ticks, labels and
+        layout stay valid, so only the pixels change; building a figure (ticks, then
+        constrained layout) costs several times more than drawing it.
+        """
+        if self._cached_figure is not None and self._cached_figure[0] == key:
+            figure = self._cached_figure[1]
+            refresh(figure)
+            return figure
+        figure = build()
+        plt.close(figure)  # the explorer keeps it; pyplot must not show it again
+        FigureCanvasAgg(figure)  # drawn to pixels here, whatever the notebook's backend
+        figure.set_dpi(self.dpi)
+        figure.canvas.draw()  # lay it out once ...
+        figure.set_layout_engine("none")  # ... and keep that layout for the refreshes
+        self._cached_figure = (key, figure)
+        return figure
+
+    @staticmethod
+    def _png(figure: Figure) -> bytes:
+        """The figure as PNG bytes, drawn once (``savefig`` would lay it out in a second pass)."""
+        figure.canvas.draw()
+        buffer = io.BytesIO()
+        PIL.Image.fromarray(np.asarray(figure.canvas.buffer_rgba())).save(buffer, format="png")
+        return buffer.getvalue()
 
     # ----- the widgets ---------------------------------------------------------------------------
     @property
@@ -266,8 +316,6 @@ class AttentionExplorer:
     def _show(self, view: View) -> None:
         """Put a view into the widgets (when they exist) and keep the selectors in range."""
         if self._widget is None:
-            if isinstance(view.content, Figure):
-                plt.close(view.content)  # no widgets to show it in; do not leak figures
             return
         layers, heads = self.shape()
         self._syncing = True
@@ -287,10 +335,7 @@ class AttentionExplorer:
     def _bundle(self, view: View) -> dict:
         """A ``display_data`` output for the ``Output`` widget (PNG for figures, HTML for tables)."""
         if isinstance(view.content, Figure):
-            buffer = io.BytesIO()
-            view.content.savefig(buffer, format="png", dpi=self.dpi)
-            plt.close(view.content)
-            data = {"image/png": base64.b64encode(buffer.getvalue()).decode("ascii"),
+            data = {"image/png": base64.b64encode(self._png(view.content)).decode("ascii"),
                     "text/plain": f"<{view.kind} of layer {self.state['layer']}, head {self.state['head']}>"}
         else:
             data = {"text/html": self._stats_html(view.content), "text/plain": view.content.to_string()}

@@ -20,6 +20,23 @@ from bertedu.viz.attention import as_attention_array
 from bertedu.viz.heatmaps import plot_heatmap
 
 
+def head_view_lines(matrix: np.ndarray, *, query: int | None = None, threshold: float = 0.01,
+                    color: str = "tab:blue") -> tuple[list, np.ndarray]:
+    """The head view's line segments (query ``i`` at ``y=-i`` on the left, key ``j`` on the right) and RGBA colours."""
+    n = matrix.shape[-1]
+    rows = range(n) if query is None else [query]
+    segments, alphas = [], []
+    for i in rows:
+        for j in range(n):
+            if matrix[i, j] >= threshold:
+                segments.append([(0.0, -i), (1.0, -j)])
+                alphas.append(min(float(matrix[i, j]), 1.0))
+    rgba = np.zeros((len(segments), 4))
+    rgba[:, :3] = to_rgb(color)
+    rgba[:, 3] = alphas
+    return segments, rgba
+
+
 def plot_head_view(attention, tokens: Sequence[str], *, query: int | None = None, threshold: float = 0.01,
                    ax=None, title: str | None = None, color: str = "tab:blue") -> Figure:
     """Lines from each query token (left) to each key token (right), opacity = weight.
@@ -39,16 +56,7 @@ def plot_head_view(attention, tokens: Sequence[str], *, query: int | None = None
     if ax is None:
         fig, ax = plt.subplots(figsize=(4.2, float(np.clip(0.24 * n + 0.9, 2.5, 30.0))), constrained_layout=True)
     fig = ax.figure
-    rows = range(n) if query is None else [query]
-    segments, alphas = [], []
-    for i in rows:
-        for j in range(n):
-            if matrix[i, j] >= threshold:
-                segments.append([(0.0, -i), (1.0, -j)])
-                alphas.append(min(float(matrix[i, j]), 1.0))
-    rgba = np.zeros((len(segments), 4))
-    rgba[:, :3] = to_rgb(color)
-    rgba[:, 3] = alphas
+    segments, rgba = head_view_lines(matrix, query=query, threshold=threshold, color=color)
     ax.add_collection(LineCollection(segments, colors=rgba, linewidths=2.0))
     fontsize = float(np.clip(13 - n / 8, 6, 11))
     for i, token in enumerate(tokens):

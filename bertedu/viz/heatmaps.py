@@ -59,6 +59,12 @@ def mosaic(attention, gap: int = 1) -> np.ndarray:
     return image
 
 
+def tile_corner(layer: int, head: int, seq_len: int) -> tuple[float, float]:
+    """Lower-left corner (in image pixels) of the frame around one head's tile in :func:`mosaic`."""
+    step = seq_len + 1
+    return head * step - 1, layer * step - 1
+
+
 def plot_grid(attention, *, highlight: tuple[int, int] | None = None, title: str | None = None,
               vmax: float | None = None, cmap: str = "viridis", ax=None) -> Figure:
     """Every head of every layer as a thumbnail: rows are layers, columns are heads.
@@ -86,9 +92,8 @@ def plot_grid(attention, *, highlight: tuple[int, int] | None = None, title: str
     for side in ax.spines.values():
         side.set_visible(False)
     if highlight is not None:
-        layer, head = highlight
-        ax.add_patch(Rectangle((head * step - 1, layer * step - 1), n + 1, n + 1, fill=False,
-                               edgecolor="red", linewidth=2))
+        ax.add_patch(Rectangle(tile_corner(*highlight, n), n + 1, n + 1, fill=False, edgecolor="red",
+                               linewidth=2))
     if title:
         ax.set_title(title)
     fig.colorbar(shown, ax=ax, fraction=0.03, pad=0.02, label="attention weight")

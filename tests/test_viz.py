@@ -346,3 +346,21 @@ def test_the_shipped_bert_tiny_gives_one_map_per_layer_and_head():
     config = model.config
     assert result.attentions.shape[:2] == (config.num_hidden_layers, config.num_attention_heads)
     torch.testing.assert_close(result.attentions.sum(-1), torch.ones(result.attentions.shape[:3]))
+
+
+def test_bert_tiny_entry_loads_a_checkpoint_in_the_shipped_layout(tmp_path, monkeypatch, minilm):
+    """Until the real weights ship: a random BERT-Tiny saved where the loader looks is offered and explored."""
+    import json
+
+    import bertedu.checkpoints
+    from bertedu.model import BertForPreTraining
+    from bertedu.train.checkpoint import save_weights
+
+    config = BertConfig.tiny(max_position_embeddings=64)
+    save_weights(BertForPreTraining(config), tmp_path / "model.safetensors")
+    (tmp_path / "config.json").write_text(json.dumps(config.to_dict()))
+    monkeypatch.setattr(bertedu.checkpoints, "TINY_WIKI_DIR", tmp_path)
+    assert bert_tiny_is_shipped() and BERT_TINY in explorer_module.available_models()
+    ex = AttentionExplorer({MINILM: lambda: minilm, BERT_TINY: load_bert_tiny}, model=BERT_TINY, layer=5, head=9)
+    assert ex.shape() == (config.num_hidden_layers, config.num_attention_heads)
+    assert (ex.state["layer"], ex.state["head"]) == (1, 1) and ex.view.kind == "heatmap"

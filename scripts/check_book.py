@@ -4,7 +4,7 @@ Checks, page by page:
 - nothing is requested from outside the book (no CDN, no font server): every
   request must be a file:, data: or blob: URL;
 - math is typeset: every Sphinx math element became a MathJax container;
-- every image (the stored plots) loaded;
+- every image (the stored plots) and every file the page asks for loaded;
 - widgets with stored state rendered as controls;
 - no uncaught JavaScript error;
 and that there is one page per notebook. It uses Debian's ``chromium`` (installed
@@ -71,6 +71,9 @@ def check_page(browser, page_path: Path, screenshots: Path | None) -> list[str]:
             route_request.abort()
 
     page.route("**/*", route)
+    missing: list[str] = []  # book files a page asks for that are not there (fonts, scripts)
+    page.on("requestfailed", lambda request: missing.append(request.url)
+            if request.url.startswith("file:") else None)
     page.on("pageerror", lambda error: errors.append(str(error))
             if str(error) not in KNOWN_UPSTREAM_ERRORS else None)
     page.goto(page_path.as_uri(), wait_until="load")
@@ -92,6 +95,7 @@ def check_page(browser, page_path: Path, screenshots: Path | None) -> list[str]:
     broken = page.evaluate("[...document.images].filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)")
     problems += [f"image did not load: {src}" for src in broken]
     problems += [f"request outside the book: {url}" for url in sorted(set(external))]
+    problems += [f"missing file: {url}" for url in sorted(set(missing))]
     problems += [f"JavaScript error: {error}" for error in errors]
     if screenshots is not None:
         name = "_".join(page_path.relative_to(HTML).with_suffix(".png").parts)

@@ -14,7 +14,7 @@ REQUIREJS=requirejs@2.3.8
 HTML_MANAGER=@jupyter-widgets/html-manager@1.0.6
 VENDOR=book/static/vendor
 
-if [ -f "$VENDOR/.complete" ] && [ "$(cat "$VENDOR/.complete")" = "$MATHJAX $REQUIREJS $HTML_MANAGER" ]; then
+if [ -f "$VENDOR/.complete" ] && [ "$(cat "$VENDOR/.complete")" = "$MATHJAX $REQUIREJS $HTML_MANAGER fonts" ]; then
   echo "Web assets already in $VENDOR."
   exit 0
 fi
@@ -35,6 +35,10 @@ done
 rm -rf "$VENDOR" && mkdir -p "$VENDOR/mathjax" "$VENDOR/widgets"
 cp "$work"/mathjax-*/package/es5/tex-svg.js "$VENDOR/mathjax/"
 cp "$work"/requirejs-*/package/require.js "$VENDOR/"
-cp "$work"/jupyter-widgets-html-manager-*/package/dist/*.js "$VENDOR/widgets/"
-echo "$MATHJAX $REQUIREJS $HTML_MANAGER" > "$VENDOR/.complete"
+# The manager's scripts and the icon fonts its stylesheet loads next to them.
+for pattern in '*.js' '*.woff2' '*.woff' '*.ttf' '*.eot' '*.svg'; do
+  find "$work"/jupyter-widgets-html-manager-*/package/dist -maxdepth 1 -name "$pattern" \
+    -exec cp {} "$VENDOR/widgets/" \;
+done
+echo "$MATHJAX $REQUIREJS $HTML_MANAGER fonts" > "$VENDOR/.complete"
 echo "Fetched $MATHJAX, $REQUIREJS and $HTML_MANAGER into $VENDOR ($(du -sh "$VENDOR" | cut -f1))."

@@ -34,6 +34,8 @@ def _parser() -> argparse.ArgumentParser:
     pre.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --output")
     pre.add_argument("--steps", type=int, help="optimizer updates in total (default: the profile's)")
     pre.add_argument("--seed", type=int, default=0, help="seed of initialisation, pairing, order and masks")
+    pre.add_argument("--threads", type=int, help="torch CPU threads (default: one per core; on a machine shared "
+                                                 "with other jobs, 1 is often faster)")
     pre.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
     return parser
 
@@ -47,6 +49,12 @@ def pretrain_command(args: argparse.Namespace) -> int:
     from bertedu.train.pretrain import pretrain
     from bertedu.train.recipes import get_recipe
 
+    import torch
+
+    if args.threads is not None:
+        if args.threads < 1:
+            raise SystemExit("--threads must be at least 1")
+        torch.set_num_threads(args.threads)
     profile = resolve_profile(args.profile)
     recipe = get_recipe(profile)
     if args.corpus:
@@ -59,7 +67,8 @@ def pretrain_command(args: argparse.Namespace) -> int:
     output = args.output or Path("runs") / f"pretrain-{profile}"
     info = distributed.init_distributed()
     if info.is_main:
-        print(f"bertedu pretrain: profile {profile}, seed {args.seed}, {info.world_size} process(es) on {info.device}")
+        print(f"bertedu pretrain: profile {profile}, seed {args.seed}, {info.world_size} process(es) on {info.device}, "
+              f"{torch.get_num_threads()} thread(s)")
         for key, value in recipe.to_dict().items():
             print(f"  {key:<18} {json.dumps(value)}")
         print(f"writing to {output.resolve()}: checkpoints step-NNNNNNNN/, metrics.jsonl, run.json, loss.png"

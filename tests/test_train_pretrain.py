@@ -142,3 +142,18 @@ def test_sinusoidal_positions():
     model = BertForPreTraining(BertConfig.tiny(vocab_size=VOCAB, max_position_embeddings=32))
     init_for_pretraining(model, sinusoidal_position_std=0.02)
     assert model.bert.embeddings.position_embeddings.weight.std().item() == pytest.approx(0.02, rel=1e-3)
+
+
+def test_group_by_length_keeps_every_instance_and_cuts_padding():
+    data = instances(64)
+    plain = PretrainingBatches([data], collator(), batch_size=4, seed=0)
+    grouped = PretrainingBatches([data], collator(), batch_size=4, seed=0, group_by_length=8)
+    for source in (plain, grouped):
+        order = source.epoch_order(0)
+        assert sorted(i for batch in order for i in batch) == list(range(64))
+    assert grouped.epoch_order(0) == grouped.epoch_order(0) and grouped.epoch_order(1) != grouped.epoch_order(0)
+
+    def padded_tokens(source):
+        lengths = [[len(data[i].tokens_a) + len(data[i].tokens_b) for i in batch] for batch in source.epoch_order(0)]
+        return sum(max(row) * len(row) for row in lengths)
+    assert padded_tokens(grouped) < padded_tokens(plain)

@@ -50,3 +50,22 @@ def is_next_probability(model: BertForPreTraining, tokenizer, sentence_a: str, s
         logits = model(**{k: v.to(device) for k, v in encoded.items()}).nsp_logits
     model.train(was_training)
     return float(logits.float().softmax(-1)[0, 0])
+
+
+def mask_a_word(sentence: str, tokenizer, *, fraction: float = 0.6, min_length: int = 3) -> tuple[str, str] | None:
+    """Hide one word of ``sentence``: ``(text with [MASK], hidden word)``, or None if no word qualifies.
+
+    The word is the alphabetic, single-WordPiece word (at least ``min_length``
+    letters) closest to ``fraction`` of the way through the sentence: a
+    deterministic choice, so a table of examples is the same on every run, and
+    one [MASK] hides exactly one word.
+    """
+    words = sentence.split()
+    candidates = [index for index, word in enumerate(words)
+                  if word.isalpha() and len(word) >= min_length and len(tokenizer.tokenize(word)) == 1]
+    if not candidates:
+        return None
+    target = fraction * (len(words) - 1)
+    index = min(candidates, key=lambda i: (abs(i - target), i))
+    hidden = words[index]
+    return " ".join([*words[:index], tokenizer.mask_token, *words[index + 1:]]), hidden.lower()

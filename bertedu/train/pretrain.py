@@ -51,14 +51,18 @@ class PretrainingBatches:
     """
 
     def __init__(self, instance_sets: Sequence[Sequence[Instance]], collator: PretrainingCollator, *,
-                 batch_size: int, seed: int) -> None:
+                 batch_size: int, seed: int, group_by_length: int = 0) -> None:
         if not instance_sets or any(len(s) < batch_size for s in instance_sets):
             raise ValueError(f"Every instance set needs at least batch_size={batch_size} instances; got sizes "
                              f"{[len(s) for s in instance_sets]}. Use more documents or a smaller batch.")
+        if group_by_length < 0:
+            raise ValueError(f"group_by_length must be 0 (off) or a number of batches, got {group_by_length}")
         self.instance_sets = instance_sets
         self.collator = collator
         self.batch_size = batch_size
         self.seed = seed
+        self.group_by_length = group_by_length
+        self._lengths = [torch.tensor([len(i.tokens_a) + len(i.tokens_b) for i in s]) for s in instance_sets]
 
     @property
     def generator(self) -> torch.Generator:
@@ -68,11 +72,34 @@ class PretrainingBatches:
     def batches_in_epoch(self, epoch: int) -> int:
         return len(self.instance_sets[epoch % len(self.instance_sets)]) // self.batch_size
 
+    def epoch_order(self, epoch: int) -> list[list[int]]:
+        """The instance indices of every batch of ``epoch``: a function of ``(seed, epoch)`` only.
+
+        With ``group_by_length = k``, each run of ``k`` batches of the shuffled
+        order is sorted by length before it is cut into batches (whose order
+        is then shuffled again): batches of similar lengths waste less compute
+        on padding (a quarter of it for Wikipedia leads), and every instance is
+        still seen once per epoch in a random context.
+        """
+        which = epoch % len(self.instance_sets)
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+        order = torch.randperm(len(self.instance_sets[which]), generator=generator)
+        count = self.batches_in_epoch(epoch)
+        batches = list(order[:count * self.batch_size].view(count, self.batch_size))
+        if self.group_by_length:
+            lengths = self._lengths[which]
+            grouped = []
+            for first in range(0, count, self.group_by_length):
+                chunk = torch.cat(batches[first:first + self.group_by_length])
+                chunk = chunk[lengths[chunk].argsort(stable=True)]
+                pieces = list(chunk.view(-1, self.batch_size))
+                grouped += [pieces[i] for i in torch.randperm(len(pieces), generator=generator).tolist()]
+            batches = grouped
+        return [batch.tolist() for batch in batches]
+
     def epoch_batches(self, epoch: int, start: int = 0) -> Iterator[Batch]:
         instances = self.instance_sets[epoch % len(self.instance_sets)]
-        order = torch.randperm(len(instances), generator=torch.Generator().manual_seed(self.seed * 1_000_003 + epoch))
-        for index in range(start, self.batches_in_epoch(epoch)):
-            rows = order[index * self.batch_size:(index + 1) * self.batch_size].tolist()
+        for rows in self.epoch_order(epoch)[start:]:
             yield self.collator([instances[row] for row in rows])
 
 
@@ -199,6 +226,7 @@ class PretrainingData:
     train: PretrainingBatches
     held_out: list[Batch]
     stats: dict[str, Any]
+    held_out_documents: list = dataclasses.field(default_factory=list)  # the held-out text, for examples
 
 
 def load_corpus(name: str, *, limit: int | None = None, num_proc: int = 1) -> list:
@@ -245,8 +273,9 @@ def prepare_data(recipe: Any, tokenizer: Any, *, seed: int, num_proc: int = 1,
         "train_instances_per_set": [len(s) for s in instance_sets], "held_out_instances": len(held_instances),
         "unigram_baseline": unigram_baseline(instance_sets[0], held_out, vocab_size=len(tokenizer)),
     }
-    return PretrainingData(PretrainingBatches(instance_sets, collator, batch_size=recipe.batch_size, seed=seed),
-                           held_out, stats)
+    batches = PretrainingBatches(instance_sets, collator, batch_size=recipe.batch_size, seed=seed,
+                                 group_by_length=recipe.group_by_length)
+    return PretrainingData(batches, held_out, stats, held_docs)
 
 
 def source_commit() -> str | None:

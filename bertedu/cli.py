@@ -70,7 +70,7 @@ def pretrain_command(args: argparse.Namespace) -> int:
         print(f"bertedu pretrain: profile {profile}, seed {args.seed}, {info.world_size} process(es) on {info.device}, "
               f"{torch.get_num_threads()} thread(s)")
         for key, value in recipe.to_dict().items():
-            print(f"  {key:<18} {json.dumps(value)}")
+            print(f"  {key:<24} {json.dumps(value)}")
         print(f"writing to {output.resolve()}: checkpoints step-NNNNNNNN/, metrics.jsonl, run.json, loss.png"
               + (" (resuming)" if args.resume else ""))
     run = pretrain(recipe, output_dir=output, seed=args.seed, resume=args.resume, progress=not args.no_progress)

@@ -16,6 +16,8 @@ from bertedu.train.checkpoint import (MODEL_FILE, STATE_FILE, CheckpointMismatch
                                       list_checkpoints, load_checkpoint, load_weights, save_checkpoint, save_weights)
 from bertedu.train.optim import build_optimizer, warmup_linear_schedule
 
+from test_train_support import one_thread  # noqa: F401  (autouse: one torch thread)
+
 CONFIG = BertConfig.tiny(vocab_size=300, max_position_embeddings=32)
 
 

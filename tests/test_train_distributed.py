@@ -13,6 +13,8 @@ from bertedu.model import BertConfig, BertForPreTraining
 from bertedu.train import TrainConfig, train
 from bertedu.train.distributed import shard
 
+from test_train_support import one_thread  # noqa: F401  (autouse: one torch thread)
+
 CONFIG = BertConfig.tiny(vocab_size=300, max_position_embeddings=32, hidden_dropout_prob=0.0,
                          attention_probs_dropout_prob=0.0)
 TRAIN = TrainConfig(total_steps=1, lr=1e-2, warmup_steps=0, max_grad_norm=1.0, progress=False)

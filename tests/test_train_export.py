@@ -13,6 +13,8 @@ from bertedu.train.export import export_pretrained
 from bertedu.train.pretrain import evaluate_pretraining, fixed_batches
 from test_train_pretrain import collator, instances
 
+from test_train_support import one_thread  # noqa: F401  (autouse: one torch thread)
+
 
 def test_export_writes_a_small_reproducible_model(tmp_path):
     torch.manual_seed(0)

@@ -12,6 +12,8 @@ from bertedu.model import BertConfig, BertForPreTraining
 from bertedu.train import NonFiniteLossError, TrainConfig, read_metrics, train
 from bertedu.train.optim import build_optimizer, warmup_linear_schedule
 
+from test_train_support import one_thread  # noqa: F401  (autouse: one torch thread)
+
 VOCAB = 300
 CONFIG = BertConfig.tiny(vocab_size=VOCAB, max_position_embeddings=32)  # dropout 0.1 stays on: RNG matters
 

@@ -9,6 +9,8 @@ from bertedu.model import BertConfig, BertForPreTraining
 from bertedu.train.optim import (build_optimizer, learning_rates, no_decay_parameter_names, parameter_groups,
                                  warmup_linear, warmup_linear_schedule)
 
+from test_train_support import one_thread  # noqa: F401  (autouse: one torch thread)
+
 
 @pytest.fixture(scope="module")
 def model():

@@ -14,6 +14,8 @@ from bertedu.model import BertConfig, BertForPreTraining
 from bertedu.train.pretrain import PretrainingBatches, evaluate_pretraining, fixed_batches, unigram_baseline
 from bertedu.train.recipes import RECIPES, get_recipe
 
+from test_train_support import one_thread  # noqa: F401  (autouse: one torch thread)
+
 VOCAB = 200
 
 

@@ -93,6 +93,7 @@ def _sha256(path: Path) -> str:
 def _replace_atomically(tmp: Path, final: Path) -> None:
     with tmp.open("rb+") as file:
         os.fsync(file.fileno())  # the bytes are on disk before the name points at them
+    os.chmod(tmp, 0o644)  # safetensors creates owner-only files; a shipped checkpoint must be readable
     os.replace(tmp, final)
 
 

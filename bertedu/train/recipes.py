@@ -1,6 +1,6 @@
 """Pretraining recipes: the model, data and optimisation settings of each run profile.
 
-* ``smoke``: a few seconds, for CI: 300 documents, a handful of updates.
+* ``smoke``: a few seconds, for CI: 200 documents, short sequences, ten updates.
 * ``cpu``: learns visibly in minutes on a laptop CPU, on the embedded Wikipedia leads.
 * ``gpu``: the user's notes' setting: BERT-Tiny, sequences of 128, WikiText-103,
   a larger batch, bf16 autocast and ``torch.compile``.
@@ -78,8 +78,8 @@ NO_DROPOUT = {"hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0}
 RECIPES: dict[str, PretrainRecipe] = {
     "smoke": PretrainRecipe(
         profile="smoke", corpus_limit=200, instance_sets=1, held_out_fraction=0.1, model=NO_DROPOUT,
-        max_seq_length=64, max_predictions=10, batch_size=8, total_steps=20, lr=1e-3, eval_every=10,
-        checkpoint_every=10, log_every=2, eval_batch_size=32),
+        max_seq_length=64, max_predictions=10, batch_size=8, total_steps=10, lr=1e-3, eval_every=5,
+        checkpoint_every=5, log_every=1, eval_batch_size=32),
     "cpu": PretrainRecipe(
         profile="cpu", model=NO_DROPOUT, batch_size=32, total_steps=3000, lr=2e-3, group_by_length=16,
         unigram_output_bias=True, sinusoidal_position_std=0.02, eval_every=250, checkpoint_every=250),

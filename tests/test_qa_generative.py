@@ -158,3 +158,14 @@ def test_bad_input(tokenizer):
     model = BertEncoderDecoder(small_config())
     with pytest.raises(ValueError, match="labels .* or decoder_input_ids"):
         model(torch.tensor([[101, 102]]))
+
+
+def test_last_only_scores_just_the_last_position():
+    torch.manual_seed(0)
+    model = BertEncoderDecoder(small_config()).eval()
+    states = model.encode(torch.tensor([[101, 3000, 3001, 102]]))
+    prefix = torch.tensor([[101, 2000, 2001]])
+    full, _ = model.decode(prefix, states)
+    last, _ = model.decode(prefix, states, last_only=True)
+    assert last.shape == (1, 1, full.shape[-1])
+    torch.testing.assert_close(last[:, 0], full[:, -1])

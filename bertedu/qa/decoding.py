@@ -72,7 +72,7 @@ def greedy_decode(model: BertEncoderDecoder, input_ids: torch.Tensor, token_type
     generated = torch.full((batch, 1), model.bos_token_id, device=input_ids.device)
     done = torch.zeros(batch, dtype=torch.bool, device=input_ids.device)
     for _ in range(max_new_tokens):
-        logits, _ = model.decode(generated, states, attention_mask)
+        logits, _ = model.decode(generated, states, attention_mask, last_only=True)
         next_token = logits[:, -1].argmax(dim=-1)
         next_token = next_token.masked_fill(done, model.config.pad_token_id)  # finished rows just pad
         generated = torch.cat([generated, next_token[:, None]], dim=1)
@@ -182,7 +182,7 @@ def beam_search(model: BertEncoderDecoder, input_ids: torch.Tensor, token_type_i
     for step in range(max_new_tokens):
         prefix = torch.tensor([[model.bos_token_id, *tokens] for tokens, _ in beams], device=input_ids.device)
         mask = None if attention_mask is None else attention_mask.expand(len(beams), -1)
-        logits, _ = model.decode(prefix, states.expand(len(beams), -1, -1), mask)
+        logits, _ = model.decode(prefix, states.expand(len(beams), -1, -1), mask, last_only=True)
         log_probs = logits[:, -1].float().log_softmax(dim=-1)
         top = log_probs.topk(beam_width, dim=-1)
         candidates = []

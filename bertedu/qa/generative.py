@@ -125,8 +125,13 @@ class BertEncoderDecoder(nn.Module):
 
     def decode(self, decoder_input_ids: torch.Tensor, encoder_states: torch.Tensor,
                attention_mask: torch.Tensor | None = None, decoder_attention_mask: torch.Tensor | None = None,
-               output_attentions: bool = False) -> tuple[torch.Tensor, tuple[torch.Tensor, ...] | None]:
-        """Logits ``[batch, target, vocab]`` for the next token after each decoder position."""
+               output_attentions: bool = False,
+               last_only: bool = False) -> tuple[torch.Tensor, tuple[torch.Tensor, ...] | None]:
+        """Logits ``[batch, target, vocab]`` for the next token after each decoder position.
+
+        ``last_only=True`` scores only the last position (``[batch, 1, vocab]``): all a
+        decoding step needs, and the vocabulary projection is most of a step's work.
+        """
         target_len = decoder_input_ids.shape[1]
         self_mask = causal_mask(target_len, decoder_input_ids.device)
         if decoder_attention_mask is not None:
@@ -137,7 +142,7 @@ class BertEncoderDecoder(nn.Module):
         for layer in self.decoder_layers:
             y, _, weights = layer(y, encoder_states, self_mask, cross_mask, output_attentions)
             cross.append(weights)
-        return self.lm_head(y), (tuple(cross) if output_attentions else None)
+        return self.lm_head(y[:, -1:] if last_only else y), (tuple(cross) if output_attentions else None)
 
     def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None,
                 attention_mask: torch.Tensor | None = None, labels: torch.Tensor | None = None,

@@ -159,3 +159,16 @@ def test_group_by_length_keeps_every_instance_and_cuts_padding():
         lengths = [[len(data[i].tokens_a) + len(data[i].tokens_b) for i in batch] for batch in source.epoch_order(0)]
         return sum(max(row) * len(row) for row in lengths)
     assert padded_tokens(grouped) < padded_tokens(plain)
+
+
+def test_mlm_predictions_agree_with_accuracy():
+    from bertedu.train.pretrain import mlm_predictions
+
+    torch.manual_seed(0)
+    model = BertForPreTraining(BertConfig.tiny(vocab_size=VOCAB, max_position_embeddings=32)).eval()
+    batches = fixed_batches(instances(12), collator(), batch_size=5, seed=2)
+    with torch.no_grad():
+        targets, top1 = mlm_predictions(model, batches)
+        accuracy = evaluate_pretraining(model, batches)["mlm_accuracy"]
+    assert targets.shape == top1.shape and targets.numel() == sum(int((b["labels"] != -100).sum()) for b in batches)
+    assert (targets == top1).float().mean().item() == pytest.approx(accuracy)

@@ -139,6 +139,21 @@ def evaluate_pretraining(model: nn.Module, batches: Iterable[Batch], device: tor
             "nsp_loss": nsp_loss / nsp_count, "nsp_accuracy": nsp_correct / nsp_count}
 
 
+def mlm_predictions(model: nn.Module, batches: Iterable[Batch]) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(targets, top1)``: the original token and the model's best guess at every masked position.
+
+    The raw material for looking *where* a model is right (frequent function
+    words, rare content words...). Call it under ``torch.no_grad()`` in eval mode.
+    """
+    device = next(model.parameters()).device
+    targets, guesses = [], []
+    for batch in batches:
+        output = model(**{name: value.to(device) for name, value in batch.items()})
+        targets.append(output.mlm_labels.cpu())
+        guesses.append(output.mlm_logits.argmax(-1).cpu())
+    return torch.cat(targets), torch.cat(guesses)
+
+
 def unigram_baseline(train_instances: Sequence[Instance], held_out: Iterable[Batch], *,
                      vocab_size: int = 30522) -> dict[str, float]:
     """The held-out MLM loss and accuracy of predicting every masked token from corpus frequencies alone.

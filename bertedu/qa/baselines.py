@@ -34,35 +34,53 @@ def first_sentence_answer(context: str) -> str:
     return sentences[0] if sentences else ""
 
 
-def sliding_window_answer(question: str, context: str, window: int = 8, max_span_words: int = 4) -> str:
-    """The span of up to ``max_span_words`` passage words with the most question-word support nearby.
+def _candidate_spans(blocked: list[bool], max_span_words: int) -> list[tuple[int, int]]:
+    """Maximal runs of unblocked words (longer runs: every sub-run of ``max_span_words``)."""
+    spans, start = [], None
+    for i, is_blocked in enumerate([*blocked, True]):
+        if not is_blocked and start is None:
+            start = i
+        elif is_blocked and start is not None:
+            length = i - start
+            if length <= max_span_words:
+                spans.append((start, i - 1))
+            else:
+                spans.extend((s, s + max_span_words - 1) for s in range(start, i - max_span_words + 1))
+            start = None
+    return spans
 
-    score(span) = sum over distinct question words w found within ``window``
-    words of the span of ``log(1 + 1 / count(w in passage))``; spans holding a
-    question word or a stopword at either edge are not candidates; ties go to
-    the shorter, then the earlier span. Returns the exact characters of the passage.
+
+def sliding_window_answer(question: str, context: str, window: int = 4, max_span_words: int = 4) -> str:
+    """The run of passage words with the most question-word support nearby.
+
+    Candidates are maximal runs of words that are neither stopwords nor
+    question words (runs longer than ``max_span_words`` give every sub-run of
+    that length): "Ingmar Bergman", "Max von Sydow". A candidate scores
+    ``log(1 + 1 / count(w in passage))`` for each distinct question word w
+    found within ``window`` words of it; ties go to the candidate closest to
+    the question words it matched. Returns the exact characters of the passage.
     """
     words = [(m.group(), m.start(), m.end()) for m in _WORD.finditer(context)]
     if not words:
         return ""
-    keys = [normalize_answer(text) for text, _, _ in words]
-    question_words = {normalize_answer(w) for w in _WORD.findall(question)} - STOPWORDS - {""}
+    keys = [text.lower() for text, _, _ in words]
+    question_words = {w.lower() for w in _WORD.findall(question)} - STOPWORDS
     counts = Counter(keys)
     positions = {w: [i for i, key in enumerate(keys) if key == w] for w in question_words if w in counts}
     weights = {w: math.log(1 + 1 / counts[w]) for w in positions}
-    best = (float("-inf"), 0, 0, 0)
-    for start in range(len(words)):
-        for end in range(start, min(start + max_span_words, len(words))):
-            span = keys[start:end + 1]
-            if any(key in question_words for key in span) or span[0] in STOPWORDS or span[-1] in STOPWORDS:
-                continue
-            low, high = start - window, end + window
-            score = sum(weight for w, weight in weights.items()
-                        if bisect.bisect_left(positions[w], low) < bisect.bisect_right(positions[w], high))
-            key = (score, -(end - start), -start)
-            if key > best[:3]:
-                best = (*key, end)
-    if best[0] == float("-inf"):
-        return words[0][0]
-    start, end = -best[2], best[3]
-    return context[words[start][1]:words[end][2]]
+    blocked = [key in STOPWORDS or key in question_words for key in keys]
+    best, best_key = None, None
+    for start, end in _candidate_spans(blocked, max_span_words):
+        score, distance = 0.0, 0
+        for w, weight in weights.items():
+            near = [p for p in positions[w][bisect.bisect_left(positions[w], start - window):
+                                            bisect.bisect_right(positions[w], end + window)]]
+            if near:
+                score += weight
+                distance += min(min(abs(p - start), abs(p - end)) for p in near)
+        key = (score, -distance, -start)
+        if best_key is None or key > best_key:
+            best, best_key = (start, end), key
+    if best is None:
+        return ""
+    return context[words[best[0]][1]:words[best[1]][2]]

@@ -212,6 +212,7 @@ def masked_labels(input_ids: torch.Tensor) -> torch.Tensor:
     return labels
 
 
+@torch.no_grad()  # with gradients on, training fuses the MLM loss and returns no logits (test_fused_loss.py)
 def test_sparse_mlm_equals_dense_mlm(pretraining_model, batch):
     labels = masked_labels(batch[0])
     nsp = torch.tensor([0, 1])

@@ -12,7 +12,10 @@ Sparse prediction: only ~15% of positions carry an MLM label, and the decoder
 (hidden x 30,522) is most of the model's FLOPs. When ``labels`` are given we
 gather the labelled positions *before* the transform and decoder, so the
 vocabulary projection runs on ``n_labelled`` rows instead of ``batch * seq``.
-The loss is identical to the dense one; only the wasted work is gone.
+The loss is identical to the dense one; only the wasted work is gone. In
+training (gradients on, no autocast) the projection and the cross-entropy are
+fused chunk by chunk (:mod:`bertedu.model.fused_loss`), so even the
+``[n_labelled, vocab]`` logits are never written to memory.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from torch import nn
 
 from bertedu.model.bert import BertModel, init_bert_weights
 from bertedu.model.config import BertConfig
+from bertedu.model.fused_loss import linear_cross_entropy
 
 IGNORE_INDEX = -100  # label value meaning "no prediction here" (PyTorch's cross_entropy default)
 
@@ -35,10 +39,12 @@ class BertForPreTrainingOutput:
 
     ``mlm_logits`` is ``[n_labelled, vocab]`` when labels were given (rows in
     the order of ``labels[labels != -100]``, which is ``mlm_labels``), else
-    ``[batch, seq, vocab]``.
+    ``[batch, seq, vocab]``; it is ``None`` when training computed the MLM loss
+    fused, without the logits (gradients on, no autocast: see
+    :mod:`bertedu.model.fused_loss`). Evaluate under ``torch.no_grad()`` to get them.
     """
 
-    mlm_logits: torch.Tensor
+    mlm_logits: torch.Tensor | None
     nsp_logits: torch.Tensor  # [batch, 2]
     loss: torch.Tensor | None = None  # mlm_loss + nsp_loss (or whichever was given)
     mlm_loss: torch.Tensor | None = None
@@ -71,11 +77,15 @@ class BertLMPredictionHead(nn.Module):
         self.decoder.weight = word_embeddings.weight  # tied: the same tensor, not a copy
         self.bias = nn.Parameter(torch.zeros(config.vocab_size))
 
-    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
-        """``[..., hidden]`` -> ``[..., vocab]`` logits."""
+    def project(self, transformed: torch.Tensor) -> torch.Tensor:
+        """Transformed vectors ``[..., hidden]`` -> ``[..., vocab]`` logits: ``t E^T + b``."""
         # F.linear adds the bias inside the matrix product: one pass over the [rows, vocab]
         # logits instead of two (the separate "+ bias" cost ~8% of a BERT-Tiny training step).
-        return F.linear(self.transform(hidden), self.decoder.weight, self.bias)
+        return F.linear(transformed, self.decoder.weight, self.bias)
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        """``[..., hidden]`` -> ``[..., vocab]`` logits."""
+        return self.project(self.transform(hidden))
 
 
 class BertPreTrainingHeads(nn.Module):
@@ -121,6 +131,12 @@ class BertForPreTraining(nn.Module):
         # cls.apply re-initialised the tied decoder weight, i.e. the word embeddings: redo them.
         init_bert_weights(self.bert.embeddings.word_embeddings, config.initializer_range)
 
+    @staticmethod
+    def _fuse_mlm_loss(transformed: torch.Tensor) -> bool:
+        """Fuse the MLM projection and loss when training without autocast (the CPU training path)."""
+        return (torch.is_grad_enabled() and transformed.requires_grad
+                and not torch.is_autocast_enabled(transformed.device.type))
+
     def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None,
                 attention_mask: torch.Tensor | None = None, labels: torch.Tensor | None = None,
                 next_sentence_label: torch.Tensor | None = None,
@@ -137,10 +153,17 @@ class BertForPreTraining(nn.Module):
         else:
             selected = labels != IGNORE_INDEX
             mlm_labels = labels[selected].long()
-            mlm_logits = self.cls.predictions(hidden[selected])  # sparse: [n_labelled, vocab]
-            # With no labelled token the mean would be 0/0 = NaN; a zero keeps the graph valid.
-            mlm_loss = (F.cross_entropy(mlm_logits, mlm_labels) if mlm_labels.numel()
-                        else mlm_logits.sum() * 0.0)
+            predictions = self.cls.predictions
+            transformed = predictions.transform(hidden[selected])  # sparse: [n_labelled, hidden]
+            if mlm_labels.numel() and self._fuse_mlm_loss(transformed):
+                mlm_logits = None  # never materialised: see bertedu.model.fused_loss
+                mlm_loss = linear_cross_entropy(transformed, predictions.decoder.weight, predictions.bias,
+                                                mlm_labels)
+            else:
+                mlm_logits = predictions.project(transformed)  # [n_labelled, vocab]
+                # With no labelled token the mean would be 0/0 = NaN; a zero keeps the graph valid.
+                mlm_loss = (F.cross_entropy(mlm_logits, mlm_labels) if mlm_labels.numel()
+                            else mlm_logits.sum() * 0.0)
         if next_sentence_label is not None:
             nsp_loss = F.cross_entropy(nsp_logits, next_sentence_label.long())
         losses = [value for value in (mlm_loss, nsp_loss) if value is not None]

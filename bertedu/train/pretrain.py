@@ -110,6 +110,7 @@ def fixed_batches(instances: Sequence[Instance], collator: PretrainingCollator, 
     return [masking(list(instances[start:start + batch_size])) for start in range(0, len(instances), batch_size)]
 
 
+@torch.no_grad()  # also keeps the MLM logits: training fuses them away (bertedu.model.fused_loss)
 def evaluate_pretraining(model: nn.Module, batches: Iterable[Batch], device: torch.device | str | None = None) -> dict[str, float]:
     """Held-out MLM and NSP metrics of a ``BertForPreTraining``, pooled over all batches.
 
@@ -117,7 +118,7 @@ def evaluate_pretraining(model: nn.Module, batches: Iterable[Batch], device: tor
       so a batch with more predictions counts more); ``mlm_perplexity = exp(mlm_loss)``;
     * ``mlm_accuracy``: fraction of masked positions whose top prediction is the original token;
     * ``nsp_loss`` and ``nsp_accuracy`` over the sequence pairs (50% is chance).
-    Call it under ``torch.no_grad()`` in eval mode (the training loop does).
+    Runs without gradients; call it in eval mode (the training loop does).
     """
     device = torch.device(device) if device is not None else next(model.parameters()).device
     mlm_loss = mlm_correct = mlm_count = nsp_loss = nsp_correct = nsp_count = 0.0
@@ -139,11 +140,12 @@ def evaluate_pretraining(model: nn.Module, batches: Iterable[Batch], device: tor
             "nsp_loss": nsp_loss / nsp_count, "nsp_accuracy": nsp_correct / nsp_count}
 
 
+@torch.no_grad()
 def mlm_predictions(model: nn.Module, batches: Iterable[Batch]) -> tuple[torch.Tensor, torch.Tensor]:
     """``(targets, top1)``: the original token and the model's best guess at every masked position.
 
     The raw material for looking *where* a model is right (frequent function
-    words, rare content words...). Call it under ``torch.no_grad()`` in eval mode.
+    words, rare content words...). Runs without gradients; call it in eval mode.
     """
     device = next(model.parameters()).device
     targets, guesses = [], []

@@ -169,3 +169,27 @@ def test_last_only_scores_just_the_last_position():
     last, _ = model.decode(prefix, states, last_only=True)
     assert last.shape == (1, 1, full.shape[-1])
     torch.testing.assert_close(last[:, 0], full[:, -1])
+
+
+def test_long_question_is_truncated_with_a_warning_and_still_answered(trained, tokenizer):
+    model, _, _ = trained
+    question = "Which " + "very " * 100 + "team developed BERT?"
+    with pytest.warns(UserWarning, match="truncated to their first 20"):
+        features = prepare_seq2seq_features([QAExample("long", question, CONTEXT, ())], tokenizer, max_length=48,
+                                            with_labels=False, max_question_length=20)
+    assert features.input_ids.shape == (1, 48) and not features.context_truncated[0]
+    assert isinstance(generate_answers(model, features, tokenizer, "greedy", max_new_tokens=6)[0], str)
+
+
+def test_non_english_question_decodes_within_the_length_limit(trained, tokenizer):
+    """Chinese is split into characters (some [UNK]): the model answers something, never crashes or runs on."""
+    model, _, _ = trained
+    examples = [QAExample("zh", "BERT模型是由哪个公司提出的？", "BERT是2018年由Google公司的AI团队开发的预训练语言模型。", ()),
+                QAExample("de", "Wer hat BERT entwickelt?", "BERT wurde 2018 von Googles KI-Team entwickelt.", ())]
+    features = prepare_seq2seq_features(examples, tokenizer, max_length=48, with_labels=False)
+    greedy = greedy_decode(model, features.input_ids, features.token_type_ids, features.attention_mask,
+                           max_new_tokens=5)
+    assert len(greedy) == 2 and all(len(ids) <= 5 for ids in greedy)
+    for method in ("greedy", "beam"):
+        answers = generate_answers(model, features, tokenizer, method, beam_width=2, max_new_tokens=5)
+        assert len(answers) == 2 and all(isinstance(answer, str) for answer in answers)

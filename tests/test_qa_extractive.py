@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 import torch
 
@@ -63,6 +65,16 @@ def test_long_context_is_split_into_windows_with_exact_offsets(tokenizer):
         assert example.context[window.offsets[start][0]:window.offsets[end][1]] == ANSWER
         assert tokenizer.decode(ids[start:end + 1]) == "google ' s ai team"  # why offsets are kept
     assert with_answer >= 1
+
+
+def test_a_passage_longer_than_512_tokens_is_windowed_without_tokenizer_warnings(caplog, capfd):
+    fresh = load_tokenizer()  # transformers warns once per tokenizer object
+    context = "The river ran slowly past the old mill. " * 80 + "BERT was developed by Google's AI team."
+    with caplog.at_level(logging.WARNING):
+        features = prepare_features([QAExample("long", "Who developed BERT?", context, ())], fresh, 128, 32)
+    assert len(features) > 5
+    messages = capfd.readouterr().err + " ".join(record.getMessage() for record in caplog.records)
+    assert "longer than the specified maximum" not in messages
 
 
 def test_answer_cut_by_one_window_is_whole_in_the_next(tokenizer):

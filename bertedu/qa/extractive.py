@@ -159,8 +159,10 @@ def prepare_features(examples: Sequence[QAExample], tokenizer, max_length: int =
     truncated_questions = 0
     for index, example in enumerate(examples):
         check_text(example.question, example.context)
-        question_ids = tokenizer(example.question, add_special_tokens=False)["input_ids"]
-        passage = tokenizer(example.context, add_special_tokens=False, return_offsets_mapping=True)
+        # verbose=False: a passage longer than the model's 512 positions is expected here (it is
+        # split into windows below), so the tokenizer's "sequence length is longer" warning is noise.
+        question_ids = tokenizer(example.question, add_special_tokens=False, verbose=False)["input_ids"]
+        passage = tokenizer(example.context, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
         if not question_ids or not passage["input_ids"]:
             which = "question" if not question_ids else "context"
             raise ValueError(f"Example {example.id!r}: the {which} has no tokens after tokenisation.")

@@ -36,6 +36,17 @@ def test_equals_cross_entropy_of_linear(chunk_rows):
         torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6, msg=name)
 
 
+def test_gradients_survive_a_second_backward_pass():
+    """retain_graph=True: the stored gradients must not be consumed or rescaled by the first pass."""
+    hidden, weight, bias, targets = (tensor.clone() for tensor in leaves())
+    hidden.requires_grad_()
+    loss = linear_cross_entropy(hidden, weight, bias, targets)
+    (3 * loss).backward(retain_graph=True)
+    first = hidden.grad.clone()
+    (2 * loss).backward()
+    torch.testing.assert_close(hidden.grad, first * 5 / 3)
+
+
 def test_large_logits_stay_finite():
     hidden, weight, bias, targets = leaves(rows=5)
     bias[targets[0]] = 500.0  # exp(500) overflows float32: the running maximum must be subtracted first

@@ -19,7 +19,7 @@ cache. For one chunk of hidden vectors ``t_c`` (``[c, hidden]``) and targets ``y
 Because the gradient of a cross-entropy needs only the softmax and the target,
 it is computed in the forward pass and the logits are thrown away; the backward
 pass just scales the stored gradients by the incoming one. The result equals the
-unfused version up to float rounding (``tests/test_model.py`` checks 1e-6).
+unfused version up to float rounding (``tests/test_fused_loss.py`` checks it).
 
 It is used only where it pays: with gradients enabled and no autocast (the CPU
 training path). Evaluation, inference and bf16 training on a GPU keep the plain,
@@ -71,9 +71,13 @@ class _LinearCrossEntropy(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_loss: torch.Tensor):
-        # In place: the stored gradients are used once, and a new [vocab, hidden] tensor costs page faults.
-        grad_hidden, grad_weight, grad_bias = (grad.mul_(grad_loss) for grad in ctx.saved_tensors)
-        return grad_hidden, grad_weight, grad_bias, None, None
+        grads = ctx.saved_tensors
+        # The usual case, loss.backward() on a sum of losses, passes exactly 1: hand the stored
+        # gradients over as they are (a new [vocab, hidden] tensor would cost page faults). Never
+        # scale them in place: a second backward (retain_graph=True) must see them unchanged.
+        if grad_loss.device.type == "cpu" and float(grad_loss) == 1.0:
+            return (*grads, None, None)
+        return (*(grad * grad_loss for grad in grads), None, None)
 
 
 def linear_cross_entropy(hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, targets: torch.Tensor,

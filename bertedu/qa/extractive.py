@@ -45,8 +45,8 @@ def check_text(question: str, context: str) -> None:
         if not isinstance(value, str):
             raise ValueError(f"The {name} must be a string, got {type(value).__name__}.")
         if not value.strip():
-            raise ValueError(f"The {name} is empty; extractive QA needs a question and a passage to "
-                             "find its answer in.")
+            raise ValueError(f"The {name} is empty; a reader (extractive or generative) needs a question "
+                             "and a passage to answer it from.")
 
 
 @dataclass

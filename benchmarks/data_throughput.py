@@ -34,7 +34,9 @@ MAX_SEQ_LENGTH = 128
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--documents", type=int, default=None, help="embedded documents to use (default: all)")
+    parser.add_argument(
+        "--documents", type=int, default=None, help="embedded documents to use (default: all)"
+    )
     parser.add_argument("--batches", type=int, default=200, help="batches to collate")
     args = parser.parse_args()
 
@@ -45,16 +47,21 @@ def main() -> None:
     tokenized = tokenize_documents(documents, tokenizer)  # no cache_dir: time the real work
     seconds = time.perf_counter() - start
     token_ids = document_token_ids(tokenized)
-    print(f"tokenize: {len(documents):,} documents, {sum(tokenized['num_tokens']):,} tokens "
-          f"in {seconds:.2f} s = {len(documents) / seconds:,.0f} documents/s")
+    print(
+        f"tokenize: {len(documents):,} documents, {sum(tokenized['num_tokens']):,} tokens "
+        f"in {seconds:.2f} s = {len(documents) / seconds:,.0f} documents/s"
+    )
 
     start = time.perf_counter()
     instances = create_instances(token_ids, max_seq_length=MAX_SEQ_LENGTH, rng=random.Random(0))
     seconds = time.perf_counter() - start
-    print(f"NSP instances: {len(instances):,} in {seconds:.2f} s = {len(instances) / seconds:,.0f} instances/s")
+    print(
+        f"NSP instances: {len(instances):,} in {seconds:.2f} s = {len(instances) / seconds:,.0f} instances/s"
+    )
 
-    collator = PretrainingCollator.from_tokenizer(tokenizer, generator=torch.Generator().manual_seed(0),
-                                                  pad_to=MAX_SEQ_LENGTH)
+    collator = PretrainingCollator.from_tokenizer(
+        tokenizer, generator=torch.Generator().manual_seed(0), pad_to=MAX_SEQ_LENGTH
+    )
     rng = random.Random(1)
     batches = [rng.sample(instances, BATCH_SIZE) for _ in range(args.batches)]
     start = time.perf_counter()
@@ -62,8 +69,10 @@ def main() -> None:
         collator(batch)
     seconds = time.perf_counter() - start
     rate = args.batches / seconds
-    print(f"collate + mask: batch {BATCH_SIZE} x {MAX_SEQ_LENGTH}: {rate:,.0f} batches/s "
-          f"= {rate * BATCH_SIZE * MAX_SEQ_LENGTH:,.0f} tokens/s (torch threads: {torch.get_num_threads()})")
+    print(
+        f"collate + mask: batch {BATCH_SIZE} x {MAX_SEQ_LENGTH}: {rate:,.0f} batches/s "
+        f"= {rate * BATCH_SIZE * MAX_SEQ_LENGTH:,.0f} tokens/s (torch threads: {torch.get_num_threads()})"
+    )
 
 
 if __name__ == "__main__":

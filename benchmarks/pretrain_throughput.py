@@ -32,25 +32,40 @@ from bertedu.train.benchmark import compare_pretraining_steps, format_comparison
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=15, help="interleaved timing rounds (median reported)")
+    parser.add_argument(
+        "--repeats", type=int, default=15, help="interleaved timing rounds (median reported)"
+    )
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--seq", type=int, default=128)
-    parser.add_argument("--eager", action="store_true", help="also time transformers with eager attention")
-    parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice, one per core)")
+    parser.add_argument(
+        "--eager", action="store_true", help="also time transformers with eager attention"
+    )
+    parser.add_argument(
+        "--threads", type=int, help="torch threads (default: torch's choice, one per core)"
+    )
     parser.add_argument("--output", help="also write the results as JSON to this file")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     load_before = os.getloadavg()[0]
-    comparison = compare_pretraining_steps(batch=args.batch, seq=args.seq, repeats=args.repeats,
-                                           include_eager=args.eager)
+    comparison = compare_pretraining_steps(
+        batch=args.batch, seq=args.seq, repeats=args.repeats, include_eager=args.eager
+    )
     print(format_comparison(comparison))
-    print(f"load average before / after: {load_before:.2f} / {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+    print(
+        f"load average before / after: {load_before:.2f} / {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores"
+    )
     if args.output:
-        record = {**comparison, "results": {k: asdict(v) for k, v in comparison["results"].items()},
-                  "load_average_before": load_before, "load_average_after": os.getloadavg()[0],
-                  "cpu_count": os.cpu_count(), "machine": platform.processor() or platform.machine(),
-                  "torch": torch.__version__, "date": time.strftime("%Y-%m-%d %H:%M:%S")}
+        record = {
+            **comparison,
+            "results": {k: asdict(v) for k, v in comparison["results"].items()},
+            "load_average_before": load_before,
+            "load_average_after": os.getloadavg()[0],
+            "cpu_count": os.cpu_count(),
+            "machine": platform.processor() or platform.machine(),
+            "torch": torch.__version__,
+            "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        }
         with open(args.output, "w", encoding="utf-8") as file:
             json.dump(record, file, indent=1)
         print(f"wrote {args.output}")

@@ -20,22 +20,44 @@ from bertedu.profile import PROFILES
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m bertedu", description="bertedu: BERT built from scratch.")
+    parser = argparse.ArgumentParser(
+        prog="python -m bertedu", description="bertedu: BERT built from scratch."
+    )
     commands = parser.add_subparsers(dest="command", required=True)
-    pre = commands.add_parser("pretrain", help="pretrain a BERT (MLM + NSP) with checkpoints and a metrics log",
-                              description="Pretrain BERT-Tiny with MLM + NSP. Writes checkpoints, metrics.jsonl, "
-                                          "run.json and loss.png to --output.")
-    pre.add_argument("--profile", default="auto", choices=(*PROFILES, "auto"),
-                     help="smoke (seconds), cpu (minutes, embedded corpus), gpu (WikiText-103, bf16); "
-                          "auto: gpu when CUDA is available, else cpu")
-    pre.add_argument("--corpus", help="embedded | wikitext-2 | wikitext-103 | PATH to a .txt file or folder "
-                                      "(default: the profile's)")
+    pre = commands.add_parser(
+        "pretrain",
+        help="pretrain a BERT (MLM + NSP) with checkpoints and a metrics log",
+        description="Pretrain BERT-Tiny with MLM + NSP. Writes checkpoints, metrics.jsonl, "
+        "run.json and loss.png to --output.",
+    )
+    pre.add_argument(
+        "--profile",
+        default="auto",
+        choices=(*PROFILES, "auto"),
+        help="smoke (seconds), cpu (minutes, embedded corpus), gpu (WikiText-103, bf16); "
+        "auto: gpu when CUDA is available, else cpu",
+    )
+    pre.add_argument(
+        "--corpus",
+        help="embedded | wikitext-2 | wikitext-103 | PATH to a .txt file or folder "
+        "(default: the profile's)",
+    )
     pre.add_argument("--output", type=Path, help="output folder (default: runs/pretrain-<profile>)")
-    pre.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --output")
-    pre.add_argument("--steps", type=int, help="optimizer updates in total (default: the profile's)")
-    pre.add_argument("--seed", type=int, default=0, help="seed of initialisation, pairing, order and masks")
-    pre.add_argument("--threads", type=int, help="torch CPU threads (default: one per core; on a machine shared "
-                                                 "with other jobs, 1 is often faster)")
+    pre.add_argument(
+        "--resume", action="store_true", help="continue from the newest checkpoint in --output"
+    )
+    pre.add_argument(
+        "--steps", type=int, help="optimizer updates in total (default: the profile's)"
+    )
+    pre.add_argument(
+        "--seed", type=int, default=0, help="seed of initialisation, pairing, order and masks"
+    )
+    pre.add_argument(
+        "--threads",
+        type=int,
+        help="torch CPU threads (default: one per core; on a machine shared "
+        "with other jobs, 1 is often faster)",
+    )
     pre.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
     return parser
 
@@ -44,12 +66,12 @@ def pretrain_command(args: argparse.Namespace) -> int:
     """Run ``pretrain`` as parsed from the command line."""
     import json
 
+    import torch
+
     from bertedu.profile import resolve_profile
     from bertedu.train import distributed
     from bertedu.train.pretrain import pretrain
     from bertedu.train.recipes import get_recipe
-
-    import torch
 
     if args.threads is not None:
         if args.threads < 1:
@@ -58,28 +80,43 @@ def pretrain_command(args: argparse.Namespace) -> int:
     profile = resolve_profile(args.profile)
     recipe = get_recipe(profile)
     if args.corpus:
-        recipe = recipe.replace(corpus=args.corpus, corpus_limit=None if profile != "smoke" else recipe.corpus_limit)
+        recipe = recipe.replace(
+            corpus=args.corpus, corpus_limit=None if profile != "smoke" else recipe.corpus_limit
+        )
     if args.steps is not None:
         if args.steps < 1:
             raise SystemExit("--steps must be at least 1")
-        recipe = recipe.replace(total_steps=args.steps, eval_every=min(recipe.eval_every, args.steps),
-                                checkpoint_every=min(recipe.checkpoint_every, args.steps))
+        recipe = recipe.replace(
+            total_steps=args.steps,
+            eval_every=min(recipe.eval_every, args.steps),
+            checkpoint_every=min(recipe.checkpoint_every, args.steps),
+        )
     output = args.output or Path("runs") / f"pretrain-{profile}"
     info = distributed.init_distributed()
     if info.is_main:
-        print(f"bertedu pretrain: profile {profile}, seed {args.seed}, {info.world_size} process(es) on {info.device}, "
-              f"{torch.get_num_threads()} thread(s)")
+        print(
+            f"bertedu pretrain: profile {profile}, seed {args.seed}, {info.world_size} process(es) on {info.device}, "
+            f"{torch.get_num_threads()} thread(s)"
+        )
         for key, value in recipe.to_dict().items():
             print(f"  {key:<24} {json.dumps(value)}")
-        print(f"writing to {output.resolve()}: checkpoints step-NNNNNNNN/, metrics.jsonl, run.json, loss.png"
-              + (" (resuming)" if args.resume else ""))
-    run = pretrain(recipe, output_dir=output, seed=args.seed, resume=args.resume, progress=not args.no_progress)
+        print(
+            f"writing to {output.resolve()}: checkpoints step-NNNNNNNN/, metrics.jsonl, run.json, loss.png"
+            + (" (resuming)" if args.resume else "")
+        )
+    run = pretrain(
+        recipe, output_dir=output, seed=args.seed, resume=args.resume, progress=not args.no_progress
+    )
     if info.is_main:
         _save_plot(run.output_dir, run.data.stats["unigram_baseline"]["mlm_loss"])
         metrics = ", ".join(f"{k} {v:.4g}" for k, v in run.result.eval_metrics.items())
-        print(f"done: {run.result.step} updates in {run.result.elapsed_s:.0f} s; held-out {metrics}")
-        print(f"unigram baseline (context ignored): mlm_loss {run.data.stats['unigram_baseline']['mlm_loss']:.3f}, "
-              f"mlm_accuracy {run.data.stats['unigram_baseline']['mlm_accuracy']:.3f}")
+        print(
+            f"done: {run.result.step} updates in {run.result.elapsed_s:.0f} s; held-out {metrics}"
+        )
+        print(
+            f"unigram baseline (context ignored): mlm_loss {run.data.stats['unigram_baseline']['mlm_loss']:.3f}, "
+            f"mlm_accuracy {run.data.stats['unigram_baseline']['mlm_accuracy']:.3f}"
+        )
         print(f"last checkpoint: {run.result.checkpoint}")
     distributed.cleanup()
     return 0
@@ -93,7 +130,9 @@ def _save_plot(output_dir: Path, unigram_loss: float) -> None:
 
     from bertedu.train.plots import plot_training
 
-    ax = plot_training(output_dir / "metrics.jsonl", reference_lines={"unigram baseline (MLM)": unigram_loss})
+    ax = plot_training(
+        output_dir / "metrics.jsonl", reference_lines={"unigram baseline (MLM)": unigram_loss}
+    )
     ax.figure.savefig(output_dir / "loss.png", dpi=120, bbox_inches="tight")
     plt.close(ax.figure)
 

@@ -31,9 +31,19 @@ LAYER_RENAMES: tuple[tuple[str, str], ...] = (
     ("output.LayerNorm.", "ffn_norm."),
 )
 
-_CONFIG_FIELDS = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
-                  "intermediate_size", "hidden_dropout_prob", "attention_probs_dropout_prob",
-                  "max_position_embeddings", "type_vocab_size", "initializer_range", "layer_norm_eps")
+_CONFIG_FIELDS = (
+    "vocab_size",
+    "hidden_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "intermediate_size",
+    "hidden_dropout_prob",
+    "attention_probs_dropout_prob",
+    "max_position_embeddings",
+    "type_vocab_size",
+    "initializer_range",
+    "layer_norm_eps",
+)
 
 
 def _rename(name: str, direction: int) -> str:
@@ -45,7 +55,7 @@ def _rename(name: str, direction: int) -> str:
     for pair in LAYER_RENAMES:
         source, target = pair[direction], pair[1 - direction]
         if suffix.startswith(source):
-            return f"{head}encoder.layer.{index}.{target}{suffix[len(source):]}"
+            return f"{head}encoder.layer.{index}.{target}{suffix[len(source) :]}"
     raise KeyError(f"no mapping for the encoder weight {name!r}")
 
 
@@ -56,14 +66,20 @@ def config_from_hf(hf_config: transformers.BertConfig) -> BertConfig:
         raise ValueError(f"Only BERT configs can be converted, got model_type={model_type!r}")
     position_type = getattr(hf_config, "position_embedding_type", "absolute")
     if position_type != "absolute":
-        raise ValueError(f"position_embedding_type={position_type!r} is not supported: bertedu's "
-                         "BERT has learned absolute position embeddings only.")
+        raise ValueError(
+            f"position_embedding_type={position_type!r} is not supported: bertedu's "
+            "BERT has learned absolute position embeddings only."
+        )
     if hf_config.hidden_act != "gelu":
-        raise ValueError(f"hidden_act={hf_config.hidden_act!r} is not supported: bertedu's BERT uses "
-                         "the exact erf GELU ('gelu'); 'gelu_new', 'relu' etc. would give other numbers.")
+        raise ValueError(
+            f"hidden_act={hf_config.hidden_act!r} is not supported: bertedu's BERT uses "
+            "the exact erf GELU ('gelu'); 'gelu_new', 'relu' etc. would give other numbers."
+        )
     if getattr(hf_config, "is_decoder", False) or getattr(hf_config, "add_cross_attention", False):
-        raise ValueError("Decoder BERT configs (is_decoder / add_cross_attention) are not supported: "
-                         "bertedu's BertModel is a bidirectional encoder.")
+        raise ValueError(
+            "Decoder BERT configs (is_decoder / add_cross_attention) are not supported: "
+            "bertedu's BertModel is a bidirectional encoder."
+        )
     values = {name: getattr(hf_config, name) for name in _CONFIG_FIELDS}
     pad = getattr(hf_config, "pad_token_id", None)
     values["pad_token_id"] = 0 if pad is None else pad
@@ -72,8 +88,12 @@ def config_from_hf(hf_config: transformers.BertConfig) -> BertConfig:
 
 def config_to_hf(config: BertConfig, attn_implementation: str = "eager") -> transformers.BertConfig:
     """Our config as a transformers ``BertConfig`` (exact GELU, tied word embeddings)."""
-    return transformers.BertConfig(**config.to_dict(), hidden_act="gelu", tie_word_embeddings=True,
-                                   attn_implementation=attn_implementation)
+    return transformers.BertConfig(
+        **config.to_dict(),
+        hidden_act="gelu",
+        tie_word_embeddings=True,
+        attn_implementation=attn_implementation,
+    )
 
 
 def from_hf(hf_model: nn.Module) -> BertModel | BertForPreTraining:
@@ -86,19 +106,25 @@ def from_hf(hf_model: nn.Module) -> BertModel | BertForPreTraining:
     elif isinstance(hf_model, transformers.BertModel):
         ours_cls, base = BertModel, hf_model
     else:
-        raise TypeError(f"from_hf supports transformers BertModel and BertForPreTraining, got "
-                        f"{type(hf_model).__name__}. For another BERT task model, pass its encoder "
-                        "(e.g. model.bert) to get a BertModel.")
+        raise TypeError(
+            f"from_hf supports transformers BertModel and BertForPreTraining, got "
+            f"{type(hf_model).__name__}. For another BERT task model, pass its encoder "
+            "(e.g. model.bert) to get a BertModel."
+        )
     if base.pooler is None:
-        raise ValueError("This transformers BertModel was built with add_pooling_layer=False; bertedu's "
-                         "BertModel always has a pooler. Load it with add_pooling_layer=True.")
+        raise ValueError(
+            "This transformers BertModel was built with add_pooling_layer=False; bertedu's "
+            "BertModel always has a pooler. Load it with add_pooling_layer=True."
+        )
     config = config_from_hf(hf_model.config)
     source = hf_model.state_dict()
     if ours_cls is BertForPreTraining:
         head = hf_model.cls.predictions
         if not torch.equal(head.decoder.weight, base.embeddings.word_embeddings.weight):
-            raise ValueError("The MLM decoder is not tied to the word embeddings; bertedu's "
-                             "BertForPreTraining always ties them, so these weights cannot be represented.")
+            raise ValueError(
+                "The MLM decoder is not tied to the word embeddings; bertedu's "
+                "BertForPreTraining always ties them, so these weights cannot be represented."
+            )
         source.pop("cls.predictions.decoder.bias", None)  # the same tensor as cls.predictions.bias
     state = {_rename(name, 0): tensor for name, tensor in source.items()}
     first = next(hf_model.parameters())
@@ -107,8 +133,11 @@ def from_hf(hf_model: nn.Module) -> BertModel | BertForPreTraining:
     return model.train(hf_model.training)
 
 
-def to_hf(model: BertModel | BertForPreTraining, masked_lm: bool = False,
-          attn_implementation: str = "eager") -> transformers.PreTrainedModel:
+def to_hf(
+    model: BertModel | BertForPreTraining,
+    masked_lm: bool = False,
+    attn_implementation: str = "eager",
+) -> transformers.PreTrainedModel:
     """Our model -> transformers ``BertModel`` / ``BertForPreTraining`` with the same weights.
 
     ``masked_lm=True`` (only for a ``BertForPreTraining``) returns a
@@ -121,17 +150,24 @@ def to_hf(model: BertModel | BertForPreTraining, masked_lm: bool = False,
         hf_cls = transformers.BertForMaskedLM if masked_lm else transformers.BertForPreTraining
     elif isinstance(model, BertModel):
         if masked_lm:
-            raise ValueError("masked_lm=True needs a BertForPreTraining: a BertModel has no MLM head.")
+            raise ValueError(
+                "masked_lm=True needs a BertForPreTraining: a BertModel has no MLM head."
+            )
         hf_cls = transformers.BertModel
     else:
-        raise TypeError(f"to_hf supports bertedu BertModel and BertForPreTraining, got {type(model).__name__}")
+        raise TypeError(
+            f"to_hf supports bertedu BertModel and BertForPreTraining, got {type(model).__name__}"
+        )
     hf_model = hf_cls(config_to_hf(model.config, attn_implementation))
     state = {_rename(name, 1): tensor for name, tensor in model.state_dict().items()}
     if isinstance(model, BertForPreTraining):
         state["cls.predictions.decoder.bias"] = state["cls.predictions.bias"]
     if masked_lm:  # BertForMaskedLM has neither a pooler nor the NSP head
-        state = {name: tensor for name, tensor in state.items()
-                 if not name.startswith(("bert.pooler.", "cls.seq_relationship."))}
+        state = {
+            name: tensor
+            for name, tensor in state.items()
+            if not name.startswith(("bert.pooler.", "cls.seq_relationship."))
+        }
     first = next(model.parameters())
     hf_model.to(dtype=first.dtype, device=first.device)
     hf_model.load_state_dict(state, strict=True)

@@ -13,8 +13,10 @@ class HubUnavailableError(RuntimeError):
 
 def hub_is_offline() -> bool:
     """True when ``HF_HUB_OFFLINE`` or ``HF_DATASETS_OFFLINE`` asks for offline mode."""
-    return any(os.environ.get(var, "").strip().lower() in ("1", "true", "yes", "on")
-               for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
+    return any(
+        os.environ.get(var, "").strip().lower() in ("1", "true", "yes", "on")
+        for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
+    )
 
 
 @contextlib.contextmanager
@@ -29,8 +31,11 @@ def explain_hub_errors(what: str, alternative: str) -> Iterator[None]:
     try:
         yield
     except (OSError, ValueError) as error:
-        mode = "offline mode is on (HF_HUB_OFFLINE/HF_DATASETS_OFFLINE)" if hub_is_offline() \
+        mode = (
+            "offline mode is on (HF_HUB_OFFLINE/HF_DATASETS_OFFLINE)"
+            if hub_is_offline()
             else "the Hugging Face Hub could not be reached"
+        )
         raise HubUnavailableError(
             f"Could not load {what}: {mode}. {alternative} (original error: {error})"
         ) from error

@@ -37,7 +37,9 @@ def load_reference_bert(attn_implementation: str = "eager") -> HFBertModel:
     bar_was_enabled = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()
     try:
-        model = HFBertModel.from_pretrained(str(minilm_path()), attn_implementation=attn_implementation)
+        model = HFBertModel.from_pretrained(
+            str(minilm_path()), attn_implementation=attn_implementation
+        )
     finally:
         if bar_was_enabled:
             hf_logging.enable_progress_bar()

@@ -29,9 +29,13 @@ def load_tokenizer(name_or_path: str | Path | None = None) -> PreTrainedTokenize
     path = Path(name_or_path).expanduser()
     if path.exists():
         if not path.is_dir():
-            raise ValueError(f"{path} is a file; pass the folder that holds vocab.txt or tokenizer.json.")
+            raise ValueError(
+                f"{path} is a file; pass the folder that holds vocab.txt or tokenizer.json."
+            )
         if not any((path / name).exists() for name in ("vocab.txt", "tokenizer.json")):
-            raise ValueError(f"{path} has neither vocab.txt nor tokenizer.json; it is not a tokenizer folder.")
+            raise ValueError(
+                f"{path} has neither vocab.txt nor tokenizer.json; it is not a tokenizer folder."
+            )
         return AutoTokenizer.from_pretrained(str(path))
     with explain_hub_errors(
         f"the tokenizer {str(name_or_path)!r}",
@@ -41,8 +45,13 @@ def load_tokenizer(name_or_path: str | Path | None = None) -> PreTrainedTokenize
         return AutoTokenizer.from_pretrained(str(name_or_path))
 
 
-def greedy_wordpiece(word: str, vocab: dict[str, int] | set[str], *, unk_token: str = "[UNK]",
-                     max_chars_per_word: int = 100) -> list[str]:
+def greedy_wordpiece(
+    word: str,
+    vocab: dict[str, int] | set[str],
+    *,
+    unk_token: str = "[UNK]",
+    max_chars_per_word: int = 100,
+) -> list[str]:
     """Split one (lower-cased, punctuation-free) word into WordPieces, longest match first.
 
     This is BERT's WordPiece algorithm in full: take the longest prefix of the

@@ -47,15 +47,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.strict:
         command += ["--warningiserror", "--keep-going"]
     if not VENDOR_MARKER.exists():
-        print("Offline web assets missing (run scripts/fetch_web_assets.sh with npm): "
-              "building a book that loads MathJax and widgets from CDNs.", file=sys.stderr)
+        print(
+            "Offline web assets missing (run scripts/fetch_web_assets.sh with npm): "
+            "building a book that loads MathJax and widgets from CDNs.",
+            file=sys.stderr,
+        )
         command += ["--config", str(cdn_config(REPO / "_config.yml"))]
     # Start from an empty output folder so pages of removed files cannot linger.
     shutil.rmtree(REPO / "_build" / "html", ignore_errors=True)
     start = time.perf_counter()
     result = subprocess.run(command, cwd=REPO)
     if result.returncode == 0:
-        print(f"Book built in {time.perf_counter() - start:.1f} s: open {REPO / '_build/html/index.html'}")
+        print(
+            f"Book built in {time.perf_counter() - start:.1f} s: open {REPO / '_build/html/index.html'}"
+        )
     return result.returncode
 
 

@@ -27,8 +27,15 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 HTML = REPO / "_build" / "html"
 LOCAL_SCHEMES = ("file:", "data:", "blob:", "about:")
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 SKIPPED_PAGES = {"genindex.html", "search.html"}
 # Jupyter Book 1.0.4 adds sphinx-thebe 0.3.1's inline config script to every page
 # twice, so the second `const THEBE_JS_URL` declaration throws; the first stays in
@@ -50,8 +57,11 @@ def find_chromium() -> str | None:
 
 
 def book_pages() -> list[Path]:
-    pages = [p for p in HTML.rglob("*.html")
-             if p.name not in SKIPPED_PAGES and not {"_static", "_sources", "_images"} & set(p.parts)]
+    pages = [
+        p
+        for p in HTML.rglob("*.html")
+        if p.name not in SKIPPED_PAGES and not {"_static", "_sources", "_images"} & set(p.parts)
+    ]
     return sorted(pages)
 
 
@@ -72,10 +82,16 @@ def check_page(browser, page_path: Path, screenshots: Path | None) -> list[str]:
 
     page.route("**/*", route)
     missing: list[str] = []  # book files a page asks for that are not there (fonts, scripts)
-    page.on("requestfailed", lambda request: missing.append(request.url)
-            if request.url.startswith("file:") else None)
-    page.on("pageerror", lambda error: errors.append(str(error))
-            if str(error) not in KNOWN_UPSTREAM_ERRORS else None)
+    page.on(
+        "requestfailed",
+        lambda request: missing.append(request.url) if request.url.startswith("file:") else None,
+    )
+    page.on(
+        "pageerror",
+        lambda error: (
+            errors.append(str(error)) if str(error) not in KNOWN_UPSTREAM_ERRORS else None
+        ),
+    )
     page.goto(page_path.as_uri(), wait_until="load")
     page.wait_for_load_state("networkidle")
 
@@ -83,7 +99,10 @@ def check_page(browser, page_path: Path, screenshots: Path | None) -> list[str]:
     if math_count:
         try:
             page.wait_for_function(
-                "n => document.querySelectorAll('mjx-container').length >= n", arg=math_count, timeout=20000)
+                "n => document.querySelectorAll('mjx-container').length >= n",
+                arg=math_count,
+                timeout=20000,
+            )
         except Exception:  # Playwright's TimeoutError: report it as a finding, not a crash
             typeset = page.locator("mjx-container").count()
             problems.append(f"math not typeset: {typeset} of {math_count} formulas rendered")
@@ -92,7 +111,9 @@ def check_page(browser, page_path: Path, screenshots: Path | None) -> list[str]:
             page.wait_for_selector(".jupyter-widgets", timeout=20000)
         except Exception:
             problems.append("widget state is stored but no widget rendered")
-    broken = page.evaluate("[...document.images].filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)")
+    broken = page.evaluate(
+        "[...document.images].filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)"
+    )
     problems += [f"image did not load: {src}" for src in broken]
     problems += [f"request outside the book: {url}" for url in sorted(set(external))]
     problems += [f"missing file: {url}" for url in sorted(set(missing))]
@@ -115,13 +136,18 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     chromium = find_chromium()
     if chromium is None:
-        message = ("Browser check SKIPPED: Chromium is not installed and could not be installed "
-                   "(installing needs root and apt-get: apt-get install chromium).")
+        message = (
+            "Browser check SKIPPED: Chromium is not installed and could not be installed "
+            "(installing needs root and apt-get: apt-get install chromium)."
+        )
         print(message, file=sys.stderr)
         return 1 if in_ci else 0
 
-    missing = [nb.stem for nb in sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-               if not (HTML / "notebooks" / f"{nb.stem}.html").exists()]
+    missing = [
+        nb.stem
+        for nb in sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+        if not (HTML / "notebooks" / f"{nb.stem}.html").exists()
+    ]
     failures = {f"notebooks/{stem}.ipynb": ["no page in the built book"] for stem in missing}
     if args.screenshots:
         args.screenshots.mkdir(parents=True, exist_ok=True)

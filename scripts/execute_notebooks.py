@@ -43,8 +43,12 @@ def execute(path: Path, profile: str, timeout: int) -> float:
     client.execute()
     elapsed = time.perf_counter() - start
     for cell in notebook.cells:
-        if cell.cell_type == "code" and any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
-            raise RuntimeError(f"{path.name}: a cell stored an error output; fix it before committing.")
+        if cell.cell_type == "code" and any(
+            o.get("output_type") == "error" for o in cell.get("outputs", [])
+        ):
+            raise RuntimeError(
+                f"{path.name}: a cell stored an error output; fix it before committing."
+            )
     # Record which profile produced the stored outputs (the tests check it is "cpu").
     notebook.metadata["bertedu"] = {"profile": profile}
     nbformat.write(notebook, path)
@@ -53,17 +57,27 @@ def execute(path: Path, profile: str, timeout: int) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("notebooks", nargs="*", type=Path,
-                        help="notebooks to run (default: every notebooks/*.ipynb)")
-    parser.add_argument("--profile", default="cpu", choices=("smoke", "cpu", "gpu"),
-                        help="run profile stored in the outputs (default: cpu, what a laptop reader sees)")
+    parser.add_argument(
+        "notebooks",
+        nargs="*",
+        type=Path,
+        help="notebooks to run (default: every notebooks/*.ipynb)",
+    )
+    parser.add_argument(
+        "--profile",
+        default="cpu",
+        choices=("smoke", "cpu", "gpu"),
+        help="run profile stored in the outputs (default: cpu, what a laptop reader sees)",
+    )
     parser.add_argument("--timeout", type=int, default=1800, help="seconds allowed per cell")
     args = parser.parse_args(argv)
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     os.environ.setdefault("TQDM_DISABLE", "1")  # progress bars are noise in stored outputs
-    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")  # datasets' own bars (Dataset.map)
+    os.environ.setdefault(
+        "HF_DATASETS_DISABLE_PROGRESS_BARS", "1"
+    )  # datasets' own bars (Dataset.map)
     paths = args.notebooks or sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
     if not paths:
         print("No notebooks found.", file=sys.stderr)

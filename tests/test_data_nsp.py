@@ -16,7 +16,9 @@ def _documents(count=4000, seed=0):
     for doc in range(count):
         sentences = []
         for sentence in range(rng.randint(1, 10)):
-            sentences.append([doc * 10**6 + sentence * 10**3 + pos for pos in range(rng.randint(2, 25))])
+            sentences.append(
+                [doc * 10**6 + sentence * 10**3 + pos for pos in range(rng.randint(2, 25))]
+            )
         documents.append(sentences)
     return documents
 
@@ -64,7 +66,9 @@ def test_short_seq_prob_makes_shorter_sequences():
     docs = _documents(300)
 
     def mean_length(prob):
-        made = create_instances(docs, max_seq_length=MAX_LEN, rng=random.Random(0), short_seq_prob=prob)
+        made = create_instances(
+            docs, max_seq_length=MAX_LEN, rng=random.Random(0), short_seq_prob=prob
+        )
         return sum(len(i.tokens_a) + len(i.tokens_b) for i in made) / len(made)
 
     assert mean_length(1.0) < 0.8 * mean_length(0.0)
@@ -85,9 +89,11 @@ def test_truncation_cuts_the_longer_side_first():
 
 def test_encode_instance_layout():
     encoded = encode_instance(Instance((5, 6), (7,), False), cls_id=101, sep_id=102)
-    assert encoded == {"input_ids": [101, 5, 6, 102, 7, 102],
-                       "token_type_ids": [0, 0, 0, 0, 1, 1],
-                       "special_tokens_mask": [1, 0, 0, 1, 0, 1]}
+    assert encoded == {
+        "input_ids": [101, 5, 6, 102, 7, 102],
+        "token_type_ids": [0, 0, 0, 0, 1, 1],
+        "special_tokens_mask": [1, 0, 0, 1, 0, 1],
+    }
 
 
 def test_one_enormous_sentence_is_cut_to_fit():
@@ -100,7 +106,9 @@ def test_one_enormous_sentence_is_cut_to_fit():
 def test_one_sentence_documents_serve_only_as_negatives():
     docs = [[[d, d]] for d in range(50)] + [[[1000, 1001], [1002, 1003]]]
     made = create_instances(docs, max_seq_length=16, rng=random.Random(0), dupe_factor=20)
-    assert made and all(i.tokens_a[0] == 1000 for i in made)  # only the 2-sentence document gives an A
+    assert made and all(
+        i.tokens_a[0] == 1000 for i in made
+    )  # only the 2-sentence document gives an A
     assert any(i.is_random_next and i.tokens_b[0] < 50 for i in made)  # but the others give Bs
 
 

@@ -69,8 +69,14 @@ def test_hub_errors_name_the_alternative(monkeypatch):
 
 def test_tiny_config_matches_google_bert_tiny():
     config = BertConfig.tiny()
-    assert (config.num_hidden_layers, config.hidden_size, config.num_attention_heads,
-            config.intermediate_size, config.max_position_embeddings, config.vocab_size) == (2, 128, 2, 512, 512, 30522)
+    assert (
+        config.num_hidden_layers,
+        config.hidden_size,
+        config.num_attention_heads,
+        config.intermediate_size,
+        config.max_position_embeddings,
+        config.vocab_size,
+    ) == (2, 128, 2, 512, 512, 30522)
     assert config.hidden_dropout_prob == config.attention_probs_dropout_prob == 0.1
     assert BertConfig.tiny(num_attention_heads=8).head_dim == 16
 
@@ -80,11 +86,14 @@ def test_config_round_trips_through_dict():
     assert BertConfig.from_dict(config.to_dict()) == config
 
 
-@pytest.mark.parametrize("overrides, message", [
-    ({"num_attention_heads": 3}, "divisible by num_attention_heads"),
-    ({"hidden_size": 0}, "positive integer"),
-    ({"hidden_dropout_prob": 1.0}, r"in \[0, 1\)"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"num_attention_heads": 3}, "divisible by num_attention_heads"),
+        ({"hidden_size": 0}, "positive integer"),
+        ({"hidden_dropout_prob": 1.0}, r"in \[0, 1\)"),
+    ],
+)
 def test_bad_configs_are_explained(overrides, message):
     with pytest.raises(ValueError, match=message):
         BertConfig.tiny(**overrides)

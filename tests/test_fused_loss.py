@@ -12,14 +12,20 @@ from bertedu.model.fused_loss import linear_cross_entropy
 
 def leaves(seed: int = 0, rows: int = 37, hidden: int = 16, vocab: int = 301):
     generator = torch.Generator().manual_seed(seed)
-    return (torch.randn(rows, hidden, generator=generator), torch.randn(vocab, hidden, generator=generator),
-            torch.randn(vocab, generator=generator), torch.randint(0, vocab, (rows,), generator=generator))
+    return (
+        torch.randn(rows, hidden, generator=generator),
+        torch.randn(vocab, hidden, generator=generator),
+        torch.randn(vocab, generator=generator),
+        torch.randint(0, vocab, (rows,), generator=generator),
+    )
 
 
 def loss_and_grads(function, hidden, weight, bias, targets, upstream=3.0):
     inputs = [tensor.clone().requires_grad_() for tensor in (hidden, weight, bias)]
     loss = function(*inputs, targets)
-    (upstream * loss).backward()  # a scale other than 1 checks that backward multiplies by the incoming gradient
+    (
+        upstream * loss
+    ).backward()  # a scale other than 1 checks that backward multiplies by the incoming gradient
     return [loss.detach()] + [tensor.grad for tensor in inputs]
 
 
@@ -27,11 +33,15 @@ def textbook(hidden, weight, bias, targets):
     return F.cross_entropy(F.linear(hidden, weight, bias), targets)
 
 
-@pytest.mark.parametrize("chunk_rows", [1, 8, 37, 64])  # 37 rows: chunks that divide, do not, and exceed
+@pytest.mark.parametrize(
+    "chunk_rows", [1, 8, 37, 64]
+)  # 37 rows: chunks that divide, do not, and exceed
 def test_equals_cross_entropy_of_linear(chunk_rows):
     tensors = leaves()
     expected = loss_and_grads(textbook, *tensors)
-    fused = loss_and_grads(lambda h, w, b, y: linear_cross_entropy(h, w, b, y, chunk_rows), *tensors)
+    fused = loss_and_grads(
+        lambda h, w, b, y: linear_cross_entropy(h, w, b, y, chunk_rows), *tensors
+    )
     for name, got, want in zip(("loss", "hidden", "weight", "bias"), fused, expected):
         torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6, msg=name)
 
@@ -49,7 +59,9 @@ def test_gradients_survive_a_second_backward_pass():
 
 def test_large_logits_stay_finite():
     hidden, weight, bias, targets = leaves(rows=5)
-    bias[targets[0]] = 500.0  # exp(500) overflows float32: the running maximum must be subtracted first
+    bias[targets[0]] = (
+        500.0  # exp(500) overflows float32: the running maximum must be subtracted first
+    )
     loss = linear_cross_entropy(hidden, weight, bias, targets)
     torch.testing.assert_close(loss, textbook(hidden, weight, bias, targets))
     assert torch.isfinite(loss)
@@ -67,16 +79,26 @@ def test_bad_input():
 
 def test_training_step_of_the_model_is_unchanged_by_fusing(monkeypatch):
     """One backward pass of BertForPreTraining: the fused path gives the textbook loss and gradients."""
-    config = BertConfig.tiny(vocab_size=211, max_position_embeddings=16, hidden_dropout_prob=0.0,
-                             attention_probs_dropout_prob=0.0)
+    config = BertConfig.tiny(
+        vocab_size=211,
+        max_position_embeddings=16,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+    )
     generator = torch.Generator().manual_seed(1)
     input_ids = torch.randint(5, 211, (3, 12), generator=generator)
     labels = torch.full_like(input_ids, IGNORE_INDEX)
     labels[:, [2, 5, 9]] = input_ids[:, [2, 5, 9]]
-    batch = {"input_ids": input_ids, "labels": labels, "next_sentence_label": torch.tensor([0, 1, 0])}
+    batch = {
+        "input_ids": input_ids,
+        "labels": labels,
+        "next_sentence_label": torch.tensor([0, 1, 0]),
+    }
 
     def step(fuse: bool):
-        monkeypatch.setattr(BertForPreTraining, "_fuse_mlm_loss", staticmethod(lambda transformed: fuse))
+        monkeypatch.setattr(
+            BertForPreTraining, "_fuse_mlm_loss", staticmethod(lambda transformed: fuse)
+        )
         torch.manual_seed(0)
         model = BertForPreTraining(config).train()
         output = model(**batch)

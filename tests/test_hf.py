@@ -36,20 +36,34 @@ def reference():
 @pytest.fixture(scope="module")
 def pair_batch(tokenizer):
     """Three sentence pairs of different lengths: padded, with two segments each."""
-    return tokenizer(["The cat sat on the mat.", "Attention is all you need, they said.", "Hi."],
-                     ["Where did it sit?", "Was it really all that was needed for language?", "Bye."],
-                     padding=True, return_tensors="pt")
+    return tokenizer(
+        ["The cat sat on the mat.", "Attention is all you need, they said.", "Hi."],
+        ["Where did it sit?", "Was it really all that was needed for language?", "Bye."],
+        padding=True,
+        return_tensors="pt",
+    )
 
 
 def small_hf_config(**overrides) -> transformers.BertConfig:
-    values = dict(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                  intermediate_size=64, max_position_embeddings=64, attn_implementation="eager")
+    values = dict(
+        vocab_size=30522,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+        max_position_embeddings=64,
+        attn_implementation="eager",
+    )
     values.update(overrides)
     return transformers.BertConfig(**values)
 
 
 def test_real_minilm_weights_match_transformers_on_a_padded_pair_batch(reference, pair_batch):
-    ids, types, mask = pair_batch["input_ids"], pair_batch["token_type_ids"], pair_batch["attention_mask"]
+    ids, types, mask = (
+        pair_batch["input_ids"],
+        pair_batch["token_type_ids"],
+        pair_batch["attention_mask"],
+    )
     assert (mask == 0).any() and (types == 1).any()  # really padded, really two segments
     ours = from_hf(reference)
     assert isinstance(ours, BertModel) and not ours.training
@@ -90,12 +104,21 @@ def test_random_hf_pretraining_model_matches_after_from_hf(hf_pretraining, pair_
     nsp = torch.tensor([0, 1, 0])
     with torch.no_grad():
         expected = hf_pretraining(**pair_batch, labels=labels, next_sentence_label=nsp)
-        dense = ours(pair_batch["input_ids"], pair_batch["token_type_ids"], pair_batch["attention_mask"])
-        sparse = ours(pair_batch["input_ids"], pair_batch["token_type_ids"], pair_batch["attention_mask"],
-                      labels=labels, next_sentence_label=nsp)
+        dense = ours(
+            pair_batch["input_ids"], pair_batch["token_type_ids"], pair_batch["attention_mask"]
+        )
+        sparse = ours(
+            pair_batch["input_ids"],
+            pair_batch["token_type_ids"],
+            pair_batch["attention_mask"],
+            labels=labels,
+            next_sentence_label=nsp,
+        )
     assert max_diff(dense.mlm_logits, expected.prediction_logits) <= TOLERANCE
     assert max_diff(dense.nsp_logits, expected.seq_relationship_logits) <= TOLERANCE
-    assert max_diff(sparse.mlm_logits, expected.prediction_logits[labels != IGNORE_INDEX]) <= TOLERANCE
+    assert (
+        max_diff(sparse.mlm_logits, expected.prediction_logits[labels != IGNORE_INDEX]) <= TOLERANCE
+    )
     assert abs(sparse.loss.item() - expected.loss.item()) <= TOLERANCE
 
 
@@ -104,7 +127,9 @@ def test_to_hf_round_trip_keeps_weights_and_outputs(pair_batch):
     ours = BertForPreTraining(BertConfig.tiny(max_position_embeddings=64)).eval()
     hf = to_hf(ours)
     assert isinstance(hf, transformers.BertForPreTraining) and not hf.training
-    assert hf.cls.predictions.decoder.weight is hf.bert.embeddings.word_embeddings.weight  # still tied
+    assert (
+        hf.cls.predictions.decoder.weight is hf.bert.embeddings.word_embeddings.weight
+    )  # still tied
     with torch.no_grad():
         expected = ours(**pair_batch, output_attentions=True)
         got = hf(**pair_batch, output_attentions=True)
@@ -134,12 +159,16 @@ def test_to_hf_masked_lm_works_in_the_fill_mask_pipeline(tokenizer):
     assert type(hf) is transformers.BertForMaskedLM
     fill = transformers.pipeline("fill-mask", model=hf, tokenizer=tokenizer, device="cpu")
     results = fill("the capital of france is [MASK].", top_k=3)
-    assert len(results) == 3 and all({"score", "token", "token_str", "sequence"} <= set(r) for r in results)
+    assert len(results) == 3 and all(
+        {"score", "token", "token_str", "sequence"} <= set(r) for r in results
+    )
     # the pipeline's top guess is our model's top guess
     encoded = tokenizer("the capital of france is [MASK].", return_tensors="pt")
     position = (encoded["input_ids"][0] == tokenizer.mask_token_id).nonzero().item()
     with torch.no_grad():
-        logits = ours(encoded["input_ids"], encoded["token_type_ids"], encoded["attention_mask"]).mlm_logits
+        logits = ours(
+            encoded["input_ids"], encoded["token_type_ids"], encoded["attention_mask"]
+        ).mlm_logits
     assert results[0]["token"] == logits[0, position].argmax().item()
 
 

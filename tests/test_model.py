@@ -8,16 +8,31 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from bertedu.model import (IGNORE_INDEX, BertConfig, BertForPreTraining, BertModel, FeedForward,
-                           MultiHeadAttention, attention_weights, causal_mask, padding_mask,
-                           parameter_count)
+from bertedu.model import (
+    IGNORE_INDEX,
+    BertConfig,
+    BertForPreTraining,
+    BertModel,
+    FeedForward,
+    MultiHeadAttention,
+    attention_weights,
+    causal_mask,
+    padding_mask,
+    parameter_count,
+)
 
 VOCAB = 100
 
 
 def small_config(**overrides) -> BertConfig:
-    values = dict(vocab_size=VOCAB, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                  intermediate_size=64, max_position_embeddings=16)
+    values = dict(
+        vocab_size=VOCAB,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+        max_position_embeddings=16,
+    )
     values.update(overrides)
     return BertConfig(**values)
 
@@ -50,6 +65,7 @@ def pretraining_model():
 
 # --- shapes ---------------------------------------------------------------------------------------
 
+
 def test_bert_model_output_shapes(model, batch):
     input_ids, token_type_ids, attention_mask = batch
     out = model(input_ids, token_type_ids, attention_mask)
@@ -66,11 +82,14 @@ def test_bert_model_output_shapes(model, batch):
 def test_defaults_are_one_segment_and_no_padding(model, batch):
     input_ids = batch[0]
     default = model(input_ids).last_hidden_state
-    explicit = model(input_ids, torch.zeros_like(input_ids), torch.ones_like(input_ids)).last_hidden_state
+    explicit = model(
+        input_ids, torch.zeros_like(input_ids), torch.ones_like(input_ids)
+    ).last_hidden_state
     torch.testing.assert_close(default, explicit)
 
 
 # --- attention: fused vs explicit, masks ---------------------------------------------------------
+
 
 def test_fused_and_explicit_attention_agree_in_the_model(model, batch):
     fused = model(*batch).last_hidden_state
@@ -113,7 +132,9 @@ def test_changing_padded_tokens_does_not_change_real_outputs(model, batch, outpu
     before = model(input_ids, token_type_ids, attention_mask, output_attentions=output_attentions)
     after = model(changed, token_type_ids, attention_mask, output_attentions=output_attentions)
     real = attention_mask.bool()
-    torch.testing.assert_close(after.last_hidden_state[real], before.last_hidden_state[real], atol=0, rtol=0)
+    torch.testing.assert_close(
+        after.last_hidden_state[real], before.last_hidden_state[real], atol=0, rtol=0
+    )
     torch.testing.assert_close(after.pooler_output, before.pooler_output, atol=0, rtol=0)
     # the padded positions themselves did change: the mask, not luck, protected the real ones
     assert not torch.allclose(after.last_hidden_state[1, 5:], before.last_hidden_state[1, 5:])
@@ -143,7 +164,9 @@ def test_fully_masked_row_is_finite():
 def test_causal_mask_hides_the_future():
     mask = causal_mask(4)
     assert mask.shape == (1, 1, 4, 4)
-    assert torch.equal(mask[0, 0], torch.tensor([[1, 0, 0, 0], [1, 1, 0, 0], [1, 1, 1, 0], [1, 1, 1, 1]]).bool())
+    assert torch.equal(
+        mask[0, 0], torch.tensor([[1, 0, 0, 0], [1, 1, 0, 0], [1, 1, 1, 0], [1, 1, 1, 1]]).bool()
+    )
     torch.manual_seed(0)
     attention = MultiHeadAttention(16, 2).eval()
     x = torch.randn(1, 5, 16)
@@ -162,6 +185,7 @@ def test_attention_rejects_a_non_boolean_mask():
 
 # --- feed-forward ----------------------------------------------------------------------------------
 
+
 def test_feed_forward_uses_exact_erf_gelu():
     torch.manual_seed(0)
     ffn = FeedForward(8, 32)
@@ -175,35 +199,43 @@ def test_feed_forward_uses_exact_erf_gelu():
 
 # --- input errors ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("make_args, message", [
-    (lambda ids, tt, am: (ids + VOCAB, tt, am), r"\[0, 100\)"),
-    (lambda ids, tt, am: (ids - 200, tt, am), r"Token ids must lie"),
-    (lambda ids, tt, am: (torch.ones(1, 17, dtype=torch.long), None, None), "position table"),
-    (lambda ids, tt, am: (ids[0], None, None), "2-D tensor"),
-    (lambda ids, tt, am: (ids, tt, am[:, :5]), "attention_mask has shape"),
-    (lambda ids, tt, am: (ids, tt, am * 2), "only 0"),
-    (lambda ids, tt, am: (ids, tt, torch.zeros_like(am)), "no real token"),
-    (lambda ids, tt, am: (ids, tt[:1], am), "token_type_ids has shape"),
-    (lambda ids, tt, am: (ids, tt + 1, am), "token_type_ids must lie"),
-])
+
+@pytest.mark.parametrize(
+    "make_args, message",
+    [
+        (lambda ids, tt, am: (ids + VOCAB, tt, am), r"\[0, 100\)"),
+        (lambda ids, tt, am: (ids - 200, tt, am), r"Token ids must lie"),
+        (lambda ids, tt, am: (torch.ones(1, 17, dtype=torch.long), None, None), "position table"),
+        (lambda ids, tt, am: (ids[0], None, None), "2-D tensor"),
+        (lambda ids, tt, am: (ids, tt, am[:, :5]), "attention_mask has shape"),
+        (lambda ids, tt, am: (ids, tt, am * 2), "only 0"),
+        (lambda ids, tt, am: (ids, tt, torch.zeros_like(am)), "no real token"),
+        (lambda ids, tt, am: (ids, tt[:1], am), "token_type_ids has shape"),
+        (lambda ids, tt, am: (ids, tt + 1, am), "token_type_ids must lie"),
+    ],
+)
 def test_bad_inputs_raise_clear_errors(model, batch, make_args, message):
     with pytest.raises(ValueError, match=message):
         model(*make_args(*batch))
 
 
-@pytest.mark.parametrize("labels, nsp, message", [
-    (torch.zeros(2, 7, dtype=torch.long), None, "labels has shape"),
-    (torch.full((2, 8), VOCAB), None, r"labels must be token ids in \[0, 100\)"),
-    (torch.zeros(2, 8), None, "integer"),
-    (None, torch.tensor([0, 1, 1]), "next_sentence_label has shape"),
-    (None, torch.tensor([0, 2]), "0 .B follows A. or 1"),
-])
+@pytest.mark.parametrize(
+    "labels, nsp, message",
+    [
+        (torch.zeros(2, 7, dtype=torch.long), None, "labels has shape"),
+        (torch.full((2, 8), VOCAB), None, r"labels must be token ids in \[0, 100\)"),
+        (torch.zeros(2, 8), None, "integer"),
+        (None, torch.tensor([0, 1, 1]), "next_sentence_label has shape"),
+        (None, torch.tensor([0, 2]), "0 .B follows A. or 1"),
+    ],
+)
 def test_bad_labels_raise_clear_errors(pretraining_model, batch, labels, nsp, message):
     with pytest.raises(ValueError, match=message):
         pretraining_model(*batch, labels=labels, next_sentence_label=nsp)
 
 
 # --- pretraining heads ----------------------------------------------------------------------------
+
 
 def masked_labels(input_ids: torch.Tensor) -> torch.Tensor:
     labels = torch.full_like(input_ids, IGNORE_INDEX)
@@ -224,7 +256,9 @@ def test_sparse_mlm_equals_dense_mlm(pretraining_model, batch):
     selected = labels != IGNORE_INDEX
     torch.testing.assert_close(sparse.mlm_logits, dense.mlm_logits[selected], atol=1e-5, rtol=1e-5)
     assert torch.equal(sparse.mlm_labels, labels[selected])
-    dense_loss = F.cross_entropy(dense.mlm_logits.reshape(-1, VOCAB), labels.reshape(-1), ignore_index=-100)
+    dense_loss = F.cross_entropy(
+        dense.mlm_logits.reshape(-1, VOCAB), labels.reshape(-1), ignore_index=-100
+    )
     torch.testing.assert_close(sparse.mlm_loss, dense_loss)
     torch.testing.assert_close(sparse.nsp_loss, F.cross_entropy(dense.nsp_logits, nsp))
     torch.testing.assert_close(sparse.loss, sparse.mlm_loss + sparse.nsp_loss)
@@ -253,6 +287,7 @@ def test_mlm_decoder_is_tied_to_word_embeddings(pretraining_model, batch):
 
 
 # --- init and size --------------------------------------------------------------------------------
+
 
 def test_bert_initialisation():
     torch.manual_seed(0)

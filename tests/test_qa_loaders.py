@@ -7,32 +7,56 @@ import json
 import pytest
 
 from bertedu.hub import HubUnavailableError
-from bertedu.qa.datasets import (embedded_qa_path, load_embedded_qa, load_ms_marco, load_squad, load_squad_json,
-                                 ms_marco_records_to_examples, squad_records_to_examples)
+from bertedu.qa.datasets import (
+    embedded_qa_path,
+    load_embedded_qa,
+    load_ms_marco,
+    load_squad,
+    load_squad_json,
+    ms_marco_records_to_examples,
+    squad_records_to_examples,
+)
 
 CONTEXT = "BERT was developed by Google's AI team in 2018."
 
 
 def squad_file(tmp_path, answers, qid="q1"):
-    data = {"version": "1.1", "data": [{"title": "BERT", "paragraphs": [
-        {"context": CONTEXT, "qas": [{"id": qid, "question": "Who developed BERT?", "answers": answers}]}]}]}
+    data = {
+        "version": "1.1",
+        "data": [
+            {
+                "title": "BERT",
+                "paragraphs": [
+                    {
+                        "context": CONTEXT,
+                        "qas": [{"id": qid, "question": "Who developed BERT?", "answers": answers}],
+                    }
+                ],
+            }
+        ],
+    }
     path = tmp_path / "squad.json"
     path.write_text(json.dumps(data), encoding="utf-8")
     return path
 
 
 def test_local_squad_json(tmp_path):
-    path = squad_file(tmp_path, [{"text": "Google's AI team", "answer_start": 22},
-                                 {"text": "Google", "answer_start": 22}])
+    path = squad_file(
+        tmp_path,
+        [{"text": "Google's AI team", "answer_start": 22}, {"text": "Google", "answer_start": 22}],
+    )
     (example,) = load_squad_json(path)
     assert example.answers == ("Google's AI team", "Google") and example.answer_starts == (22, 22)
     assert example.is_extractive and example.title == "BERT"
 
 
-@pytest.mark.parametrize("answers, match", [
-    ([{"text": "Google", "answer_start": 5}], "not at character 5"),
-    ([], "has no answer"),
-])
+@pytest.mark.parametrize(
+    "answers, match",
+    [
+        ([{"text": "Google", "answer_start": 5}], "not at character 5"),
+        ([], "has no answer"),
+    ],
+)
 def test_broken_squad_files_are_explained(tmp_path, answers, match):
     with pytest.raises(ValueError, match=match):
         load_squad_json(squad_file(tmp_path, answers))
@@ -67,18 +91,33 @@ def test_hub_datasets_offline_raise_a_clear_error(monkeypatch, loader):
 
 
 def test_squad_rows_convert():
-    rows = [{"id": "5733", "title": "T", "context": CONTEXT, "question": "Who?",
-             "answers": {"text": ["Google"], "answer_start": [22]}}]
+    rows = [
+        {
+            "id": "5733",
+            "title": "T",
+            "context": CONTEXT,
+            "question": "Who?",
+            "answers": {"text": ["Google"], "answer_start": [22]},
+        }
+    ]
     (example,) = squad_records_to_examples(rows)
     assert example.answers == ("Google",) and example.answer_starts == (22,)
 
 
 def test_ms_marco_rows_become_free_form_examples():
     rows = [
-        {"query_id": 1, "query": "who developed bert", "answers": ["Google's AI team developed BERT."],
-         "passages": {"passage_text": ["Unrelated.", CONTEXT], "is_selected": [0, 1]}},
-        {"query_id": 2, "query": "what is x", "answers": ["No Answer Present."],
-         "passages": {"passage_text": ["Nothing."], "is_selected": [0]}},
+        {
+            "query_id": 1,
+            "query": "who developed bert",
+            "answers": ["Google's AI team developed BERT."],
+            "passages": {"passage_text": ["Unrelated.", CONTEXT], "is_selected": [0, 1]},
+        },
+        {
+            "query_id": 2,
+            "query": "what is x",
+            "answers": ["No Answer Present."],
+            "passages": {"passage_text": ["Nothing."], "is_selected": [0]},
+        },
     ]
     (example,) = ms_marco_records_to_examples(rows)
     assert example.context == CONTEXT and not example.is_extractive and example.id == "1"

@@ -7,20 +7,30 @@ import math
 import pytest
 
 from bertedu.metrics import METRIC_NAMES, metric_path, metric_paths
-from bertedu.qa.metrics import (bleu, exact_match_score, f1_score, generation_scores, normalize_answer, rouge_l,
-                                squad_em_f1)
+from bertedu.qa.metrics import (
+    bleu,
+    exact_match_score,
+    f1_score,
+    generation_scores,
+    normalize_answer,
+    rouge_l,
+    squad_em_f1,
+)
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("The  Eiffel Tower!", "eiffel tower"),          # lower, punctuation, article, spaces
-    ("An apple a day", "apple day"),                 # every article, as whole words only
-    ("theatre anatomy", "theatre anatomy"),           # "the"/"an" inside words stay
-    ("state-of-the-art", "stateoftheart"),            # punctuation is deleted, not replaced by a space
-    ("Google's AI team", "googles ai team"),
-    ("  a  ", ""),
-    ("Ünïcode café", "ünïcode café"),                # no accent stripping in v1.1
-    ("“quoted”", "“quoted”"),                        # only ASCII punctuation (string.punctuation) goes
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("The  Eiffel Tower!", "eiffel tower"),  # lower, punctuation, article, spaces
+        ("An apple a day", "apple day"),  # every article, as whole words only
+        ("theatre anatomy", "theatre anatomy"),  # "the"/"an" inside words stay
+        ("state-of-the-art", "stateoftheart"),  # punctuation is deleted, not replaced by a space
+        ("Google's AI team", "googles ai team"),
+        ("  a  ", ""),
+        ("Ünïcode café", "ünïcode café"),  # no accent stripping in v1.1
+        ("“quoted”", "“quoted”"),  # only ASCII punctuation (string.punctuation) goes
+    ],
+)
 def test_normalize_answer_follows_squad_v11(text, expected):
     assert normalize_answer(text) == expected
 
@@ -51,7 +61,11 @@ def test_empty_strings_score_as_the_official_script_scores_them():
 
 def test_squad_em_f1_takes_the_best_reference_and_averages_in_percent():
     predictions = {"q1": "1969", "q2": "Google", "q3": "the moon landing"}
-    references = {"q1": ["in 1969", "July 1969"], "q2": ["Google", "Google's AI team"], "q3": ["Apollo 11"]}
+    references = {
+        "q1": ["in 1969", "July 1969"],
+        "q2": ["Google", "Google's AI team"],
+        "q3": ["Apollo 11"],
+    }
     scores = squad_em_f1(predictions, references)
     # q1: EM 0, F1 2/3 (either reference); q2: EM 1, F1 1; q3: 0, 0.
     assert scores["exact_match"] == pytest.approx(100 / 3)
@@ -66,11 +80,14 @@ def test_missing_prediction_scores_zero_with_a_warning():
         assert squad_em_f1({"q1": "Paris", "zz": "x"}, {"q1": ["Paris"]})["exact_match"] == 100.0
 
 
-@pytest.mark.parametrize("references, match", [
-    ({"q1": "Paris"}, "wrap it in a list"),
-    ({"q1": []}, "non-empty list"),
-    ({}, "non-empty dict"),
-])
+@pytest.mark.parametrize(
+    "references, match",
+    [
+        ({"q1": "Paris"}, "wrap it in a list"),
+        ({"q1": []}, "non-empty list"),
+        ({}, "non-empty dict"),
+    ],
+)
 def test_bad_references_are_explained(references, match):
     with pytest.raises(ValueError, match=match):
         squad_em_f1({"q1": "Paris"}, references)
@@ -78,14 +95,22 @@ def test_bad_references_are_explained(references, match):
 
 def test_bleu_and_rouge_l():
     assert bleu(["the cat sat on the mat"], [["the cat sat on the mat"]]) == pytest.approx(100.0)
-    assert bleu(["The Cat sat on the mat"], [["the cat sat on the mat"]]) == pytest.approx(100.0)  # lower-cased
+    assert bleu(["The Cat sat on the mat"], [["the cat sat on the mat"]]) == pytest.approx(
+        100.0
+    )  # lower-cased
     assert bleu(["a b c d"], [["w x y z"]]) == 0.0
     # Several references, a different number per prediction: the best match counts.
-    assert bleu(["the cat sat on the mat", "a dog ran in the park"],
-                [["the cat sat on the mat"], ["x", "a dog ran in the park"]]) == pytest.approx(100.0)
+    assert bleu(
+        ["the cat sat on the mat", "a dog ran in the park"],
+        [["the cat sat on the mat"], ["x", "a dog ran in the park"]],
+    ) == pytest.approx(100.0)
     # rouge-score tokenises "Google's AI team" as [google, s, ai, team]: LCS 3, P = 1, R = 3/4.
-    assert rouge_l(["google ai team"], [["Google's AI team"]]) == pytest.approx(100 * 2 * 0.75 / 1.75)
-    assert rouge_l(["ai team google"], [["google ai team"]]) == pytest.approx(100 * 2 / 3)  # order matters
+    assert rouge_l(["google ai team"], [["Google's AI team"]]) == pytest.approx(
+        100 * 2 * 0.75 / 1.75
+    )
+    assert rouge_l(["ai team google"], [["google ai team"]]) == pytest.approx(
+        100 * 2 / 3
+    )  # order matters
     assert rouge_l(["x"], [["y", "x"]]) == pytest.approx(100.0)
 
 
@@ -105,14 +130,25 @@ def test_generation_scores_check_lengths():
 def test_local_evaluate_modules_work_offline():
     evaluate = pytest.importorskip("evaluate")
     assert set(metric_paths()) == set(METRIC_NAMES)
-    predictions, references = ["Google", "the cat sat on the mat"], [["Google", "Google AI"], ["a cat sat on a mat"]]
-    squad = evaluate.load(metric_path("squad_em_f1")).compute(predictions=predictions, references=references)
+    predictions, references = (
+        ["Google", "the cat sat on the mat"],
+        [["Google", "Google AI"], ["a cat sat on a mat"]],
+    )
+    squad = evaluate.load(metric_path("squad_em_f1")).compute(
+        predictions=predictions, references=references
+    )
     ids = ["0", "1"]
-    assert squad == pytest.approx(squad_em_f1(dict(zip(ids, predictions)), dict(zip(ids, references))))
+    assert squad == pytest.approx(
+        squad_em_f1(dict(zip(ids, predictions)), dict(zip(ids, references)))
+    )
     assert squad["exact_match"] == 100.0
-    result = evaluate.load(metric_path("bleu")).compute(predictions=predictions, references=references)
+    result = evaluate.load(metric_path("bleu")).compute(
+        predictions=predictions, references=references
+    )
     assert math.isclose(result["bleu"], bleu(predictions, references))
-    result = evaluate.load(metric_path("rouge_l")).compute(predictions=predictions, references=references)
+    result = evaluate.load(metric_path("rouge_l")).compute(
+        predictions=predictions, references=references
+    )
     assert math.isclose(result["rouge_l"], rouge_l(predictions, references))
 
 

@@ -46,10 +46,29 @@ def test_unreachable_hub_says_what_to_do():
 
 def english_words(tokenizer) -> list[str]:
     """Distinct pre-tokenised words from the standard library's docstrings (a few thousand)."""
-    import argparse, collections, json as json_module, logging, pathlib, subprocess, typing, unittest  # noqa: E401
-    text = " ".join(inspect.getdoc(obj) or "" for module in
-                    (argparse, collections, json_module, logging, pathlib, subprocess, typing, unittest)
-                    for _, obj in inspect.getmembers(module))
+    import argparse  # noqa: E401
+    import collections
+    import json as json_module
+    import logging
+    import pathlib
+    import subprocess
+    import typing
+    import unittest
+
+    text = " ".join(
+        inspect.getdoc(obj) or ""
+        for module in (
+            argparse,
+            collections,
+            json_module,
+            logging,
+            pathlib,
+            subprocess,
+            typing,
+            unittest,
+        )
+        for _, obj in inspect.getmembers(module)
+    )
     normalized = tokenizer.backend_tokenizer.normalizer.normalize_str(text)
     pieces = tokenizer.backend_tokenizer.pre_tokenizer.pre_tokenize_str(normalized)
     return sorted({word for word, _ in pieces})

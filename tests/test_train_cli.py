@@ -7,17 +7,30 @@ import subprocess
 import sys
 
 import pytest
+from test_train_support import one_thread  # noqa: F401  (autouse: one torch thread)
 
 from bertedu.cli import main
 from bertedu.train import read_metrics
 from bertedu.train.checkpoint import latest_checkpoint
 
-from test_train_support import one_thread  # noqa: F401  (autouse: one torch thread)
-
 
 def test_smoke_pretrain_and_resume(tmp_path, capsys):
     out = tmp_path / "run"
-    assert main(["pretrain", "--profile", "smoke", "--steps", "4", "--output", str(out), "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "pretrain",
+                "--profile",
+                "smoke",
+                "--steps",
+                "4",
+                "--output",
+                str(out),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "profile smoke" in printed and "total_steps" in printed and str(out.resolve()) in printed
     assert "done: 4 updates" in printed and "held-out mlm_loss" in printed
@@ -28,8 +41,22 @@ def test_smoke_pretrain_and_resume(tmp_path, capsys):
     assert run["recipe"]["profile"] == "smoke" and run["data"]["held_out_documents"] > 0
 
     # Continue the same run to 6 updates: the schedule now ends at 6, the first 4 are not redone.
-    assert main(["pretrain", "--profile", "smoke", "--steps", "6", "--output", str(out), "--no-progress",
-                 "--resume"]) == 0
+    assert (
+        main(
+            [
+                "pretrain",
+                "--profile",
+                "smoke",
+                "--steps",
+                "6",
+                "--output",
+                str(out),
+                "--no-progress",
+                "--resume",
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "Resumed from" in printed and "done: 6 updates" in printed
     assert [r["step"] for r in read_metrics(out / "metrics.jsonl", "train")] == [1, 2, 3, 4, 5, 6]
@@ -37,8 +64,12 @@ def test_smoke_pretrain_and_resume(tmp_path, capsys):
 
 
 def test_command_line_help_and_errors():
-    done = subprocess.run([sys.executable, "-m", "bertedu", "pretrain", "--help"], capture_output=True, text=True,
-                          timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "bertedu", "pretrain", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0 and "--resume" in done.stdout and "--corpus" in done.stdout
     with pytest.raises(SystemExit):
         main(["pretrain", "--profile", "nonsense"])

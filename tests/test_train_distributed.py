@@ -8,15 +8,18 @@ import socket
 import torch
 import torch.multiprocessing as mp
 from safetensors.torch import load_file, save_file
+from test_train_support import one_thread  # noqa: F401  (autouse: one torch thread)
 
 from bertedu.model import BertConfig, BertForPreTraining
 from bertedu.train import TrainConfig, train
 from bertedu.train.distributed import shard
 
-from test_train_support import one_thread  # noqa: F401  (autouse: one torch thread)
-
-CONFIG = BertConfig.tiny(vocab_size=300, max_position_embeddings=32, hidden_dropout_prob=0.0,
-                         attention_probs_dropout_prob=0.0)
+CONFIG = BertConfig.tiny(
+    vocab_size=300,
+    max_position_embeddings=32,
+    hidden_dropout_prob=0.0,
+    attention_probs_dropout_prob=0.0,
+)
 TRAIN = TrainConfig(total_steps=1, lr=1e-2, warmup_steps=0, max_grad_norm=1.0, progress=False)
 
 
@@ -32,8 +35,13 @@ def global_batch() -> dict[str, torch.Tensor]:
     for row in range(8):
         positions = torch.randperm(14, generator=g)[:3] + 1
         labels[row, positions] = ids[row, positions]
-    return {"input_ids": ids, "token_type_ids": torch.zeros_like(ids), "attention_mask": torch.ones_like(ids),
-            "labels": labels, "next_sentence_label": torch.tensor([0, 1, 1, 0, 1, 0, 0, 1])}
+    return {
+        "input_ids": ids,
+        "token_type_ids": torch.zeros_like(ids),
+        "attention_mask": torch.ones_like(ids),
+        "labels": labels,
+        "next_sentence_label": torch.tensor([0, 1, 1, 0, 1, 0, 0, 1]),
+    }
 
 
 def one_step() -> BertForPreTraining:
@@ -44,16 +52,27 @@ def one_step() -> BertForPreTraining:
 
 
 def _worker(rank: int, world_size: int, port: int, out: str) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
-                      WORLD_SIZE=str(world_size), LOCAL_RANK=str(rank))
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+        RANK=str(rank),
+        WORLD_SIZE=str(world_size),
+        LOCAL_RANK=str(rank),
+    )
     torch.set_num_threads(1)
     from bertedu.train.distributed import cleanup, init_distributed
 
     info = init_distributed(backend="gloo")
     assert (info.rank, info.world_size) == (rank, world_size)
     model = one_step()
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()
-               if k != "cls.predictions.decoder.weight"}, f"{out}/rank{rank}.safetensors")
+    save_file(
+        {
+            k: v.contiguous()
+            for k, v in model.state_dict().items()
+            if k != "cls.predictions.decoder.weight"
+        },
+        f"{out}/rank{rank}.safetensors",
+    )
     cleanup()
 
 
@@ -72,7 +91,9 @@ def test_two_processes_match_one(tmp_path):
     changed = 0
     for name, tensor in ranks[0].items():
         assert torch.equal(tensor, ranks[1][name]), f"{name} differs between the two processes"
-        torch.testing.assert_close(tensor, single[name], rtol=0, atol=1e-6, msg=f"{name}: DDP != single process")
+        torch.testing.assert_close(
+            tensor, single[name], rtol=0, atol=1e-6, msg=f"{name}: DDP != single process"
+        )
         changed += not torch.equal(tensor, initial[name])
     assert changed > 10  # the step really moved the weights
 

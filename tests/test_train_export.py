@@ -6,14 +6,13 @@ import json
 
 import pytest
 import torch
+from test_train_pretrain import collator, instances
+from test_train_support import one_thread  # noqa: F401  (autouse: one torch thread)
 
 from bertedu.model import BertConfig, BertForPreTraining
 from bertedu.train.checkpoint import load_weights, save_checkpoint
 from bertedu.train.export import export_pretrained
 from bertedu.train.pretrain import evaluate_pretraining, fixed_batches
-from test_train_pretrain import collator, instances
-
-from test_train_support import one_thread  # noqa: F401  (autouse: one torch thread)
 
 
 def test_export_writes_a_small_reproducible_model(tmp_path):
@@ -22,24 +21,58 @@ def test_export_writes_a_small_reproducible_model(tmp_path):
     model = BertForPreTraining(config)
     run = tmp_path / "run"
     save_checkpoint(run, model=model, step=7, extra={"elapsed_s": 60.0})
-    recipe = {"batch_size": 4, "grad_accumulation": 1, "instance_sets": 1, "max_predictions": 3, "max_seq_length": 32}
-    data = {"held_out_documents": 2, "held_out_instances": 10, "train_documents": 20, "train_tokens": 500,
-            "train_instances_per_set": [40], "unigram_baseline": {"mlm_loss": 5.0, "mlm_perplexity": 148.0,
-                                                                   "mlm_accuracy": 0.05, "top_token_id": 11}}
-    (run / "run.json").write_text(json.dumps({"recipe": recipe, "seed": 0, "data": data, "commit": "abc"}))
+    recipe = {
+        "batch_size": 4,
+        "grad_accumulation": 1,
+        "instance_sets": 1,
+        "max_predictions": 3,
+        "max_seq_length": 32,
+    }
+    data = {
+        "held_out_documents": 2,
+        "held_out_instances": 10,
+        "train_documents": 20,
+        "train_tokens": 500,
+        "train_instances_per_set": [40],
+        "unigram_baseline": {
+            "mlm_loss": 5.0,
+            "mlm_perplexity": 148.0,
+            "mlm_accuracy": 0.05,
+            "top_token_id": 11,
+        },
+    }
+    (run / "run.json").write_text(
+        json.dumps({"recipe": recipe, "seed": 0, "data": data, "commit": "abc"})
+    )
     (run / "metrics.jsonl").write_text('{"split": "train", "step": 7, "loss": 6.0}\n')
     held = fixed_batches(instances(10), collator(), batch_size=5, seed=0)
 
-    info = export_pretrained(run / "step-00000007", tmp_path / "shipped", held_out=held, run_dir=run,
-                             examples=[{"text": "a [MASK] b", "predictions": "x (0.10)"}])
+    info = export_pretrained(
+        run / "step-00000007",
+        tmp_path / "shipped",
+        held_out=held,
+        run_dir=run,
+        examples=[{"text": "a [MASK] b", "predictions": "x (0.10)"}],
+    )
     shipped = tmp_path / "shipped"
     assert sorted(p.name for p in shipped.iterdir()) == [
-        "MODEL_CARD.md", "config.json", "metrics.json", "model.safetensors", "training_log.jsonl"]
+        "MODEL_CARD.md",
+        "config.json",
+        "metrics.json",
+        "model.safetensors",
+        "training_log.jsonl",
+    ]
     assert info["steps"] == 7 and info["wall_time_s"] == 60.0 and info["commit"] == "abc"
     # The card's metrics are those of the fp16 weights, reproducible by anyone who loads them.
-    reloaded = load_weights(BertForPreTraining(BertConfig.from_dict(json.loads((shipped / "config.json").read_text()))),
-                            shipped / "model.safetensors").eval()
+    reloaded = load_weights(
+        BertForPreTraining(BertConfig.from_dict(json.loads((shipped / "config.json").read_text()))),
+        shipped / "model.safetensors",
+    ).eval()
     with torch.no_grad():
         assert evaluate_pretraining(reloaded, held) == pytest.approx(info["held_out"])
     card = (shipped / "MODEL_CARD.md").read_text()
-    assert f"{info['held_out']['mlm_accuracy']:.1%}" in card and "`abc`" in card and "a [MASK] b" in card
+    assert (
+        f"{info['held_out']['mlm_accuracy']:.1%}" in card
+        and "`abc`" in card
+        and "a [MASK] b" in card
+    )

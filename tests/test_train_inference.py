@@ -6,13 +6,12 @@ import json
 
 import pytest
 import torch
+from test_train_support import one_thread  # noqa: F401  (autouse: one torch thread)
 
 from bertedu.checkpoints import load_pretrained_tiny, pretrained_tiny_info, pretrained_tiny_path
 from bertedu.model import BertConfig, BertForPreTraining
 from bertedu.tokenization import load_tokenizer
 from bertedu.train.inference import fill_mask, is_next_probability, mask_a_word
-
-from test_train_support import one_thread  # noqa: F401  (autouse: one torch thread)
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +34,9 @@ def test_fill_mask_and_nsp_shapes(tokenizer):
     probabilities = [p.probability for p in predictions[0]]
     assert probabilities == sorted(probabilities, reverse=True) and 0 < sum(probabilities) <= 1
     assert model.training  # restored
-    assert 0.0 <= is_next_probability(model, tokenizer, "It rained.", "The streets were wet.") <= 1.0
+    assert (
+        0.0 <= is_next_probability(model, tokenizer, "It rained.", "The streets were wet.") <= 1.0
+    )
     with pytest.raises(ValueError, match=r"No \[MASK\]"):
         fill_mask(model, tokenizer, "no mask here")
 
@@ -50,7 +51,10 @@ def test_shipped_checkpoint_loads_and_reads_context(tokenizer):
     info = pretrained_tiny_info()
     held, base = info["held_out"], info["unigram_baseline"]
     # The shipped model beats the context-free baseline on held-out text, and NSP beats chance.
-    assert held["mlm_loss"] < base["mlm_loss"] - 0.3 and held["mlm_accuracy"] > 2 * base["mlm_accuracy"]
+    assert (
+        held["mlm_loss"] < base["mlm_loss"] - 0.3
+        and held["mlm_accuracy"] > 2 * base["mlm_accuracy"]
+    )
     assert held["nsp_accuracy"] > 0.5
     assert "MLM accuracy" in (folder / "MODEL_CARD.md").read_text()
     first = fill_mask(model, tokenizer, "Paris is the capital and largest city of [MASK].")[0]

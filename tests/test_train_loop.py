@@ -6,25 +6,32 @@ import math
 
 import pytest
 import torch
+from test_train_support import one_thread  # noqa: F401  (autouse: one torch thread)
 from torch import nn
 
 from bertedu.model import BertConfig, BertForPreTraining
 from bertedu.train import NonFiniteLossError, TrainConfig, read_metrics, train
 from bertedu.train.optim import build_optimizer, warmup_linear_schedule
 
-from test_train_support import one_thread  # noqa: F401  (autouse: one torch thread)
-
 VOCAB = 300
-CONFIG = BertConfig.tiny(vocab_size=VOCAB, max_position_embeddings=32)  # dropout 0.1 stays on: RNG matters
+CONFIG = BertConfig.tiny(
+    vocab_size=VOCAB, max_position_embeddings=32
+)  # dropout 0.1 stays on: RNG matters
 
 
-def bert_batch(generator: torch.Generator, rows: int = 4, length: int = 16) -> dict[str, torch.Tensor]:
+def bert_batch(
+    generator: torch.Generator, rows: int = 4, length: int = 16
+) -> dict[str, torch.Tensor]:
     ids = torch.randint(5, VOCAB, (rows, length), generator=generator)
     picked = torch.rand(rows, length, generator=generator) < 0.2
     picked[:, 1] = True  # at least one prediction per row
-    return {"input_ids": torch.where(picked, 4, ids), "token_type_ids": torch.zeros_like(ids),
-            "attention_mask": torch.ones_like(ids), "labels": torch.where(picked, ids, -100),
-            "next_sentence_label": torch.randint(0, 2, (rows,), generator=generator)}
+    return {
+        "input_ids": torch.where(picked, 4, ids),
+        "token_type_ids": torch.zeros_like(ids),
+        "attention_mask": torch.ones_like(ids),
+        "labels": torch.where(picked, ids, -100),
+        "next_sentence_label": torch.randint(0, 2, (rows,), generator=generator),
+    }
 
 
 class MaskedBatches:
@@ -47,19 +54,35 @@ def new_bert(seed: int = 0) -> BertForPreTraining:
 @pytest.mark.parametrize("kind", ["resumable", "callable"])
 def test_interrupted_run_resumes_exactly(tmp_path, kind):
     """N=8 updates in one go == 3 updates, a restart in a new model object, then 5 more (bitwise)."""
-    config = TrainConfig(total_steps=8, lr=2e-3, warmup_steps=2, checkpoint_every=2, log_every=1,
-                         progress=False, grad_accumulation=2 if kind == "callable" else 1)
+    config = TrainConfig(
+        total_steps=8,
+        lr=2e-3,
+        warmup_steps=2,
+        checkpoint_every=2,
+        log_every=1,
+        progress=False,
+        grad_accumulation=2 if kind == "callable" else 1,
+    )
 
     def run(checkpoint_dir, stop=None, resume=False, model_seed=0):
         if kind == "resumable":
             source = MaskedBatches()
             generators = {"masking": source.generator}
         else:  # every epoch rebuilt from its number; resume re-reads and skips
-            source = lambda epoch: [bert_batch(torch.Generator().manual_seed(100 * epoch + i)) for i in range(3)]  # noqa: E731
+            source = lambda epoch: [
+                bert_batch(torch.Generator().manual_seed(100 * epoch + i)) for i in range(3)
+            ]  # noqa: E731
             generators = None
         model = new_bert(model_seed)
-        result = train(model, source, config=config, checkpoint_dir=checkpoint_dir, resume=resume,
-                       generators=generators, stop_at_step=stop)
+        result = train(
+            model,
+            source,
+            config=config,
+            checkpoint_dir=checkpoint_dir,
+            resume=resume,
+            generators=generators,
+            stop_at_step=stop,
+        )
         return result, model
 
     straight, straight_model = run(tmp_path / "a")
@@ -68,7 +91,9 @@ def test_interrupted_run_resumes_exactly(tmp_path, kind):
     second, resumed_model = run(tmp_path / "b", resume=True, model_seed=1)
     assert sorted(first.losses) == [1, 2, 3] and sorted(second.losses) == [4, 5, 6, 7, 8]
     assert {**first.losses, **second.losses} == straight.losses  # bitwise equal floats
-    for (name, a), b in zip(straight_model.state_dict().items(), resumed_model.state_dict().values()):
+    for (name, a), b in zip(
+        straight_model.state_dict().items(), resumed_model.state_dict().values()
+    ):
         assert torch.equal(a, b), name
     # The log holds each update once, across the restart.
     steps = [r["step"] for r in read_metrics(tmp_path / "b" / "metrics.jsonl", split="train")]
@@ -76,17 +101,44 @@ def test_interrupted_run_resumes_exactly(tmp_path, kind):
 
 
 def test_log_is_trimmed_to_the_checkpoint_on_resume(tmp_path):
-    config = TrainConfig(total_steps=6, lr=1e-3, checkpoint_every=2, log_every=1, progress=False, keep_checkpoints=None)
+    config = TrainConfig(
+        total_steps=6,
+        lr=1e-3,
+        checkpoint_every=2,
+        log_every=1,
+        progress=False,
+        keep_checkpoints=None,
+    )
     source = MaskedBatches()
-    train(new_bert(), source, config=config, checkpoint_dir=tmp_path, generators={"masking": source.generator})
+    train(
+        new_bert(),
+        source,
+        config=config,
+        checkpoint_dir=tmp_path,
+        generators={"masking": source.generator},
+    )
     # Pretend the run died at update 5, after checkpoint 4: remove checkpoint 6 (its log lines stay).
     import shutil
+
     shutil.rmtree(tmp_path / "step-00000006")
     source = MaskedBatches()
-    result = train(new_bert(), source, config=config, checkpoint_dir=tmp_path, resume=True,
-                   generators={"masking": source.generator})
+    result = train(
+        new_bert(),
+        source,
+        config=config,
+        checkpoint_dir=tmp_path,
+        resume=True,
+        generators={"masking": source.generator},
+    )
     assert sorted(result.losses) == [5, 6]
-    assert [r["step"] for r in read_metrics(tmp_path / "metrics.jsonl", "train")] == [1, 2, 3, 4, 5, 6]
+    assert [r["step"] for r in read_metrics(tmp_path / "metrics.jsonl", "train")] == [
+        1,
+        2,
+        3,
+        4,
+        5,
+        6,
+    ]
 
 
 class Regression(nn.Module):
@@ -104,14 +156,18 @@ class Regression(nn.Module):
 
 def regression_batches(rows: int, count: int, seed: int = 0) -> list[dict[str, torch.Tensor]]:
     g = torch.Generator().manual_seed(seed)
-    return [{"x": torch.randn(rows, 6, generator=g) * 3, "y": torch.randn(rows, generator=g)} for _ in range(count)]
+    return [
+        {"x": torch.randn(rows, 6, generator=g) * 3, "y": torch.randn(rows, generator=g)}
+        for _ in range(count)
+    ]
 
 
 def test_loop_equals_a_hand_written_loop():
     """Groups, schedule, clipping and AdamW as documented: compare with the few lines they stand for."""
     batches = regression_batches(8, 5)
-    config = TrainConfig(total_steps=5, lr=5e-2, warmup_steps=2, max_grad_norm=0.5, progress=False,
-                         weight_decay=0.1)
+    config = TrainConfig(
+        total_steps=5, lr=5e-2, warmup_steps=2, max_grad_norm=0.5, progress=False, weight_decay=0.1
+    )
     torch.manual_seed(0)
     model = Regression()
     result = train(model, batches, config=config)
@@ -141,17 +197,26 @@ def test_gradient_accumulation_equals_the_big_batch():
     for batches, accumulation in ((big, 1), (halves, 2)):
         torch.manual_seed(0)
         model = Regression()
-        train(model, batches, config=TrainConfig(total_steps=1, lr=1e-2, grad_accumulation=accumulation,
-                                                 progress=False))
+        train(
+            model,
+            batches,
+            config=TrainConfig(
+                total_steps=1, lr=1e-2, grad_accumulation=accumulation, progress=False
+            ),
+        )
         params.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
     torch.testing.assert_close(params[0], params[1], rtol=0, atol=1e-6)
 
 
 def test_clipping_bounds_the_gradient_norm(tmp_path):
     config = TrainConfig(total_steps=3, lr=1e-3, max_grad_norm=1e-3, log_every=1, progress=False)
-    result = train(Regression(), regression_batches(8, 3), config=config, metrics_path=tmp_path / "m.jsonl")
+    result = train(
+        Regression(), regression_batches(8, 3), config=config, metrics_path=tmp_path / "m.jsonl"
+    )
     records = read_metrics(tmp_path / "m.jsonl", "train")
-    assert len(records) == 3 and all(r["grad_norm"] > 1e-3 for r in records)  # logged before clipping
+    assert len(records) == 3 and all(
+        r["grad_norm"] > 1e-3 for r in records
+    )  # logged before clipping
     assert all(math.isfinite(v) for v in result.losses.values())
 
 
@@ -169,8 +234,14 @@ class ExplodesAt(nn.Module):
 
 def test_nan_guard_names_the_update_and_the_loss():
     model = ExplodesAt(3)
-    with pytest.raises(NonFiniteLossError, match=r"Non-finite loss at update 3 \(loss=nan, aux_loss="):
-        train(model, [{"x": torch.ones(2)}], config=TrainConfig(total_steps=5, lr=1e-3, progress=False))
+    with pytest.raises(
+        NonFiniteLossError, match=r"Non-finite loss at update 3 \(loss=nan, aux_loss="
+    ):
+        train(
+            model,
+            [{"x": torch.ones(2)}],
+            config=TrainConfig(total_steps=5, lr=1e-3, progress=False),
+        )
     assert torch.isfinite(model.weight).all()  # stopped before the NaN reached the weights
 
 
@@ -184,7 +255,9 @@ def test_output_without_loss_is_explained():
             return {"logits": self.linear(x)}
 
     with pytest.raises(ValueError, match="without a scalar `loss`"):
-        train(NoLoss(), [{"x": torch.ones(1, 2)}], config=TrainConfig(total_steps=1, progress=False))
+        train(
+            NoLoss(), [{"x": torch.ones(1, 2)}], config=TrainConfig(total_steps=1, progress=False)
+        )
 
 
 def test_evaluation_runs_in_eval_mode_without_gradients(tmp_path):
@@ -195,16 +268,26 @@ def test_evaluation_runs_in_eval_mode_without_gradients(tmp_path):
         return {"metric": float(len(calls))}
 
     config = TrainConfig(total_steps=5, lr=1e-3, eval_every=2, progress=False)
-    result = train(Regression(), regression_batches(4, 2), config=config, evaluate=evaluate,
-                   metrics_path=tmp_path / "m.jsonl")
+    result = train(
+        Regression(),
+        regression_batches(4, 2),
+        config=config,
+        evaluate=evaluate,
+        metrics_path=tmp_path / "m.jsonl",
+    )
     assert calls == [(False, False)] * 3  # updates 2, 4 and the last one, 5
     assert result.eval_metrics == {"metric": 3.0}
     assert [r["step"] for r in read_metrics(tmp_path / "m.jsonl", "eval")] == [2, 4, 5]
 
 
 def test_resume_without_checkpoint_starts_fresh(tmp_path, capsys):
-    result = train(Regression(), regression_batches(4, 2), config=TrainConfig(total_steps=2, progress=False),
-                   checkpoint_dir=tmp_path, resume=True)
+    result = train(
+        Regression(),
+        regression_batches(4, 2),
+        config=TrainConfig(total_steps=2, progress=False),
+        checkpoint_dir=tmp_path,
+        resume=True,
+    )
     assert result.step == 2 and "starting from step 0" in capsys.readouterr().out
 
 

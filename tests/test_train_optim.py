@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import pytest
 import torch
+from test_train_support import one_thread  # noqa: F401  (autouse: one torch thread)
 
 from bertedu.model import BertConfig, BertForPreTraining
-from bertedu.train.optim import (build_optimizer, learning_rates, no_decay_parameter_names, parameter_groups,
-                                 warmup_linear, warmup_linear_schedule)
-
-from test_train_support import one_thread  # noqa: F401  (autouse: one torch thread)
+from bertedu.train.optim import (
+    build_optimizer,
+    learning_rates,
+    no_decay_parameter_names,
+    parameter_groups,
+    warmup_linear,
+    warmup_linear_schedule,
+)
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +62,12 @@ def test_implementations_agree(implementation):
 
 def test_schedule_shape():
     lrs = learning_rates(1.0, warmup_steps=4, total_steps=12)
-    assert lrs[:4] == [0.25, 0.5, 0.75, 1.0]  # linear warmup; the first update is not wasted at lr 0
+    assert lrs[:4] == [
+        0.25,
+        0.5,
+        0.75,
+        1.0,
+    ]  # linear warmup; the first update is not wasted at lr 0
     assert lrs[4] == 1.0 and lrs[-1] == pytest.approx(1 / 8)  # linear decay towards 0 at step 12
     assert all(a >= b for a, b in zip(lrs[4:], lrs[5:]))
     assert warmup_linear(12, 4, 12) == 0.0 and warmup_linear(50, 4, 12) == 0.0

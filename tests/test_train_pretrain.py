@@ -7,14 +7,18 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from test_train_support import one_thread  # noqa: F401  (autouse: one torch thread)
 
 from bertedu.data.nsp import Instance
 from bertedu.data.pipeline import PretrainingCollator
 from bertedu.model import BertConfig, BertForPreTraining
-from bertedu.train.pretrain import PretrainingBatches, evaluate_pretraining, fixed_batches, unigram_baseline
+from bertedu.train.pretrain import (
+    PretrainingBatches,
+    evaluate_pretraining,
+    fixed_batches,
+    unigram_baseline,
+)
 from bertedu.train.recipes import RECIPES, get_recipe
-
-from test_train_support import one_thread  # noqa: F401  (autouse: one torch thread)
 
 VOCAB = 200
 
@@ -23,16 +27,27 @@ def instances(count: int, seed: int = 0) -> list[Instance]:
     g = torch.Generator().manual_seed(seed)
     out = []
     for index in range(count):
-        a = torch.randint(10, VOCAB, (int(torch.randint(3, 9, (1,), generator=g)),), generator=g).tolist()
-        b = torch.randint(10, VOCAB, (int(torch.randint(3, 9, (1,), generator=g)),), generator=g).tolist()
+        a = torch.randint(
+            10, VOCAB, (int(torch.randint(3, 9, (1,), generator=g)),), generator=g
+        ).tolist()
+        b = torch.randint(
+            10, VOCAB, (int(torch.randint(3, 9, (1,), generator=g)),), generator=g
+        ).tolist()
         out.append(Instance(tuple(a), tuple(b), bool(index % 2)))
     return out
 
 
 def collator(seed: int = 0) -> PretrainingCollator:
-    return PretrainingCollator(cls_id=2, sep_id=3, pad_id=0, mask_token_id=4, vocab_size=VOCAB,
-                               random_token_ids=torch.arange(10, VOCAB), generator=torch.Generator().manual_seed(seed),
-                               max_predictions=3)
+    return PretrainingCollator(
+        cls_id=2,
+        sep_id=3,
+        pad_id=0,
+        mask_token_id=4,
+        vocab_size=VOCAB,
+        random_token_ids=torch.arange(10, VOCAB),
+        generator=torch.Generator().manual_seed(seed),
+        max_predictions=3,
+    )
 
 
 def unmasked_view(batch):
@@ -40,7 +55,9 @@ def unmasked_view(batch):
 
 
 def test_batches_start_anywhere_without_replaying():
-    source = PretrainingBatches([instances(20), instances(20, seed=1)], collator(), batch_size=4, seed=3)
+    source = PretrainingBatches(
+        [instances(20), instances(20, seed=1)], collator(), batch_size=4, seed=3
+    )
     assert source.batches_in_epoch(0) == 5
     full = [unmasked_view(b) for b in source.epoch_batches(0)]
     tail = [unmasked_view(b) for b in source.epoch_batches(0, start=3)]
@@ -48,7 +65,10 @@ def test_batches_start_anywhere_without_replaying():
         assert all(torch.equal(a[k], b[k]) for k in a)
     assert len(tail) == 2
     # Epoch 1 reads the second instance set in another order; epoch 2 the first set again, reshuffled.
-    first_rows = [unmasked_view(next(source.epoch_batches(e)))["attention_mask"].sum(1).tolist() for e in range(3)]
+    first_rows = [
+        unmasked_view(next(source.epoch_batches(e)))["attention_mask"].sum(1).tolist()
+        for e in range(3)
+    ]
     assert first_rows[0] != first_rows[2]
 
 
@@ -58,7 +78,9 @@ def test_masks_follow_the_generator():
     first = next(source.epoch_batches(0))
     source.generator.set_state(state)
     again = next(source.epoch_batches(0))
-    assert torch.equal(first["input_ids"], again["input_ids"]) and torch.equal(first["labels"], again["labels"])
+    assert torch.equal(first["input_ids"], again["input_ids"]) and torch.equal(
+        first["labels"], again["labels"]
+    )
 
 
 def test_too_few_instances_are_explained():
@@ -81,7 +103,9 @@ def test_evaluation_matches_a_dense_computation():
         metrics = evaluate_pretraining(model, batches)
         losses, correct, nsp_correct = [], 0, 0
         for batch in batches:
-            out = model(batch["input_ids"], batch["token_type_ids"], batch["attention_mask"])  # dense logits
+            out = model(
+                batch["input_ids"], batch["token_type_ids"], batch["attention_mask"]
+            )  # dense logits
             selected = batch["labels"] != -100
             logits, targets = out.mlm_logits[selected], batch["labels"][selected]
             losses += F.cross_entropy(logits, targets, reduction="none").tolist()
@@ -143,7 +167,9 @@ def test_sinusoidal_positions():
     assert torch.allclose(table[3] @ table[5], table[10] @ table[12], atol=1e-5)
     model = BertForPreTraining(BertConfig.tiny(vocab_size=VOCAB, max_position_embeddings=32))
     init_for_pretraining(model, sinusoidal_position_std=0.02)
-    assert model.bert.embeddings.position_embeddings.weight.std().item() == pytest.approx(0.02, rel=1e-3)
+    assert model.bert.embeddings.position_embeddings.weight.std().item() == pytest.approx(
+        0.02, rel=1e-3
+    )
 
 
 def test_group_by_length_keeps_every_instance_and_cuts_padding():
@@ -153,11 +179,17 @@ def test_group_by_length_keeps_every_instance_and_cuts_padding():
     for source in (plain, grouped):
         order = source.epoch_order(0)
         assert sorted(i for batch in order for i in batch) == list(range(64))
-    assert grouped.epoch_order(0) == grouped.epoch_order(0) and grouped.epoch_order(1) != grouped.epoch_order(0)
+    assert grouped.epoch_order(0) == grouped.epoch_order(0) and grouped.epoch_order(
+        1
+    ) != grouped.epoch_order(0)
 
     def padded_tokens(source):
-        lengths = [[len(data[i].tokens_a) + len(data[i].tokens_b) for i in batch] for batch in source.epoch_order(0)]
+        lengths = [
+            [len(data[i].tokens_a) + len(data[i].tokens_b) for i in batch]
+            for batch in source.epoch_order(0)
+        ]
         return sum(max(row) * len(row) for row in lengths)
+
     assert padded_tokens(grouped) < padded_tokens(plain)
 
 
@@ -170,5 +202,7 @@ def test_mlm_predictions_agree_with_accuracy():
     with torch.no_grad():
         targets, top1 = mlm_predictions(model, batches)
         accuracy = evaluate_pretraining(model, batches)["mlm_accuracy"]
-    assert targets.shape == top1.shape and targets.numel() == sum(int((b["labels"] != -100).sum()) for b in batches)
+    assert targets.shape == top1.shape and targets.numel() == sum(
+        int((b["labels"] != -100).sum()) for b in batches
+    )
     assert (targets == top1).float().mean().item() == pytest.approx(accuracy)

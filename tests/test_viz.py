@@ -19,13 +19,32 @@ import torch
 
 from bertedu.model import BertConfig, BertModel
 from bertedu.pretrained import load_reference_bert
-from bertedu.viz import (SPECIAL_TOKENS, as_attention_array, as_layers_heads, attention_for, average_head_stats,
-                         hide_tokens, head_stats, mosaic, plot_grid, plot_head, plot_head_view, plot_heatmap,
-                         select_head, strongest_heads)
+from bertedu.viz import (
+    SPECIAL_TOKENS,
+    as_attention_array,
+    as_layers_heads,
+    attention_for,
+    average_head_stats,
+    head_stats,
+    hide_tokens,
+    mosaic,
+    plot_grid,
+    plot_head,
+    plot_head_view,
+    plot_heatmap,
+    select_head,
+    strongest_heads,
+)
 from bertedu.viz import explorer as explorer_module
+from bertedu.viz.explorer import (
+    BERT_TINY,
+    MINILM,
+    AttentionExplorer,
+    bert_tiny_is_shipped,
+    load_bert_tiny,
+    load_minilm,
+)
 from bertedu.viz.heatmaps import tile_corner
-from bertedu.viz.explorer import (BERT_TINY, MINILM, AttentionExplorer, bert_tiny_is_shipped, load_bert_tiny,
-                                  load_minilm)
 
 TOKENS = ["[CLS]", "the", "cat", "sat", "[SEP]", "it", "slept", "[SEP]"]
 N = len(TOKENS)
@@ -44,9 +63,16 @@ def stats_of(matrix, tokens=TOKENS):
 
 def test_identity_puts_all_weight_on_the_same_token_with_zero_entropy():
     row = stats_of(np.eye(N))
-    assert row["to_self"] == 1 and row["entropy"] == 0 and row["breadth"] == 0 and row["mean_distance"] == 0
+    assert (
+        row["to_self"] == 1
+        and row["entropy"] == 0
+        and row["breadth"] == 0
+        and row["mean_distance"] == 0
+    )
     assert row["to_prev"] == 0 and row["to_next"] == 0
-    assert row["to_cls"] == pytest.approx(1 / N) and row["to_sep"] == pytest.approx(2 / N)  # the special rows
+    assert row["to_cls"] == pytest.approx(1 / N) and row["to_sep"] == pytest.approx(
+        2 / N
+    )  # the special rows
 
 
 def test_uniform_attention_has_entropy_log_n():
@@ -61,7 +87,9 @@ def test_uniform_attention_has_entropy_log_n():
 def test_previous_next_cls_and_sep_heads():
     previous = np.eye(N, k=-1)
     previous[0, 0] = 1  # [CLS] has no previous token: it looks at itself
-    assert stats_of(previous)["to_prev"] == 1 and stats_of(previous)["mean_distance"] == pytest.approx((N - 1) / N)
+    assert stats_of(previous)["to_prev"] == 1 and stats_of(previous)[
+        "mean_distance"
+    ] == pytest.approx((N - 1) / N)
     following = np.eye(N, k=1)
     following[-1, -1] = 1
     assert stats_of(following)["to_next"] == 1 and stats_of(following)["to_prev"] == 0
@@ -70,7 +98,9 @@ def test_previous_next_cls_and_sep_heads():
     assert stats_of(on_cls)["to_cls"] == 1 and stats_of(on_cls)["to_sep"] == 0
     on_sep = np.zeros((N, N))
     on_sep[:, [4, 7]] = 0.5  # both [SEP]s
-    assert stats_of(on_sep)["to_sep"] == 1 and stats_of(on_sep)["entropy"] == pytest.approx(math.log(2))
+    assert stats_of(on_sep)["to_sep"] == 1 and stats_of(on_sep)["entropy"] == pytest.approx(
+        math.log(2)
+    )
 
 
 def test_same_word_counts_other_occurrences_of_a_repeated_token_only():
@@ -82,7 +112,9 @@ def test_same_word_counts_other_occurrences_of_a_repeated_token_only():
     matrix[6] = 0
     matrix[6, 7] = 1  # [SEP] -> the other [SEP]: special tokens are not words
     row = stats_of(matrix, tokens)
-    assert row["to_same_word"] == pytest.approx(0.75 / 2)  # rows 1 and 4 have a repeat; row 1 gives 0
+    assert row["to_same_word"] == pytest.approx(
+        0.75 / 2
+    )  # rows 1 and 4 have a repeat; row 1 gives 0
     assert math.isnan(stats_of(np.eye(N))["to_same_word"])  # no repeated word in TOKENS
 
 
@@ -102,7 +134,10 @@ def test_stats_of_a_model_shaped_tensor_are_one_tidy_row_per_head():
     assert table.set_index(["layer", "head"]).loc[(1, 2), "to_self"] == 1
     best = strongest_heads(table)
     assert (best.loc["to_self", "layer"], best.loc["to_self", "head"]) == (1, 2)
-    assert best.loc["entropy", "value"] == pytest.approx(math.log(N)) and best.loc["breadth", "value"] == 1
+    assert (
+        best.loc["entropy", "value"] == pytest.approx(math.log(N))
+        and best.loc["breadth", "value"] == 1
+    )
     assert "to_same_word" not in best.index  # NaN everywhere: no repeated word in TOKENS
 
 
@@ -155,7 +190,12 @@ def test_head_view_draws_one_line_per_weight_above_the_threshold():
     assert lines(plot_head_view(np.full((N, N), 1 / N), TOKENS, threshold=0)) == N * N
     uniform = plot_head_view(np.full((N, N), 1 / N), TOKENS, query=3)
     assert lines(uniform) == N and len(uniform.axes[0].texts) == 2 * N
-    alphas = plot_head_view(np.eye(N) * 0.5 + np.eye(N, k=1) * 0.5, TOKENS).axes[0].collections[0].get_colors()[:, 3]
+    alphas = (
+        plot_head_view(np.eye(N) * 0.5 + np.eye(N, k=1) * 0.5, TOKENS)
+        .axes[0]
+        .collections[0]
+        .get_colors()[:, 3]
+    )
     np.testing.assert_allclose(alphas, 0.5)
     with pytest.raises(IndexError):
         plot_head_view(np.eye(N), TOKENS, query=N)
@@ -174,7 +214,9 @@ def test_grid_is_one_tiled_image_with_a_tile_per_head():
     image = fig.axes[0].images[0].get_array()
     assert image.shape == (3 * (N + 1) - 1, 4 * (N + 1) - 1)
     step = N + 1
-    np.testing.assert_allclose(mosaic(attention)[step: step + N, 2 * step: 2 * step + N], attention[1, 2].double())
+    np.testing.assert_allclose(
+        mosaic(attention)[step : step + N, 2 * step : 2 * step + N], attention[1, 2].double()
+    )
     assert len(fig.axes[0].patches) == 1
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["0", "1", "2", "3"]
 
@@ -193,8 +235,11 @@ def explorer(minilm):
     tiny = BertModel(BertConfig.tiny(max_position_embeddings=16)).eval()
     calls = {"minilm": 0}
     model.register_forward_hook(lambda *args: calls.__setitem__("minilm", calls["minilm"] + 1))
-    ex = AttentionExplorer({MINILM: lambda: (model, tokenizer), "tiny": lambda: (tiny, tokenizer)},
-                           text_a="The cat sat on the mat.", text_b="It slept.")
+    ex = AttentionExplorer(
+        {MINILM: lambda: (model, tokenizer), "tiny": lambda: (tiny, tokenizer)},
+        text_a="The cat sat on the mat.",
+        text_b="It slept.",
+    )
     ex.forward_calls = calls
     return ex
 
@@ -202,8 +247,13 @@ def explorer(minilm):
 def test_attention_for_matches_the_model_and_refuses_empty_input(minilm):
     model, tokenizer = minilm
     result = attention_for(model, tokenizer, "The cat sat on the mat.", "It slept.")
-    assert result.tokens[0] == "[CLS]" and result.tokens.count("[SEP]") == 2 and not result.truncated
-    assert result.attentions.shape == (6, 12, len(result.tokens), len(result.tokens)) and result.note is None
+    assert (
+        result.tokens[0] == "[CLS]" and result.tokens.count("[SEP]") == 2 and not result.truncated
+    )
+    assert (
+        result.attentions.shape == (6, 12, len(result.tokens), len(result.tokens))
+        and result.note is None
+    )
     encoded = tokenizer("The cat sat on the mat.", "It slept.", return_tensors="pt")
     with torch.no_grad():
         direct = model(**encoded, output_attentions=True).attentions
@@ -211,7 +261,13 @@ def test_attention_for_matches_the_model_and_refuses_empty_input(minilm):
     for empty in ("", "   \n"):
         with pytest.raises(ValueError, match="Sentence A is empty"):
             attention_for(model, tokenizer, empty)
-    assert attention_for(model, tokenizer, "The cat.", "  ").tokens == ["[CLS]", "the", "cat", ".", "[SEP]"]
+    assert attention_for(model, tokenizer, "The cat.", "  ").tokens == [
+        "[CLS]",
+        "the",
+        "cat",
+        ".",
+        "[SEP]",
+    ]
 
 
 def test_attention_for_truncates_long_input_and_says_so(minilm):
@@ -221,21 +277,34 @@ def test_attention_for_truncates_long_input_and_says_so(minilm):
     assert result.truncated and len(result.tokens) == 32 and result.tokens[-1] == "[SEP]"
     assert "182 tokens" in result.note and "first 32" in result.note
     tiny = BertModel(BertConfig.tiny(max_position_embeddings=16)).eval()
-    capped = attention_for(tiny, tokenizer, long_text, max_length=10_000)  # the model has 16 positions
+    capped = attention_for(
+        tiny, tokenizer, long_text, max_length=10_000
+    )  # the model has 16 positions
     assert capped.truncated and len(capped.tokens) == 16 and "max_length=16" in capped.note
     pair = attention_for(model, tokenizer, long_text, "A short one.", max_length=40)
-    assert pair.truncated and len(pair.tokens) == 40 and pair.tokens[-5:] == ["a", "short", "one", ".", "[SEP]"]
+    assert (
+        pair.truncated
+        and len(pair.tokens) == 40
+        and pair.tokens[-5:] == ["a", "short", "one", ".", "[SEP]"]
+    )
 
 
 def test_average_head_stats_is_the_mean_of_the_per_pair_tables(minilm):
     model, tokenizer = minilm
     pairs = [("The cat sat on the mat.", "The cat slept."), ("Hello world.", None)]
-    tables = [head_stats(r.attentions, r.tokens) for r in (attention_for(model, tokenizer, a, b) for a, b in pairs)]
+    tables = [
+        head_stats(r.attentions, r.tokens)
+        for r in (attention_for(model, tokenizer, a, b) for a, b in pairs)
+    ]
     average = average_head_stats(model, tokenizer, pairs)
     assert average.shape == (72, len(tables[0].columns) - 2)
-    expected = (tables[0].loc[2, "to_prev"] + tables[1].loc[2, "to_prev"]) / 2  # row 2 = layer 0, head 2
+    expected = (
+        tables[0].loc[2, "to_prev"] + tables[1].loc[2, "to_prev"]
+    ) / 2  # row 2 = layer 0, head 2
     assert average.loc[(0, 2), "to_prev"] == pytest.approx(expected)
-    assert average.loc[(2, 9), "to_same_word"] == tables[0].loc[33, "to_same_word"]  # only pair 1 repeats a word
+    assert (
+        average.loc[(2, 9), "to_same_word"] == tables[0].loc[33, "to_same_word"]
+    )  # only pair 1 repeats a word
     with pytest.raises(ValueError, match="at least one"):
         average_head_stats(model, tokenizer, [])
 
@@ -258,7 +327,9 @@ def test_explorer_selects_exactly_the_chosen_layer_and_head(explorer, minilm):
         matrix, tokens = explorer.selected()
         np.testing.assert_allclose(matrix, direct[layer][0, head].double().numpy(), atol=1e-6)
         assert tokens == tokenizer.convert_ids_to_tokens(encoded["input_ids"][0])
-        assert view.kind == "heatmap" and np.allclose(view.content.axes[0].images[0].get_array(), matrix)
+        assert view.kind == "heatmap" and np.allclose(
+            view.content.axes[0].images[0].get_array(), matrix
+        )
 
 
 def test_explorer_hides_special_tokens_and_redraws_without_rerunning_the_model(explorer):
@@ -279,8 +350,14 @@ def test_explorer_hides_special_tokens_and_redraws_without_rerunning_the_model(e
 
 
 def test_explorer_redraws_in_place_exactly_as_a_fresh_plot_would(explorer):
-    explorer.update(model=MINILM, text_a="The cat sat on the mat.", hide_special=False, view="head view",
-                    layer=0, head=2)
+    explorer.update(
+        model=MINILM,
+        text_a="The cat sat on the mat.",
+        hide_special=False,
+        view="head view",
+        layer=0,
+        head=2,
+    )
     figure = explorer.view.content
     explorer.update(layer=0, head=7)
     assert explorer.view.content is figure  # same tokens: refreshed, not rebuilt
@@ -303,7 +380,10 @@ def test_explorer_ranges_follow_the_model_and_messages_replace_crashes(explorer)
     explorer.update(model=MINILM, layer=5, head=11, view="heatmap", hide_special=False)
     assert explorer.shape() == (6, 12)
     explorer.update(model="tiny")
-    assert explorer.shape() == (2, 2) and (explorer.state["layer"], explorer.state["head"]) == (1, 1)
+    assert explorer.shape() == (2, 2) and (explorer.state["layer"], explorer.state["head"]) == (
+        1,
+        1,
+    )
     explorer.update(text_a="word " * 40)  # 40 WordPieces, but BERT-Tiny here has 16 positions
     assert explorer.view.kind == "heatmap" and "first 16" in explorer.view.note
     assert len(explorer.selected()[1]) == 16
@@ -339,7 +419,9 @@ def test_model_menu_offers_bert_tiny_only_when_its_weights_are_shipped(monkeypat
     assert list(explorer_module.available_models()) == [MINILM, BERT_TINY]
 
 
-@pytest.mark.skipif(not bert_tiny_is_shipped(), reason="no pretrained BERT-Tiny weights in bertedu/checkpoints")
+@pytest.mark.skipif(
+    not bert_tiny_is_shipped(), reason="no pretrained BERT-Tiny weights in bertedu/checkpoints"
+)
 def test_the_shipped_bert_tiny_gives_one_map_per_layer_and_head():
     model, tokenizer = load_bert_tiny()
     result = attention_for(model, tokenizer, "The cat sat on the mat.", "It slept.")
@@ -361,6 +443,8 @@ def test_bert_tiny_entry_loads_a_checkpoint_in_the_shipped_layout(tmp_path, monk
     (tmp_path / "config.json").write_text(json.dumps(config.to_dict()))
     monkeypatch.setattr(bertedu.checkpoints, "TINY_WIKI_DIR", tmp_path)
     assert bert_tiny_is_shipped() and BERT_TINY in explorer_module.available_models()
-    ex = AttentionExplorer({MINILM: lambda: minilm, BERT_TINY: load_bert_tiny}, model=BERT_TINY, layer=5, head=9)
+    ex = AttentionExplorer(
+        {MINILM: lambda: minilm, BERT_TINY: load_bert_tiny}, model=BERT_TINY, layer=5, head=9
+    )
     assert ex.shape() == (config.num_hidden_layers, config.num_attention_heads)
     assert (ex.state["layer"], ex.state["head"]) == (1, 1) and ex.view.kind == "heatmap"

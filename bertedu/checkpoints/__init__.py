@@ -28,7 +28,8 @@ def pretrained_tiny_path() -> Path:
         raise FileNotFoundError(
             f"{TINY_WIKI_DIR} has no model.safetensors: the package was installed without its data files. "
             "Reinstall from the repository (pip install -e .), or make your own with "
-            "`python -m bertedu pretrain --profile cpu` and bertedu.train.export.export_pretrained.")
+            "`python -m bertedu pretrain --profile cpu` and bertedu.train.export.export_pretrained."
+        )
     return TINY_WIKI_DIR
 
 

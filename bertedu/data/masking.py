@@ -44,14 +44,19 @@ def replaceable_token_ids(tokenizer: PreTrainedTokenizerBase) -> torch.Tensor:
     For bert-base-uncased these are the 29,523 ids from 999 (``!``) upwards.
     """
     special = set(tokenizer.all_special_tokens)
-    ids = [index for token, index in tokenizer.get_vocab().items()
-           if token not in special and not _UNUSED_TOKEN.fullmatch(token)]
+    ids = [
+        index
+        for token, index in tokenizer.get_vocab().items()
+        if token not in special and not _UNUSED_TOKEN.fullmatch(token)
+    ]
     return torch.tensor(sorted(ids), dtype=torch.long)
 
 
 @functools.lru_cache(maxsize=1)
 def _embedded_replaceable_token_ids() -> torch.Tensor:
-    from bertedu.tokenization import load_tokenizer  # deferred: loading the vocabulary takes seconds
+    from bertedu.tokenization import (
+        load_tokenizer,
+    )  # deferred: loading the vocabulary takes seconds
 
     return replaceable_token_ids(load_tokenizer())
 
@@ -67,30 +72,51 @@ def _default_random_token_ids(vocab_size: int) -> torch.Tensor:
     return ids
 
 
-def _check_inputs(input_ids: torch.Tensor, special_tokens_mask: torch.Tensor, word_start_mask: torch.Tensor | None,
-                  random_token_ids: torch.Tensor, vocab_size: int, mask_token_id: int,
-                  mlm_probability: float, max_predictions: int | None) -> None:
+def _check_inputs(
+    input_ids: torch.Tensor,
+    special_tokens_mask: torch.Tensor,
+    word_start_mask: torch.Tensor | None,
+    random_token_ids: torch.Tensor,
+    vocab_size: int,
+    mask_token_id: int,
+    mlm_probability: float,
+    max_predictions: int | None,
+) -> None:
     if input_ids.dim() != 2:
-        raise ValueError(f"input_ids must be [batch, seq]; got shape {tuple(input_ids.shape)}. "
-                         "Use input_ids.unsqueeze(0) for a single sequence.")
-    for name, mask in (("special_tokens_mask", special_tokens_mask), ("word_start_mask", word_start_mask)):
+        raise ValueError(
+            f"input_ids must be [batch, seq]; got shape {tuple(input_ids.shape)}. "
+            "Use input_ids.unsqueeze(0) for a single sequence."
+        )
+    for name, mask in (
+        ("special_tokens_mask", special_tokens_mask),
+        ("word_start_mask", word_start_mask),
+    ):
         if mask is not None and mask.shape != input_ids.shape:
-            raise ValueError(f"{name} has shape {tuple(mask.shape)} but input_ids has {tuple(input_ids.shape)}; "
-                             "they must match position for position (padding counts as special).")
+            raise ValueError(
+                f"{name} has shape {tuple(mask.shape)} but input_ids has {tuple(input_ids.shape)}; "
+                "they must match position for position (padding counts as special)."
+            )
     if not 0.0 <= mlm_probability <= 1.0:
         raise ValueError(f"mlm_probability must be in [0, 1], got {mlm_probability}")
     if max_predictions is not None and max_predictions < 1:
         raise ValueError(f"max_predictions must be a positive int or None, got {max_predictions}")
     if not 0 <= mask_token_id < vocab_size:
-        raise ValueError(f"mask_token_id={mask_token_id} is outside the vocabulary [0, {vocab_size})")
+        raise ValueError(
+            f"mask_token_id={mask_token_id} is outside the vocabulary [0, {vocab_size})"
+        )
     if random_token_ids.dim() != 1 or random_token_ids.numel() == 0:
         raise ValueError("random_token_ids must be a non-empty 1-D tensor of token ids")
     if int(random_token_ids.min()) < 0 or int(random_token_ids.max()) >= vocab_size:
         raise ValueError(f"random_token_ids must lie in [0, {vocab_size})")
 
 
-def _select_positions(candidates: torch.Tensor, word_starts: torch.Tensor, mlm_probability: float,
-                      max_predictions: int | None, generator: torch.Generator | None) -> torch.Tensor:
+def _select_positions(
+    candidates: torch.Tensor,
+    word_starts: torch.Tensor,
+    mlm_probability: float,
+    max_predictions: int | None,
+    generator: torch.Generator | None,
+) -> torch.Tensor:
     """Choose ``round(p * candidates)`` positions per row (capped), whole words at a time.
 
     Each word gets a random priority; words are taken in priority order while
@@ -105,11 +131,15 @@ def _select_positions(candidates: torch.Tensor, word_starts: torch.Tensor, mlm_p
     if max_predictions is not None:
         budget = budget.clamp(max=max_predictions)
 
-    word_index = word_starts.long().cumsum(dim=1) - 1  # word number of each token (-1 before the first)
+    word_index = (
+        word_starts.long().cumsum(dim=1) - 1
+    )  # word number of each token (-1 before the first)
     # float64 keys: two words sharing a priority would merge into one "word" (harmless, but rarer is cleaner).
     priority = torch.rand(candidates.shape, generator=generator, dtype=torch.float64)
     word_priority = torch.full(candidates.shape, 2.0, dtype=torch.float64)
-    word_priority.scatter_reduce_(1, word_index.clamp(min=0), torch.where(word_starts, priority, 2.0), reduce="amin")
+    word_priority.scatter_reduce_(
+        1, word_index.clamp(min=0), torch.where(word_starts, priority, 2.0), reduce="amin"
+    )
     key = torch.where(candidates, word_priority.gather(1, word_index.clamp(min=0)), 3.0)
     return candidates & (_count_at_most(key) <= budget.unsqueeze(1))
 
@@ -129,10 +159,18 @@ def _count_at_most(key: torch.Tensor) -> torch.Tensor:
     return torch.empty_like(count_sorted).scatter_(1, order, count_sorted)
 
 
-def mask_tokens(input_ids: torch.Tensor, special_tokens_mask: torch.Tensor, *, vocab_size: int,
-                mask_token_id: int, mlm_probability: float = 0.15, max_predictions: int | None = None,
-                generator: torch.Generator | None = None, random_token_ids: torch.Tensor | None = None,
-                word_start_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def mask_tokens(
+    input_ids: torch.Tensor,
+    special_tokens_mask: torch.Tensor,
+    *,
+    vocab_size: int,
+    mask_token_id: int,
+    mlm_probability: float = 0.15,
+    max_predictions: int | None = None,
+    generator: torch.Generator | None = None,
+    random_token_ids: torch.Tensor | None = None,
+    word_start_mask: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Mask a batch for MLM; returns ``(masked_input_ids, labels)``, labels -100 where nothing is predicted.
 
     Args:
@@ -152,8 +190,16 @@ def mask_tokens(input_ids: torch.Tensor, special_tokens_mask: torch.Tensor, *, v
     """
     if random_token_ids is None:
         random_token_ids = _default_random_token_ids(vocab_size)
-    _check_inputs(input_ids, special_tokens_mask, word_start_mask, random_token_ids, vocab_size, mask_token_id,
-                  mlm_probability, max_predictions)
+    _check_inputs(
+        input_ids,
+        special_tokens_mask,
+        word_start_mask,
+        random_token_ids,
+        vocab_size,
+        mask_token_id,
+        mlm_probability,
+        max_predictions,
+    )
     candidates = ~special_tokens_mask.bool()
     if word_start_mask is None:
         word_starts = candidates
@@ -163,13 +209,17 @@ def mask_tokens(input_ids: torch.Tensor, special_tokens_mask: torch.Tensor, *, v
         previous_is_candidate = torch.nn.functional.pad(candidates[:, :-1], (1, 0), value=False)
         word_starts = candidates & (word_start_mask.bool() | ~previous_is_candidate)
 
-    selected = _select_positions(candidates, word_starts, mlm_probability, max_predictions, generator)
+    selected = _select_positions(
+        candidates, word_starts, mlm_probability, max_predictions, generator
+    )
     labels = torch.where(selected, input_ids, IGNORE_INDEX)
 
     outcome = torch.rand(input_ids.shape, generator=generator)
     use_mask = selected & (outcome < MASK_FRACTION)
     use_random = selected & (outcome >= MASK_FRACTION) & (outcome < MASK_FRACTION + RANDOM_FRACTION)
-    random_ids = random_token_ids[torch.randint(len(random_token_ids), input_ids.shape, generator=generator)]
+    random_ids = random_token_ids[
+        torch.randint(len(random_token_ids), input_ids.shape, generator=generator)
+    ]
 
     masked = torch.where(use_mask, torch.as_tensor(mask_token_id, dtype=input_ids.dtype), input_ids)
     masked = torch.where(use_random, random_ids.to(input_ids.dtype), masked)

@@ -49,8 +49,9 @@ def encode_instance(instance: Instance, *, cls_id: int, sep_id: int) -> dict[str
     }
 
 
-def truncate_seq_pair(tokens_a: list[int], tokens_b: list[int], max_num_tokens: int,
-                      rng: random.Random) -> tuple[list[int], list[int]]:
+def truncate_seq_pair(
+    tokens_a: list[int], tokens_b: list[int], max_num_tokens: int, rng: random.Random
+) -> tuple[list[int], list[int]]:
     """Shorten the pair to ``max_num_tokens`` by removing tokens from the longer side, at a random end.
 
     Always cutting the longer side keeps both segments as long as possible;
@@ -73,7 +74,9 @@ def truncate_seq_pair(tokens_a: list[int], tokens_b: list[int], max_num_tokens: 
     return tokens_a[a_start:a_end], tokens_b[b_start:b_end]
 
 
-def _usable_documents(documents: Sequence[TokenizedDocument], max_num_tokens: int) -> list[list[list[int]]]:
+def _usable_documents(
+    documents: Sequence[TokenizedDocument], max_num_tokens: int
+) -> list[list[list[int]]]:
     """Drop empty sentences and documents; cut over-long sentences to the sequence budget."""
     usable = []
     for document in documents:
@@ -94,16 +97,22 @@ def _usable_documents(documents: Sequence[TokenizedDocument], max_num_tokens: in
     return usable
 
 
-def _random_other_document(documents: list[list[list[int]]], document_index: int,
-                           rng: random.Random) -> list[list[int]]:
+def _random_other_document(
+    documents: list[list[list[int]]], document_index: int, rng: random.Random
+) -> list[list[int]]:
     # Draw from the n-1 other documents directly: a negative from A's own document would be
     # topically related and could even be the true next sentence.
     other = rng.randint(0, len(documents) - 2)
     return documents[other + 1 if other >= document_index else other]
 
 
-def _pair_from_chunk(chunk: list[list[int]], documents: list[list[list[int]]], document_index: int,
-                     target_seq_length: int, rng: random.Random) -> tuple[list[int], list[int], bool, int]:
+def _pair_from_chunk(
+    chunk: list[list[int]],
+    documents: list[list[list[int]]],
+    document_index: int,
+    target_seq_length: int,
+    rng: random.Random,
+) -> tuple[list[int], list[int], bool, int]:
     """Split a chunk of >= 2 sentences into A and B; returns ``(a, b, is_random_next, unused_sentences)``."""
     # A ends at a random sentence boundary, so A and B vary in length from pair to pair.
     a_end = rng.randint(1, len(chunk) - 1)
@@ -115,15 +124,20 @@ def _pair_from_chunk(chunk: list[list[int]], documents: list[list[list[int]]], d
     target_b_length = target_seq_length - len(tokens_a)
     random_document = _random_other_document(documents, document_index, rng)
     tokens_b: list[int] = []
-    for sentence in random_document[rng.randint(0, len(random_document) - 1):]:
+    for sentence in random_document[rng.randint(0, len(random_document) - 1) :]:
         tokens_b.extend(sentence)
         if len(tokens_b) >= target_b_length:
             break
     return tokens_a, tokens_b, True, len(chunk) - a_end
 
 
-def _instances_from_document(documents: list[list[list[int]]], document_index: int, max_seq_length: int,
-                             short_seq_prob: float, rng: random.Random) -> list[Instance]:
+def _instances_from_document(
+    documents: list[list[list[int]]],
+    document_index: int,
+    max_seq_length: int,
+    short_seq_prob: float,
+    rng: random.Random,
+) -> list[Instance]:
     document = documents[document_index]
     max_num_tokens = max_seq_length - NUM_SPECIAL_TOKENS
     # Fill sequences to the maximum most of the time (padding wastes compute), but sometimes aim
@@ -143,10 +157,13 @@ def _instances_from_document(documents: list[list[list[int]]], document_index: i
         current_length += len(document[i])
         # A chunk needs two sentences to have a true continuation, so a first sentence that
         # already fills the target takes the next one along (truncation then makes it fit).
-        if i == len(document) - 1 or (current_length >= target_seq_length and len(current_chunk) >= 2):
+        if i == len(document) - 1 or (
+            current_length >= target_seq_length and len(current_chunk) >= 2
+        ):
             if len(current_chunk) >= 2:
                 tokens_a, tokens_b, is_random_next, unused = _pair_from_chunk(
-                    current_chunk, documents, document_index, target_seq_length, rng)
+                    current_chunk, documents, document_index, target_seq_length, rng
+                )
                 i -= unused  # put the unused sentences back: they start the next chunk
                 tokens_a, tokens_b = truncate_seq_pair(tokens_a, tokens_b, max_num_tokens, rng)
                 instances.append(Instance(tuple(tokens_a), tuple(tokens_b), is_random_next))
@@ -156,8 +173,14 @@ def _instances_from_document(documents: list[list[list[int]]], document_index: i
     return instances
 
 
-def create_instances(documents: Sequence[TokenizedDocument], *, max_seq_length: int, rng: random.Random,
-                     short_seq_prob: float = 0.1, dupe_factor: int = 1) -> list[Instance]:
+def create_instances(
+    documents: Sequence[TokenizedDocument],
+    *,
+    max_seq_length: int,
+    rng: random.Random,
+    short_seq_prob: float = 0.1,
+    dupe_factor: int = 1,
+) -> list[Instance]:
     """Build shuffled NSP instances from tokenized documents.
 
     Args:
@@ -170,8 +193,10 @@ def create_instances(documents: Sequence[TokenizedDocument], *, max_seq_length: 
             pairings (Google used 10 with static masks; with dynamic masking 1 is usual).
     """
     if max_seq_length < NUM_SPECIAL_TOKENS + 2:
-        raise ValueError(f"max_seq_length={max_seq_length} leaves no room for two segments "
-                         f"next to [CLS] and two [SEP]s; use at least {NUM_SPECIAL_TOKENS + 2}.")
+        raise ValueError(
+            f"max_seq_length={max_seq_length} leaves no room for two segments "
+            f"next to [CLS] and two [SEP]s; use at least {NUM_SPECIAL_TOKENS + 2}."
+        )
     if not 0.0 <= short_seq_prob <= 1.0:
         raise ValueError(f"short_seq_prob must be in [0, 1], got {short_seq_prob}")
     if dupe_factor < 1:
@@ -180,7 +205,11 @@ def create_instances(documents: Sequence[TokenizedDocument], *, max_seq_length: 
     instances = []
     for _ in range(dupe_factor):
         for document_index in range(len(usable)):
-            instances.extend(_instances_from_document(usable, document_index, max_seq_length, short_seq_prob, rng))
+            instances.extend(
+                _instances_from_document(
+                    usable, document_index, max_seq_length, short_seq_prob, rng
+                )
+            )
     # Neighbouring instances come from the same document; shuffle so a batch mixes documents.
     rng.shuffle(instances)
     return instances

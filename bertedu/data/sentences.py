@@ -33,7 +33,7 @@ def clean_text(text: str) -> str:
     return _WHITESPACE.sub(" ", text).strip()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _segmenter(language: str) -> pysbd.Segmenter:
     # clean=False: keep the text as it is (pysbd's cleaner rewrites it); building a
     # Segmenter compiles many rules, so one per language is reused.
@@ -45,7 +45,9 @@ def split_sentences(text: str, language: str = "en") -> list[str]:
     text = clean_text(text)
     if not text:
         return []
-    return [sentence for sentence in (s.strip() for s in _segmenter(language).segment(text)) if sentence]
+    return [
+        sentence for sentence in (s.strip() for s in _segmenter(language).segment(text)) if sentence
+    ]
 
 
 def split_many(texts: Sequence[str], *, num_proc: int = 1) -> list[list[str]]:

@@ -14,13 +14,17 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-def split_by_document(documents: Sequence[T], *, held_out_fraction: float, seed: int) -> tuple[list[T], list[T]]:
+def split_by_document(
+    documents: Sequence[T], *, held_out_fraction: float, seed: int
+) -> tuple[list[T], list[T]]:
     """Split into ``(train, held_out)`` whole documents; the same seed gives the same split.
 
     At least one document goes to each side; both keep the corpus order.
     """
     if not 0.0 < held_out_fraction < 1.0:
-        raise ValueError(f"held_out_fraction must be strictly between 0 and 1, got {held_out_fraction}")
+        raise ValueError(
+            f"held_out_fraction must be strictly between 0 and 1, got {held_out_fraction}"
+        )
     if len(documents) < 2:
         raise ValueError(f"Need at least 2 documents to hold some out, got {len(documents)}.")
     count = min(len(documents) - 1, max(1, round(len(documents) * held_out_fraction)))

@@ -49,8 +49,13 @@ def wikitext_articles(lines: Iterable[str]) -> Iterator[tuple[str, list[str]]]:
         yield title, paragraphs
 
 
-def load_wikitext(config: str = "wikitext-103-raw-v1", split: str = "train", *, limit: int | None = None,
-                  num_proc: int = 1) -> list[Document]:
+def load_wikitext(
+    config: str = "wikitext-103-raw-v1",
+    split: str = "train",
+    *,
+    limit: int | None = None,
+    num_proc: int = 1,
+) -> list[Document]:
     """WikiText articles as documents (``limit``: the first that many articles).
 
     Needs the Hugging Face Hub (or its local cache); without it, a
@@ -59,7 +64,9 @@ def load_wikitext(config: str = "wikitext-103-raw-v1", split: str = "train", *, 
     it into sentences takes about 40 core-minutes, so use ``num_proc``.
     """
     if config not in WIKITEXT_CONFIGS:
-        raise ValueError(f"Unknown WikiText configuration {config!r}; use one of {', '.join(WIKITEXT_CONFIGS)}.")
+        raise ValueError(
+            f"Unknown WikiText configuration {config!r}; use one of {', '.join(WIKITEXT_CONFIGS)}."
+        )
     from datasets import load_dataset  # deferred: importing datasets takes a second
 
     with explain_hub_errors(
@@ -74,6 +81,9 @@ def load_wikitext(config: str = "wikitext-103-raw-v1", split: str = "train", *, 
             break
         articles.append(article)
     sentences = split_many([" ".join(paragraphs) for _, paragraphs in articles], num_proc=num_proc)
-    documents = [Document(tuple(doc), title, "", f"wikitext/{config}/{split}")
-                 for (title, _), doc in zip(articles, sentences) if doc]
+    documents = [
+        Document(tuple(doc), title, "", f"wikitext/{config}/{split}")
+        for (title, _), doc in zip(articles, sentences)
+        if doc
+    ]
     return require_documents(documents, f"wikitext {config} {split}")

@@ -33,7 +33,15 @@ def text_metric_info(description: str, citation: str, inputs_description: str):
     import datasets
     import evaluate
 
-    features = datasets.Features({"predictions": datasets.Value("string"),
-                                  "references": datasets.Sequence(datasets.Value("string"))})
-    return evaluate.MetricInfo(description=description, citation=citation, inputs_description=inputs_description,
-                               features=features)
+    features = datasets.Features(
+        {
+            "predictions": datasets.Value("string"),
+            "references": datasets.Sequence(datasets.Value("string")),
+        }
+    )
+    return evaluate.MetricInfo(
+        description=description,
+        citation=citation,
+        inputs_description=inputs_description,
+        features=features,
+    )

@@ -19,7 +19,6 @@ given ``key_value_states``, cross-attention, so a decoder reuses it as is.
 
 from __future__ import annotations
 
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -32,7 +31,9 @@ def padding_mask(attention_mask: torch.Tensor) -> torch.Tensor:
     attend to every real key and to no padded one.
     """
     if attention_mask.dim() != 2:
-        raise ValueError(f"attention_mask must be [batch, seq], got shape {tuple(attention_mask.shape)}")
+        raise ValueError(
+            f"attention_mask must be [batch, seq], got shape {tuple(attention_mask.shape)}"
+        )
     return attention_mask.bool()[:, None, None, :]
 
 
@@ -52,8 +53,9 @@ def additive_mask(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     return torch.where(mask, zeros, torch.finfo(dtype).min)
 
 
-def attention_weights(query: torch.Tensor, key: torch.Tensor,
-                      mask: torch.Tensor | None = None) -> torch.Tensor:
+def attention_weights(
+    query: torch.Tensor, key: torch.Tensor, mask: torch.Tensor | None = None
+) -> torch.Tensor:
     """``softmax(Q K^T / sqrt(d) + M)``: ``[..., q, d]``, ``[..., k, d]`` -> ``[..., q, k]``.
 
     ``mask`` is boolean (True = may attend), broadcastable to ``[..., q, k]``.
@@ -77,7 +79,9 @@ class MultiHeadAttention(nn.Module):
     def __init__(self, hidden_size: int, num_heads: int, dropout: float = 0.0) -> None:
         super().__init__()
         if hidden_size % num_heads:
-            raise ValueError(f"hidden_size ({hidden_size}) must be divisible by num_heads ({num_heads})")
+            raise ValueError(
+                f"hidden_size ({hidden_size}) must be divisible by num_heads ({num_heads})"
+            )
         self.num_heads = num_heads
         self.head_dim = hidden_size // num_heads
         self.query = nn.Linear(hidden_size, hidden_size)
@@ -97,9 +101,13 @@ class MultiHeadAttention(nn.Module):
         batch, heads, seq_len, head_dim = x.shape
         return x.transpose(1, 2).reshape(batch, seq_len, heads * head_dim)
 
-    def forward(self, hidden_states: torch.Tensor, key_value_states: torch.Tensor | None = None,
-                mask: torch.Tensor | None = None,
-                output_attentions: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        key_value_states: torch.Tensor | None = None,
+        mask: torch.Tensor | None = None,
+        output_attentions: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Attend from ``hidden_states`` to ``key_value_states`` (itself by default).
 
         Returns ``(output [batch, q, hidden], weights [batch, heads, q, k] or None)``.

@@ -63,16 +63,30 @@ def init_bert_weights(module: nn.Module, std: float) -> None:
 
 def validate_attention_mask(attention_mask: torch.Tensor, input_ids: torch.Tensor) -> None:
     """Raise a ``ValueError`` for a padding mask the model would misread."""
-    if not isinstance(attention_mask, torch.Tensor) or tuple(attention_mask.shape) != tuple(input_ids.shape):
-        shape = tuple(attention_mask.shape) if isinstance(attention_mask, torch.Tensor) else type(attention_mask).__name__
-        raise ValueError(f"attention_mask has shape {shape} but input_ids has {tuple(input_ids.shape)}; "
-                         "they must match: 1 for a real token, 0 for padding.")
-    if attention_mask.dtype != torch.bool and not bool(((attention_mask == 0) | (attention_mask == 1)).all()):
-        raise ValueError("attention_mask must hold only 0 (padding) and 1 (real token); "
-                         "pass the tokenizer's attention_mask, not an additive -inf mask.")
+    if not isinstance(attention_mask, torch.Tensor) or tuple(attention_mask.shape) != tuple(
+        input_ids.shape
+    ):
+        shape = (
+            tuple(attention_mask.shape)
+            if isinstance(attention_mask, torch.Tensor)
+            else type(attention_mask).__name__
+        )
+        raise ValueError(
+            f"attention_mask has shape {shape} but input_ids has {tuple(input_ids.shape)}; "
+            "they must match: 1 for a real token, 0 for padding."
+        )
+    if attention_mask.dtype != torch.bool and not bool(
+        ((attention_mask == 0) | (attention_mask == 1)).all()
+    ):
+        raise ValueError(
+            "attention_mask must hold only 0 (padding) and 1 (real token); "
+            "pass the tokenizer's attention_mask, not an additive -inf mask."
+        )
     if not bool(attention_mask.bool().any(dim=1).all()):
-        raise ValueError("attention_mask has a row with no real token (all zeros); "
-                         "every sequence needs at least [CLS].")
+        raise ValueError(
+            "attention_mask has a row with no real token (all zeros); "
+            "every sequence needs at least [CLS]."
+        )
 
 
 def parameter_count(config: BertConfig) -> int:
@@ -84,7 +98,9 @@ def parameter_count(config: BertConfig) -> int:
     pooler      H^2 + H
     """
     h, i = config.hidden_size, config.intermediate_size
-    embeddings = (config.vocab_size + config.max_position_embeddings + config.type_vocab_size) * h + 2 * h
+    embeddings = (
+        config.vocab_size + config.max_position_embeddings + config.type_vocab_size
+    ) * h + 2 * h
     layer = 4 * (h * h + h) + 2 * (2 * h) + (h * i + i) + (i * h + h)
     pooler = h * h + h
     return embeddings + config.num_hidden_layers * layer + pooler
@@ -101,9 +117,13 @@ class BertModel(nn.Module):
         self.pooler = BertPooler(config)
         self.apply(lambda module: init_bert_weights(module, config.initializer_range))
 
-    def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None,
-                attention_mask: torch.Tensor | None = None,
-                output_attentions: bool = False) -> BertModelOutput:
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        token_type_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        output_attentions: bool = False,
+    ) -> BertModelOutput:
         """Encode ``[batch, seq]`` ids; ``attention_mask`` is 1 for real tokens, 0 for padding.
 
         ``output_attentions=True`` returns each layer's attention weights (and
@@ -116,8 +136,9 @@ class BertModel(nn.Module):
             mask = padding_mask(attention_mask)
         hidden = self.embeddings(input_ids, token_type_ids)
         hidden, attentions = self.encoder(hidden, mask=mask, output_attentions=output_attentions)
-        return BertModelOutput(last_hidden_state=hidden, pooler_output=self.pooler(hidden),
-                               attentions=attentions)
+        return BertModelOutput(
+            last_hidden_state=hidden, pooler_output=self.pooler(hidden), attentions=attentions
+        )
 
     def num_parameters(self) -> int:
         """Number of distinct parameters (a tied tensor counts once)."""

@@ -35,8 +35,15 @@ class BertConfig:
     pad_token_id: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
-                     "intermediate_size", "max_position_embeddings", "type_vocab_size"):
+        for name in (
+            "vocab_size",
+            "hidden_size",
+            "num_hidden_layers",
+            "num_attention_heads",
+            "intermediate_size",
+            "max_position_embeddings",
+            "type_vocab_size",
+        ):
             value = getattr(self, name)
             if not isinstance(value, int) or value <= 0:
                 raise ValueError(f"BertConfig.{name} must be a positive integer, got {value!r}")
@@ -58,19 +65,20 @@ class BertConfig:
         return self.hidden_size // self.num_attention_heads
 
     @classmethod
-    def tiny(cls, **overrides: Any) -> "BertConfig":
+    def tiny(cls, **overrides: Any) -> BertConfig:
         """Google's BERT-Tiny: 2 layers, hidden 128, 2 heads, FFN 512, 512 positions.
 
         ``BertConfig.tiny(num_attention_heads=8)`` is the 8-head variant used in
         the user's original notes.
         """
-        values = dict(hidden_size=128, num_hidden_layers=2, num_attention_heads=2,
-                      intermediate_size=512)
+        values = dict(
+            hidden_size=128, num_hidden_layers=2, num_attention_heads=2, intermediate_size=512
+        )
         values.update(overrides)
         return cls(**values)
 
     @classmethod
-    def base(cls, **overrides: Any) -> "BertConfig":
+    def base(cls, **overrides: Any) -> BertConfig:
         """BERT-Base: 12 layers, hidden 768, 12 heads, FFN 3072 (the paper's defaults)."""
         return cls(**overrides)
 
@@ -83,10 +91,12 @@ class BertConfig:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "BertConfig":
+    def from_dict(cls, values: dict[str, Any]) -> BertConfig:
         """Build a config from a dict, rejecting unknown keys with a clear message."""
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise ValueError(f"Unknown BertConfig fields {unknown}; expected a subset of {sorted(known)}")
+            raise ValueError(
+                f"Unknown BertConfig fields {unknown}; expected a subset of {sorted(known)}"
+            )
         return cls(**values)

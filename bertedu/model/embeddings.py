@@ -21,16 +21,20 @@ class BertEmbeddings(nn.Module):
     def __init__(self, config: BertConfig) -> None:
         super().__init__()
         self.config = config
-        self.word_embeddings = nn.Embedding(config.vocab_size, config.hidden_size,
-                                            padding_idx=config.pad_token_id)
+        self.word_embeddings = nn.Embedding(
+            config.vocab_size, config.hidden_size, padding_idx=config.pad_token_id
+        )
         self.position_embeddings = nn.Embedding(config.max_position_embeddings, config.hidden_size)
         self.token_type_embeddings = nn.Embedding(config.type_vocab_size, config.hidden_size)
         self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
-        self.register_buffer("position_ids", torch.arange(config.max_position_embeddings),
-                             persistent=False)
+        self.register_buffer(
+            "position_ids", torch.arange(config.max_position_embeddings), persistent=False
+        )
 
-    def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """``[batch, seq]`` ids -> ``[batch, seq, hidden]`` embeddings.
 
         ``token_type_ids`` defaults to all zeros (a single segment).
@@ -44,18 +48,26 @@ class BertEmbeddings(nn.Module):
         positions = self.position_ids[:seq_len]
         # Summed in transformers' order (token + segment, then + position): float addition is
         # not associative, and the same order makes our outputs bit-identical to the reference.
-        summed = (self.word_embeddings(input_ids)
-                  + self.token_type_embeddings(token_type_ids)
-                  + self.position_embeddings(positions)[None, :, :])
+        summed = (
+            self.word_embeddings(input_ids)
+            + self.token_type_embeddings(token_type_ids)
+            + self.position_embeddings(positions)[None, :, :]
+        )
         return self.dropout(self.LayerNorm(summed))
 
 
 def validate_input_ids(input_ids: torch.Tensor, config: BertConfig) -> None:
     """Raise a ``ValueError`` that says how to fix ids the model cannot embed."""
     if not isinstance(input_ids, torch.Tensor) or input_ids.dim() != 2:
-        shape = tuple(input_ids.shape) if isinstance(input_ids, torch.Tensor) else type(input_ids).__name__
-        raise ValueError(f"input_ids must be a 2-D tensor [batch, seq], got {shape}; "
-                         "add a batch dimension with input_ids.unsqueeze(0).")
+        shape = (
+            tuple(input_ids.shape)
+            if isinstance(input_ids, torch.Tensor)
+            else type(input_ids).__name__
+        )
+        raise ValueError(
+            f"input_ids must be a 2-D tensor [batch, seq], got {shape}; "
+            "add a batch dimension with input_ids.unsqueeze(0)."
+        )
     if input_ids.dtype not in (torch.int64, torch.int32):
         raise ValueError(f"input_ids must hold integer token ids, got dtype {input_ids.dtype}")
     batch, seq_len = input_ids.shape
@@ -76,13 +88,18 @@ def validate_input_ids(input_ids: torch.Tensor, config: BertConfig) -> None:
         )
 
 
-def validate_token_type_ids(token_type_ids: torch.Tensor, input_ids: torch.Tensor,
-                            config: BertConfig) -> None:
+def validate_token_type_ids(
+    token_type_ids: torch.Tensor, input_ids: torch.Tensor, config: BertConfig
+) -> None:
     """Raise a ``ValueError`` for segment ids of the wrong shape or range."""
     if tuple(token_type_ids.shape) != tuple(input_ids.shape):
-        raise ValueError(f"token_type_ids has shape {tuple(token_type_ids.shape)} but input_ids has "
-                         f"{tuple(input_ids.shape)}; they must match (one segment id per token).")
+        raise ValueError(
+            f"token_type_ids has shape {tuple(token_type_ids.shape)} but input_ids has "
+            f"{tuple(input_ids.shape)}; they must match (one segment id per token)."
+        )
     low, high = int(token_type_ids.min()), int(token_type_ids.max())
     if low < 0 or high >= config.type_vocab_size:
-        raise ValueError(f"token_type_ids must lie in [0, {config.type_vocab_size}), found [{low}, {high}]: "
-                         "0 for sentence A, 1 for sentence B.")
+        raise ValueError(
+            f"token_type_ids must lie in [0, {config.type_vocab_size}), found [{low}, {high}]: "
+            "0 for sentence A, 1 for sentence B."
+        )

@@ -35,8 +35,14 @@ class _LinearCrossEntropy(torch.autograd.Function):
     """Mean cross-entropy of ``hidden @ weight.T + bias`` against ``targets``; gradients computed in forward."""
 
     @staticmethod
-    def forward(ctx, hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, targets: torch.Tensor,
-                chunk_rows: int) -> torch.Tensor:
+    def forward(
+        ctx,
+        hidden: torch.Tensor,
+        weight: torch.Tensor,
+        bias: torch.Tensor,
+        targets: torch.Tensor,
+        chunk_rows: int,
+    ) -> torch.Tensor:
         rows = hidden.shape[0]
         grad_hidden = torch.empty_like(hidden)
         grad_weight = torch.empty_like(weight)  # the first chunk writes it, the others add
@@ -44,8 +50,8 @@ class _LinearCrossEntropy(torch.autograd.Function):
         total = hidden.new_zeros(())
         buffer = None  # one [vocab, c] matrix reused by every chunk: fresh memory costs page faults
         for first in range(0, rows, chunk_rows):
-            chunk = hidden[first:first + chunk_rows]
-            chunk_targets = targets[first:first + chunk_rows]
+            chunk = hidden[first : first + chunk_rows]
+            chunk_targets = targets[first : first + chunk_rows]
             columns = torch.arange(chunk.shape[0], device=hidden.device)
             if buffer is None or buffer.shape[1] != chunk.shape[0]:
                 buffer = weight.new_empty(weight.shape[0], chunk.shape[0])
@@ -59,8 +65,10 @@ class _LinearCrossEntropy(torch.autograd.Function):
             # column scale and the one-hot part are applied to the small factors of each product
             # below, which saves two passes over the [vocab, c] matrix.
             scale = 1.0 / (denominator * rows)
-            torch.mm(exps.t(), weight, out=grad_hidden[first:first + chunk_rows])
-            grad_hidden[first:first + chunk_rows].mul_(scale[:, None]).sub_(weight[chunk_targets], alpha=1.0 / rows)
+            torch.mm(exps.t(), weight, out=grad_hidden[first : first + chunk_rows])
+            grad_hidden[first : first + chunk_rows].mul_(scale[:, None]).sub_(
+                weight[chunk_targets], alpha=1.0 / rows
+            )
             beta = 0.0 if first == 0 else 1.0
             grad_weight.addmm_(exps, chunk * scale[:, None], beta=beta)
             grad_weight.index_add_(0, chunk_targets, chunk, alpha=-1.0 / rows)
@@ -80,8 +88,13 @@ class _LinearCrossEntropy(torch.autograd.Function):
         return (*(grad * grad_loss for grad in grads), None, None)
 
 
-def linear_cross_entropy(hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, targets: torch.Tensor,
-                         chunk_rows: int = 128) -> torch.Tensor:
+def linear_cross_entropy(
+    hidden: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor,
+    targets: torch.Tensor,
+    chunk_rows: int = 128,
+) -> torch.Tensor:
     """``F.cross_entropy(F.linear(hidden, weight, bias), targets)`` without materialising the logits.
 
     ``hidden`` is ``[rows, hidden_size]``, ``weight`` ``[vocab, hidden_size]``,
@@ -90,10 +103,14 @@ def linear_cross_entropy(hidden: torch.Tensor, weight: torch.Tensor, bias: torch
     whose backward pass gives the same gradients as the unfused expression.
     """
     if hidden.dim() != 2 or targets.shape != hidden.shape[:1]:
-        raise ValueError(f"hidden must be [rows, hidden] and targets [rows]; got {tuple(hidden.shape)} "
-                         f"and {tuple(targets.shape)}")
+        raise ValueError(
+            f"hidden must be [rows, hidden] and targets [rows]; got {tuple(hidden.shape)} "
+            f"and {tuple(targets.shape)}"
+        )
     if hidden.shape[0] == 0:
-        raise ValueError("linear_cross_entropy needs at least one row: the mean over zero targets is undefined")
+        raise ValueError(
+            "linear_cross_entropy needs at least one row: the mean over zero targets is undefined"
+        )
     if chunk_rows < 1:
         raise ValueError(f"chunk_rows must be at least 1, got {chunk_rows}")
     return _LinearCrossEntropy.apply(hidden, weight, bias, targets, chunk_rows)

@@ -97,24 +97,34 @@ class BertPreTrainingHeads(nn.Module):
         self.seq_relationship = nn.Linear(config.hidden_size, 2)
 
 
-def validate_pretraining_labels(labels: torch.Tensor | None, next_sentence_label: torch.Tensor | None,
-                                input_ids: torch.Tensor, config: BertConfig) -> None:
+def validate_pretraining_labels(
+    labels: torch.Tensor | None,
+    next_sentence_label: torch.Tensor | None,
+    input_ids: torch.Tensor,
+    config: BertConfig,
+) -> None:
     """Raise a ``ValueError`` for MLM or NSP labels of the wrong shape or range."""
     if labels is not None:
         if tuple(labels.shape) != tuple(input_ids.shape):
-            raise ValueError(f"labels has shape {tuple(labels.shape)} but input_ids has "
-                             f"{tuple(input_ids.shape)}: one label per token, {IGNORE_INDEX} where "
-                             "no prediction is made.")
+            raise ValueError(
+                f"labels has shape {tuple(labels.shape)} but input_ids has "
+                f"{tuple(input_ids.shape)}: one label per token, {IGNORE_INDEX} where "
+                "no prediction is made."
+            )
         if labels.dtype not in (torch.int64, torch.int32):
             raise ValueError(f"labels must hold integer token ids, got dtype {labels.dtype}")
         bad = (labels != IGNORE_INDEX) & ((labels < 0) | (labels >= config.vocab_size))
         if bool(bad.any()):
-            raise ValueError(f"labels must be token ids in [0, {config.vocab_size}) or {IGNORE_INDEX} "
-                             f"(no prediction); found {labels[bad][:5].tolist()}")
+            raise ValueError(
+                f"labels must be token ids in [0, {config.vocab_size}) or {IGNORE_INDEX} "
+                f"(no prediction); found {labels[bad][:5].tolist()}"
+            )
     if next_sentence_label is not None:
         if tuple(next_sentence_label.shape) != (input_ids.shape[0],):
-            raise ValueError(f"next_sentence_label has shape {tuple(next_sentence_label.shape)}; "
-                             f"expected ({input_ids.shape[0]},): one 0/1 label per sequence pair.")
+            raise ValueError(
+                f"next_sentence_label has shape {tuple(next_sentence_label.shape)}; "
+                f"expected ({input_ids.shape[0]},): one 0/1 label per sequence pair."
+            )
         if not bool(((next_sentence_label == 0) | (next_sentence_label == 1)).all()):
             raise ValueError("next_sentence_label must be 0 (B follows A) or 1 (B is random)")
 
@@ -134,16 +144,26 @@ class BertForPreTraining(nn.Module):
     @staticmethod
     def _fuse_mlm_loss(transformed: torch.Tensor) -> bool:
         """Fuse the MLM projection and loss when training without autocast (the CPU training path)."""
-        return (torch.is_grad_enabled() and transformed.requires_grad
-                and not torch.is_autocast_enabled(transformed.device.type))
+        return (
+            torch.is_grad_enabled()
+            and transformed.requires_grad
+            and not torch.is_autocast_enabled(transformed.device.type)
+        )
 
-    def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None,
-                attention_mask: torch.Tensor | None = None, labels: torch.Tensor | None = None,
-                next_sentence_label: torch.Tensor | None = None,
-                output_attentions: bool = False) -> BertForPreTrainingOutput:
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        token_type_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        next_sentence_label: torch.Tensor | None = None,
+        output_attentions: bool = False,
+    ) -> BertForPreTrainingOutput:
         """Encode, then predict masked tokens (only where ``labels != -100``) and the NSP class."""
         validate_pretraining_labels(labels, next_sentence_label, input_ids, self.config)
-        encoded = self.bert(input_ids, token_type_ids, attention_mask, output_attentions=output_attentions)
+        encoded = self.bert(
+            input_ids, token_type_ids, attention_mask, output_attentions=output_attentions
+        )
         hidden = encoded.last_hidden_state
         nsp_logits = self.cls.seq_relationship(encoded.pooler_output)
 
@@ -157,18 +177,28 @@ class BertForPreTraining(nn.Module):
             transformed = predictions.transform(hidden[selected])  # sparse: [n_labelled, hidden]
             if mlm_labels.numel() and self._fuse_mlm_loss(transformed):
                 mlm_logits = None  # never materialised: see bertedu.model.fused_loss
-                mlm_loss = linear_cross_entropy(transformed, predictions.decoder.weight, predictions.bias,
-                                                mlm_labels)
+                mlm_loss = linear_cross_entropy(
+                    transformed, predictions.decoder.weight, predictions.bias, mlm_labels
+                )
             else:
                 mlm_logits = predictions.project(transformed)  # [n_labelled, vocab]
                 # With no labelled token the mean would be 0/0 = NaN; a zero keeps the graph valid.
-                mlm_loss = (F.cross_entropy(mlm_logits, mlm_labels) if mlm_labels.numel()
-                            else mlm_logits.sum() * 0.0)
+                mlm_loss = (
+                    F.cross_entropy(mlm_logits, mlm_labels)
+                    if mlm_labels.numel()
+                    else mlm_logits.sum() * 0.0
+                )
         if next_sentence_label is not None:
             nsp_loss = F.cross_entropy(nsp_logits, next_sentence_label.long())
         losses = [value for value in (mlm_loss, nsp_loss) if value is not None]
         return BertForPreTrainingOutput(
-            mlm_logits=mlm_logits, nsp_logits=nsp_logits, loss=sum(losses[1:], losses[0]) if losses else None,
-            mlm_loss=mlm_loss, nsp_loss=nsp_loss, mlm_labels=mlm_labels,
-            last_hidden_state=hidden, pooler_output=encoded.pooler_output, attentions=encoded.attentions,
+            mlm_logits=mlm_logits,
+            nsp_logits=nsp_logits,
+            loss=sum(losses[1:], losses[0]) if losses else None,
+            mlm_loss=mlm_loss,
+            nsp_loss=nsp_loss,
+            mlm_labels=mlm_labels,
+            last_hidden_state=hidden,
+            pooler_output=encoded.pooler_output,
+            attentions=encoded.attentions,
         )

@@ -11,16 +11,43 @@
 * :mod:`bertedu.qa.baselines`: first-sentence and sliding-window word-overlap answers.
 """
 
-from bertedu.qa.datasets import QAExample, load_embedded_qa, load_ms_marco, load_squad, load_squad_json
+from bertedu.qa.datasets import (
+    QAExample,
+    load_embedded_qa,
+    load_ms_marco,
+    load_squad,
+    load_squad_json,
+)
 from bertedu.qa.decoding import beam_search, decode_answer, generate_answers, greedy_decode
-from bertedu.qa.extractive import (BertForQuestionAnswering, answer_question, postprocess_predictions,
-                                   predict_answers, prepare_features)
+from bertedu.qa.extractive import (
+    BertForQuestionAnswering,
+    answer_question,
+    postprocess_predictions,
+    predict_answers,
+    prepare_features,
+)
 from bertedu.qa.generative import BertEncoderDecoder, prepare_seq2seq_features
 from bertedu.qa.metrics import bleu, generation_scores, rouge_l, squad_em_f1
 
 __all__ = [
-    "QAExample", "load_embedded_qa", "load_ms_marco", "load_squad", "load_squad_json",
-    "BertForQuestionAnswering", "answer_question", "postprocess_predictions", "predict_answers", "prepare_features",
-    "BertEncoderDecoder", "prepare_seq2seq_features", "beam_search", "decode_answer", "generate_answers",
-    "greedy_decode", "bleu", "generation_scores", "rouge_l", "squad_em_f1",
+    "QAExample",
+    "load_embedded_qa",
+    "load_ms_marco",
+    "load_squad",
+    "load_squad_json",
+    "BertForQuestionAnswering",
+    "answer_question",
+    "postprocess_predictions",
+    "predict_answers",
+    "prepare_features",
+    "BertEncoderDecoder",
+    "prepare_seq2seq_features",
+    "beam_search",
+    "decode_answer",
+    "generate_answers",
+    "greedy_decode",
+    "bleu",
+    "generation_scores",
+    "rouge_l",
+    "squad_em_f1",
 ]

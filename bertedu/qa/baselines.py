@@ -17,7 +17,6 @@ import re
 from collections import Counter
 
 from bertedu.data.sentences import split_sentences
-from bertedu.qa.metrics import normalize_answer
 
 _WORD = re.compile(r"\w+(?:[-'’]\w+)*")
 #: Function words that say nothing about where an answer is.
@@ -25,7 +24,8 @@ STOPWORDS = frozenset(
     "a an the of in on at to for from by with and or is are was were be been being do does did what which "
     "who whom whose when where why how that this these those it its as into than then there their his her "
     "he she they them i you we our your my me not no can could would should may might will shall has have "
-    "had about after before during over under between".split())
+    "had about after before during over under between".split()
+)
 
 
 def first_sentence_answer(context: str) -> str:
@@ -45,12 +45,16 @@ def _candidate_spans(blocked: list[bool], max_span_words: int) -> list[tuple[int
             if length <= max_span_words:
                 spans.append((start, i - 1))
             else:
-                spans.extend((s, s + max_span_words - 1) for s in range(start, i - max_span_words + 1))
+                spans.extend(
+                    (s, s + max_span_words - 1) for s in range(start, i - max_span_words + 1)
+                )
             start = None
     return spans
 
 
-def sliding_window_answer(question: str, context: str, window: int = 4, max_span_words: int = 4) -> str:
+def sliding_window_answer(
+    question: str, context: str, window: int = 4, max_span_words: int = 4
+) -> str:
     """The run of passage words with the most question-word support nearby.
 
     Candidates are maximal runs of words that are neither stopwords nor
@@ -66,15 +70,23 @@ def sliding_window_answer(question: str, context: str, window: int = 4, max_span
     keys = [text.lower() for text, _, _ in words]
     question_words = {w.lower() for w in _WORD.findall(question)} - STOPWORDS
     counts = Counter(keys)
-    positions = {w: [i for i, key in enumerate(keys) if key == w] for w in question_words if w in counts}
+    positions = {
+        w: [i for i, key in enumerate(keys) if key == w] for w in question_words if w in counts
+    }
     weights = {w: math.log(1 + 1 / counts[w]) for w in positions}
     blocked = [key in STOPWORDS or key in question_words for key in keys]
     best, best_key = None, None
     for start, end in _candidate_spans(blocked, max_span_words):
         score, distance = 0.0, 0
         for w, weight in weights.items():
-            near = [p for p in positions[w][bisect.bisect_left(positions[w], start - window):
-                                            bisect.bisect_right(positions[w], end + window)]]
+            near = [
+                p
+                for p in positions[w][
+                    bisect.bisect_left(positions[w], start - window) : bisect.bisect_right(
+                        positions[w], end + window
+                    )
+                ]
+            ]
             if near:
                 score += weight
                 distance += min(min(abs(p - start), abs(p - end)) for p in near)
@@ -83,4 +95,4 @@ def sliding_window_answer(question: str, context: str, window: int = 4, max_span
             best, best_key = (start, end), key
     if best is None:
         return ""
-    return context[words[best[0]][1]:words[best[1]][2]]
+    return context[words[best[0]][1] : words[best[1]][2]]

@@ -66,8 +66,10 @@ def parse_squad(data: dict[str, Any], source: str = "the data") -> list[QAExampl
     model on the wrong tokens).
     """
     if not isinstance(data, dict) or not isinstance(data.get("data"), list):
-        raise ValueError(f"{source} is not in the SQuAD format: expected a JSON object with a "
-                         "'data' list of articles ({'title', 'paragraphs': [{'context', 'qas'}]}).")
+        raise ValueError(
+            f"{source} is not in the SQuAD format: expected a JSON object with a "
+            "'data' list of articles ({'title', 'paragraphs': [{'context', 'qas'}]})."
+        )
     examples, seen = [], set()
     for article in data["data"]:
         title = article.get("title", "")
@@ -76,21 +78,28 @@ def parse_squad(data: dict[str, Any], source: str = "the data") -> list[QAExampl
             for qa in paragraph.get("qas", []):
                 qid = str(qa["id"])
                 if qid in seen:
-                    raise ValueError(f"{source}: question id {qid!r} occurs twice; ids must be unique.")
+                    raise ValueError(
+                        f"{source}: question id {qid!r} occurs twice; ids must be unique."
+                    )
                 seen.add(qid)
                 texts, starts = [], []
                 for answer in qa.get("answers", []):
                     text, start = answer["text"], int(answer["answer_start"])
-                    if context[start:start + len(text)] != text:
+                    if context[start : start + len(text)] != text:
                         raise ValueError(
                             f"{source}: question {qid!r}: answer {text!r} is not at character "
-                            f"{start} of its context (found {context[start:start + len(text)]!r}).")
+                            f"{start} of its context (found {context[start : start + len(text)]!r})."
+                        )
                     texts.append(text)
                     starts.append(start)
                 if not texts:
-                    raise ValueError(f"{source}: question {qid!r} has no answer; SQuAD v1.1 questions "
-                                     "all have at least one.")
-                examples.append(QAExample(qid, qa["question"], context, tuple(texts), tuple(starts), title))
+                    raise ValueError(
+                        f"{source}: question {qid!r} has no answer; SQuAD v1.1 questions "
+                        "all have at least one."
+                    )
+                examples.append(
+                    QAExample(qid, qa["question"], context, tuple(texts), tuple(starts), title)
+                )
     return examples
 
 
@@ -107,7 +116,9 @@ def load_squad_json(path: str | Path, limit: int | None = None) -> list[QAExampl
 def embedded_qa_path(split: str = "train") -> Path:
     """Path of the embedded QA set's ``train`` or ``dev`` file."""
     if split not in EMBEDDED_SPLITS:
-        raise ValueError(f"The embedded QA set has the splits {', '.join(EMBEDDED_SPLITS)}, not {split!r}.")
+        raise ValueError(
+            f"The embedded QA set has the splits {', '.join(EMBEDDED_SPLITS)}, not {split!r}."
+        )
     return EMBEDDED_QA_DIR / EMBEDDED_SPLITS[split]
 
 
@@ -130,14 +141,24 @@ def _hf_split(name: str, split: str, limit: int | None, config: str | None = Non
         "Use bertedu.qa.datasets.load_embedded_qa() for the book's offline QA set, or "
         "load_squad_json(path) for a SQuAD-format file you have.",
     ):
-        return load_dataset(name, config, split=split) if config else load_dataset(name, split=split)
+        return (
+            load_dataset(name, config, split=split) if config else load_dataset(name, split=split)
+        )
 
 
 def squad_records_to_examples(records) -> list[QAExample]:
     """Rows of ``rajpurkar/squad`` (id, title, context, question, answers) -> examples."""
-    return [QAExample(str(row["id"]), row["question"], row["context"], tuple(row["answers"]["text"]),
-                      tuple(int(s) for s in row["answers"]["answer_start"]), row.get("title", ""))
-            for row in records]
+    return [
+        QAExample(
+            str(row["id"]),
+            row["question"],
+            row["context"],
+            tuple(row["answers"]["text"]),
+            tuple(int(s) for s in row["answers"]["answer_start"]),
+            row.get("title", ""),
+        )
+        for row in records
+    ]
 
 
 def load_squad(split: str = "train", limit: int | None = None) -> list[QAExample]:
@@ -168,9 +189,13 @@ def ms_marco_records_to_examples(records, passages: str = "selected") -> list[QA
     return examples
 
 
-def load_ms_marco(split: str = "train", limit: int | None = None, passages: str = "selected") -> list[QAExample]:
+def load_ms_marco(
+    split: str = "train", limit: int | None = None, passages: str = "selected"
+) -> list[QAExample]:
     """MS MARCO v2.1 (``microsoft/ms_marco``, ``v2.1``) through ``datasets``, as free-form examples.
 
     ``limit`` counts rows read before unanswerable questions are dropped.
     """
-    return ms_marco_records_to_examples(_hf_split("microsoft/ms_marco", split, limit, "v2.1"), passages)
+    return ms_marco_records_to_examples(
+        _hf_split("microsoft/ms_marco", split, limit, "v2.1"), passages
+    )

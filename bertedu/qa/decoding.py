@@ -22,8 +22,8 @@ were considered, their scores, and which were kept, finished or pruned.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import torch
 
@@ -42,7 +42,9 @@ def decode_answer(tokenizer, token_ids: Sequence[int]) -> str:
     answer a reader expects (and SQuAD's EM compares) is
     ``"state-of-the-art (2018)"``.
     """
-    text = tokenizer.decode(list(token_ids), skip_special_tokens=True, clean_up_tokenization_spaces=True)
+    text = tokenizer.decode(
+        list(token_ids), skip_special_tokens=True, clean_up_tokenization_spaces=True
+    )
     text = _JOINERS.sub(r"\1", text)
     text = _NO_SPACE_BEFORE.sub(r"\1", text)
     text = _NO_SPACE_AFTER.sub(r"\1", text)
@@ -59,14 +61,21 @@ def _encoder_inputs(input_ids, token_type_ids, attention_mask):
 
 
 @torch.no_grad()
-def greedy_decode(model: BertEncoderDecoder, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None,
-                  attention_mask: torch.Tensor | None = None, max_new_tokens: int = 32) -> list[list[int]]:
+def greedy_decode(
+    model: BertEncoderDecoder,
+    input_ids: torch.Tensor,
+    token_type_ids: torch.Tensor | None = None,
+    attention_mask: torch.Tensor | None = None,
+    max_new_tokens: int = 32,
+) -> list[list[int]]:
     """The most probable token at every step, for a batch; returns each answer's ids (no [CLS]/[SEP])."""
     if max_new_tokens < 1:
         raise ValueError(f"max_new_tokens must be at least 1, got {max_new_tokens}")
     was_training = model.training
     model.eval()
-    input_ids, token_type_ids, attention_mask = _encoder_inputs(input_ids, token_type_ids, attention_mask)
+    input_ids, token_type_ids, attention_mask = _encoder_inputs(
+        input_ids, token_type_ids, attention_mask
+    )
     states = model.encode(input_ids, token_type_ids, attention_mask)
     batch = input_ids.shape[0]
     generated = torch.full((batch, 1), model.bos_token_id, device=input_ids.device)
@@ -74,7 +83,9 @@ def greedy_decode(model: BertEncoderDecoder, input_ids: torch.Tensor, token_type
     for _ in range(max_new_tokens):
         logits, _ = model.decode(generated, states, attention_mask, last_only=True)
         next_token = logits[:, -1].argmax(dim=-1)
-        next_token = next_token.masked_fill(done, model.config.pad_token_id)  # finished rows just pad
+        next_token = next_token.masked_fill(
+            done, model.config.pad_token_id
+        )  # finished rows just pad
         generated = torch.cat([generated, next_token[:, None]], dim=1)
         done |= next_token == model.eos_token_id
         if bool(done.all()):
@@ -83,7 +94,7 @@ def greedy_decode(model: BertEncoderDecoder, input_ids: torch.Tensor, token_type
     answers = []
     for row in generated[:, 1:].tolist():
         if model.eos_token_id in row:
-            row = row[:row.index(model.eos_token_id)]
+            row = row[: row.index(model.eos_token_id)]
         answers.append([token for token in row if token != model.config.pad_token_id])
     return answers
 
@@ -106,7 +117,9 @@ class BeamStep:
     """What beam search looked at in one step: the live beams and every candidate extension."""
 
     step: int
-    beams: list[tuple[list[int], float]]  # (token ids after [CLS], total log-prob) entering this step
+    beams: list[
+        tuple[list[int], float]
+    ]  # (token ids after [CLS], total log-prob) entering this step
     candidates: list[BeamCandidate]
 
 
@@ -134,8 +147,13 @@ def normalized_score(log_prob: float, length: int, length_penalty: float) -> flo
     return log_prob / max(length, 1) ** length_penalty
 
 
-def _cannot_improve(finished: list[Hypothesis], beams: list[tuple[list[int], float]], beam_width: int,
-                    max_new_tokens: int, length_penalty: float) -> bool:
+def _cannot_improve(
+    finished: list[Hypothesis],
+    beams: list[tuple[list[int], float]],
+    beam_width: int,
+    max_new_tokens: int,
+    length_penalty: float,
+) -> bool:
     """True when ``beam_width`` answers are finished and no live beam can still beat the worst of them.
 
     A beam's log-probability can only fall as it grows; the best score it can
@@ -146,14 +164,21 @@ def _cannot_improve(finished: list[Hypothesis], beams: list[tuple[list[int], flo
         return False
     worst_kept = sorted((h.score for h in finished), reverse=True)[beam_width - 1]
     best_live = max(total for _, total in beams)
-    reachable = best_live / max_new_tokens ** length_penalty if length_penalty > 0 else best_live
+    reachable = best_live / max_new_tokens**length_penalty if length_penalty > 0 else best_live
     return reachable <= worst_kept
 
 
 @torch.no_grad()
-def beam_search(model: BertEncoderDecoder, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None,
-                attention_mask: torch.Tensor | None = None, beam_width: int = 4, max_new_tokens: int = 32,
-                length_penalty: float = 1.0, tokenizer=None) -> BeamSearchResult:
+def beam_search(
+    model: BertEncoderDecoder,
+    input_ids: torch.Tensor,
+    token_type_ids: torch.Tensor | None = None,
+    attention_mask: torch.Tensor | None = None,
+    beam_width: int = 4,
+    max_new_tokens: int = 32,
+    length_penalty: float = 1.0,
+    tokenizer=None,
+) -> BeamSearchResult:
     """Beam search for ONE input sequence (``[seq]`` or ``[1, seq]``).
 
     Each step, every live beam proposes its ``beam_width`` most probable next
@@ -167,11 +192,17 @@ def beam_search(model: BertEncoderDecoder, input_ids: torch.Tensor, token_type_i
     ``beam_width=1`` is greedy search.
     """
     if beam_width < 1 or max_new_tokens < 1:
-        raise ValueError(f"beam_width and max_new_tokens must be at least 1, got {beam_width}, {max_new_tokens}")
-    input_ids, token_type_ids, attention_mask = _encoder_inputs(input_ids, token_type_ids, attention_mask)
+        raise ValueError(
+            f"beam_width and max_new_tokens must be at least 1, got {beam_width}, {max_new_tokens}"
+        )
+    input_ids, token_type_ids, attention_mask = _encoder_inputs(
+        input_ids, token_type_ids, attention_mask
+    )
     if input_ids.shape[0] != 1:
-        raise ValueError(f"beam_search decodes one sequence at a time, got a batch of {input_ids.shape[0]}; "
-                         "loop over the rows (or use greedy_decode for a batch).")
+        raise ValueError(
+            f"beam_search decodes one sequence at a time, got a batch of {input_ids.shape[0]}; "
+            "loop over the rows (or use greedy_decode for a batch)."
+        )
     was_training = model.training
     model.eval()
     states = model.encode(input_ids, token_type_ids, attention_mask)
@@ -180,7 +211,9 @@ def beam_search(model: BertEncoderDecoder, input_ids: torch.Tensor, token_type_i
     finished: list[Hypothesis] = []
     steps: list[BeamStep] = []
     for step in range(max_new_tokens):
-        prefix = torch.tensor([[model.bos_token_id, *tokens] for tokens, _ in beams], device=input_ids.device)
+        prefix = torch.tensor(
+            [[model.bos_token_id, *tokens] for tokens, _ in beams], device=input_ids.device
+        )
         mask = None if attention_mask is None else attention_mask.expand(len(beams), -1)
         logits, _ = model.decode(prefix, states.expand(len(beams), -1, -1), mask, last_only=True)
         log_probs = logits[:, -1].float().log_softmax(dim=-1)
@@ -188,8 +221,12 @@ def beam_search(model: BertEncoderDecoder, input_ids: torch.Tensor, token_type_i
         candidates = []
         for b, (tokens, total) in enumerate(beams):
             for value, token in zip(top.values[b].tolist(), top.indices[b].tolist()):
-                name = tokenizer.convert_ids_to_tokens(token) if tokenizer is not None else str(token)
-                candidates.append(BeamCandidate(b, token, name, value, total + value, len(tokens) + 1))
+                name = (
+                    tokenizer.convert_ids_to_tokens(token) if tokenizer is not None else str(token)
+                )
+                candidates.append(
+                    BeamCandidate(b, token, name, value, total + value, len(tokens) + 1)
+                )
         candidates.sort(key=lambda c: c.total_log_prob, reverse=True)
         next_beams = []
         for candidate in candidates:
@@ -198,23 +235,36 @@ def beam_search(model: BertEncoderDecoder, input_ids: torch.Tensor, token_type_i
             tokens = beams[candidate.parent][0]
             if candidate.token_id == eos:
                 candidate.status = "finished"
-                finished.append(Hypothesis(list(tokens), candidate.total_log_prob,
-                                           normalized_score(candidate.total_log_prob, candidate.length, length_penalty),
-                                           True))
+                finished.append(
+                    Hypothesis(
+                        list(tokens),
+                        candidate.total_log_prob,
+                        normalized_score(
+                            candidate.total_log_prob, candidate.length, length_penalty
+                        ),
+                        True,
+                    )
+                )
             else:
                 candidate.status = "kept"
                 next_beams.append(([*tokens, candidate.token_id], candidate.total_log_prob))
         steps.append(BeamStep(step, [(list(t), s) for t, s in beams], candidates))
         beams = next_beams
-        if not beams or _cannot_improve(finished, beams, beam_width, max_new_tokens, length_penalty):
+        if not beams or _cannot_improve(
+            finished, beams, beam_width, max_new_tokens, length_penalty
+        ):
             break
     else:
-        finished.extend(Hypothesis(tokens, total, normalized_score(total, len(tokens), length_penalty), False)
-                        for tokens, total in beams)
+        finished.extend(
+            Hypothesis(tokens, total, normalized_score(total, len(tokens), length_penalty), False)
+            for tokens, total in beams
+        )
     model.train(was_training)
     if not finished:  # stopped early with no beam left: cannot happen, kept for safety
-        finished = [Hypothesis(tokens, total, normalized_score(total, len(tokens), length_penalty), False)
-                    for tokens, total in beams]
+        finished = [
+            Hypothesis(tokens, total, normalized_score(total, len(tokens), length_penalty), False)
+            for tokens, total in beams
+        ]
     hypotheses = sorted(finished, key=lambda h: h.score, reverse=True)
     return BeamSearchResult(hypotheses[0], hypotheses, steps)
 
@@ -225,18 +275,30 @@ def beam_steps_table(result: BeamSearchResult, tokenizer, top: int | None = None
     for step in result.steps:
         for candidate in step.candidates[:top]:
             prefix_ids = step.beams[candidate.parent][0]
-            rows.append({
-                "step": step.step, "beam": candidate.parent,
-                "prefix": tokenizer.decode(prefix_ids) if prefix_ids else "[CLS]",
-                "token": candidate.token, "log p(token)": round(candidate.token_log_prob, 3),
-                "log p(answer so far)": round(candidate.total_log_prob, 3), "status": candidate.status,
-            })
+            rows.append(
+                {
+                    "step": step.step,
+                    "beam": candidate.parent,
+                    "prefix": tokenizer.decode(prefix_ids) if prefix_ids else "[CLS]",
+                    "token": candidate.token,
+                    "log p(token)": round(candidate.token_log_prob, 3),
+                    "log p(answer so far)": round(candidate.total_log_prob, 3),
+                    "status": candidate.status,
+                }
+            )
     return rows
 
 
-def generate_answers(model: BertEncoderDecoder, features: Seq2SeqFeatures, tokenizer, method: str = "greedy",
-                     beam_width: int = 4, max_new_tokens: int = 32, length_penalty: float = 1.0,
-                     batch_size: int = 32) -> list[str]:
+def generate_answers(
+    model: BertEncoderDecoder,
+    features: Seq2SeqFeatures,
+    tokenizer,
+    method: str = "greedy",
+    beam_width: int = 4,
+    max_new_tokens: int = 32,
+    length_penalty: float = 1.0,
+    batch_size: int = 32,
+) -> list[str]:
     """Answer every example of ``features`` with greedy or beam search; returns text."""
     if method not in ("greedy", "beam"):
         raise ValueError(f"method must be 'greedy' or 'beam', got {method!r}")
@@ -244,13 +306,26 @@ def generate_answers(model: BertEncoderDecoder, features: Seq2SeqFeatures, token
     answers: list[str] = []
     for first in range(0, len(features), batch_size):
         rows = range(first, min(first + batch_size, len(features)))
-        batch = trim_seq2seq({key: torch.stack([features[i][key] for i in rows]).to(device)
-                              for key in ("input_ids", "token_type_ids", "attention_mask")})
+        batch = trim_seq2seq(
+            {
+                key: torch.stack([features[i][key] for i in rows]).to(device)
+                for key in ("input_ids", "token_type_ids", "attention_mask")
+            }
+        )
         if method == "greedy":
             ids = greedy_decode(model, **batch, max_new_tokens=max_new_tokens)
         else:
-            ids = [beam_search(model, batch["input_ids"][i], batch["token_type_ids"][i], batch["attention_mask"][i],
-                               beam_width, max_new_tokens, length_penalty).best.token_ids
-                   for i in range(len(rows))]
+            ids = [
+                beam_search(
+                    model,
+                    batch["input_ids"][i],
+                    batch["token_type_ids"][i],
+                    batch["attention_mask"][i],
+                    beam_width,
+                    max_new_tokens,
+                    length_penalty,
+                ).best.token_ids
+                for i in range(len(rows))
+            ]
         answers.extend(decode_answer(tokenizer, row) for row in ids)
     return answers

@@ -25,8 +25,8 @@ Four pieces turn that idea into a working reader:
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -45,8 +45,10 @@ def check_text(question: str, context: str) -> None:
         if not isinstance(value, str):
             raise ValueError(f"The {name} must be a string, got {type(value).__name__}.")
         if not value.strip():
-            raise ValueError(f"The {name} is empty; a reader (extractive or generative) needs a question "
-                             "and a passage to answer it from.")
+            raise ValueError(
+                f"The {name} is empty; a reader (extractive or generative) needs a question "
+                "and a passage to answer it from."
+            )
 
 
 @dataclass
@@ -57,7 +59,9 @@ class Window:
     token_start: int  # first passage token (index into the passage's own tokens)
     token_end: int  # one past the last passage token
     context_offset: int  # position of the first passage token in input_ids (len(question) + 2)
-    offsets: list[tuple[int, int] | None]  # per input position: character span in the passage, or None
+    offsets: list[
+        tuple[int, int] | None
+    ]  # per input position: character span in the passage, or None
     question_truncated: bool = False
 
 
@@ -85,8 +89,11 @@ class QAFeatures(torch.utils.data.Dataset):
         return len(self.windows)
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        item = {"input_ids": self.input_ids[index], "token_type_ids": self.token_type_ids[index],
-                "attention_mask": self.attention_mask[index]}
+        item = {
+            "input_ids": self.input_ids[index],
+            "token_type_ids": self.token_type_ids[index],
+            "attention_mask": self.attention_mask[index],
+        }
         if self.start_positions is not None:
             item["start_positions"] = self.start_positions[index]
             item["end_positions"] = self.end_positions[index]
@@ -94,8 +101,13 @@ class QAFeatures(torch.utils.data.Dataset):
 
     def model_inputs(self, indices: Sequence[int] | slice) -> dict[str, torch.Tensor]:
         """Inputs (no labels) of several windows, trimmed of all-padding columns."""
-        return trim_batch({"input_ids": self.input_ids[indices], "token_type_ids": self.token_type_ids[indices],
-                           "attention_mask": self.attention_mask[indices]})
+        return trim_batch(
+            {
+                "input_ids": self.input_ids[indices],
+                "token_type_ids": self.token_type_ids[indices],
+                "attention_mask": self.attention_mask[indices],
+            }
+        )
 
 
 def trim_batch(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -109,17 +121,23 @@ def collate_windows(items: list[dict[str, torch.Tensor]]) -> dict[str, torch.Ten
     return trim_batch({key: torch.stack([item[key] for item in items]) for key in items[0]})
 
 
-def _answer_token_span(offsets: list[tuple[int, int]], char_start: int, char_end: int) -> tuple[int, int] | None:
+def _answer_token_span(
+    offsets: list[tuple[int, int]], char_start: int, char_end: int
+) -> tuple[int, int] | None:
     """Passage-token indices of the first and last token overlapping ``[char_start, char_end)``."""
-    covering = [i for i, (start, end) in enumerate(offsets) if end > char_start and start < char_end]
+    covering = [
+        i for i, (start, end) in enumerate(offsets) if end > char_start and start < char_end
+    ]
     return (covering[0], covering[-1]) if covering else None
 
 
 def window_starts(n_tokens: int, capacity: int, stride: int) -> list[tuple[int, int]]:
     """``(start, end)`` passage-token ranges of windows holding ``capacity`` tokens, overlapping by ``stride``."""
     if capacity <= stride:
-        raise ValueError(f"A window holds {capacity} passage tokens, not more than stride={stride}: "
-                         "windows would never advance. Use a larger max_length or a smaller stride.")
+        raise ValueError(
+            f"A window holds {capacity} passage tokens, not more than stride={stride}: "
+            "windows would never advance. Use a larger max_length or a smaller stride."
+        )
     spans, start = [], 0
     while True:
         end = min(start + capacity, n_tokens)
@@ -129,9 +147,14 @@ def window_starts(n_tokens: int, capacity: int, stride: int) -> list[tuple[int, 
         start += capacity - stride
 
 
-def prepare_features(examples: Sequence[QAExample], tokenizer, max_length: int = 384, stride: int = 128,
-                     max_question_length: int = DEFAULT_MAX_QUESTION_LENGTH,
-                     with_labels: bool | None = None) -> QAFeatures:
+def prepare_features(
+    examples: Sequence[QAExample],
+    tokenizer,
+    max_length: int = 384,
+    stride: int = 128,
+    max_question_length: int = DEFAULT_MAX_QUESTION_LENGTH,
+    with_labels: bool | None = None,
+) -> QAFeatures:
     """Tokenise ``(question, passage)`` pairs into overlapping windows with offsets and span labels.
 
     ``max_length`` (tokens per window, special tokens and question included)
@@ -144,7 +167,9 @@ def prepare_features(examples: Sequence[QAExample], tokenizer, max_length: int =
     answers) adds ``start_positions``/``end_positions`` for the first answer.
     """
     if not 0 <= stride or not 0 < max_question_length:
-        raise ValueError(f"stride must be >= 0 and max_question_length > 0, got {stride}, {max_question_length}")
+        raise ValueError(
+            f"stride must be >= 0 and max_question_length > 0, got {stride}, {max_question_length}"
+        )
     examples = list(examples)
     if not examples:
         raise ValueError("No examples to tokenise.")
@@ -161,11 +186,17 @@ def prepare_features(examples: Sequence[QAExample], tokenizer, max_length: int =
         check_text(example.question, example.context)
         # verbose=False: a passage longer than the model's 512 positions is expected here (it is
         # split into windows below), so the tokenizer's "sequence length is longer" warning is noise.
-        question_ids = tokenizer(example.question, add_special_tokens=False, verbose=False)["input_ids"]
-        passage = tokenizer(example.context, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
+        question_ids = tokenizer(example.question, add_special_tokens=False, verbose=False)[
+            "input_ids"
+        ]
+        passage = tokenizer(
+            example.context, add_special_tokens=False, return_offsets_mapping=True, verbose=False
+        )
         if not question_ids or not passage["input_ids"]:
             which = "question" if not question_ids else "context"
-            raise ValueError(f"Example {example.id!r}: the {which} has no tokens after tokenisation.")
+            raise ValueError(
+                f"Example {example.id!r}: the {which} has no tokens after tokenisation."
+            )
         truncated = len(question_ids) > max_question_length
         if truncated:
             truncated_questions += 1
@@ -176,35 +207,70 @@ def prepare_features(examples: Sequence[QAExample], tokenizer, max_length: int =
             raise ValueError(
                 f"Example {example.id!r}: after its {len(question_ids)}-token question and 3 special tokens, a "
                 f"window of max_length={max_length} holds {max(capacity, 0)} passage tokens, which must be more "
-                f"than stride={stride}. Raise max_length, or lower stride or max_question_length.")
+                f"than stride={stride}. Raise max_length, or lower stride or max_question_length."
+            )
         answer_span = None
         if with_labels:
             if not example.is_extractive:
-                raise ValueError(f"Example {example.id!r} has no located answer; pass with_labels=False.")
+                raise ValueError(
+                    f"Example {example.id!r} has no located answer; pass with_labels=False."
+                )
             char_start = example.answer_starts[0]
-            answer_span = _answer_token_span(passage["offset_mapping"], char_start,
-                                             char_start + len(example.answers[0]))
+            answer_span = _answer_token_span(
+                passage["offset_mapping"], char_start, char_start + len(example.answers[0])
+            )
         for token_start, token_end in window_starts(len(passage["input_ids"]), capacity, stride):
-            ids = [cls_id, *question_ids, sep_id, *passage["input_ids"][token_start:token_end], sep_id]
+            ids = [
+                cls_id,
+                *question_ids,
+                sep_id,
+                *passage["input_ids"][token_start:token_end],
+                sep_id,
+            ]
             rows.append(ids + [pad_id] * (max_length - len(ids)))
-            segments.append([0] * context_offset + [1] * (len(ids) - context_offset) + [0] * (max_length - len(ids)))
-            offsets = [None] * context_offset + list(passage["offset_mapping"][token_start:token_end])
-            windows.append(Window(index, token_start, token_end, context_offset,
-                                  offsets + [None] * (max_length - len(offsets)), truncated))
+            segments.append(
+                [0] * context_offset
+                + [1] * (len(ids) - context_offset)
+                + [0] * (max_length - len(ids))
+            )
+            offsets = [None] * context_offset + list(
+                passage["offset_mapping"][token_start:token_end]
+            )
+            windows.append(
+                Window(
+                    index,
+                    token_start,
+                    token_end,
+                    context_offset,
+                    offsets + [None] * (max_length - len(offsets)),
+                    truncated,
+                )
+            )
             if with_labels:
-                inside = (answer_span is not None and token_start <= answer_span[0]
-                          and answer_span[1] < token_end)
+                inside = (
+                    answer_span is not None
+                    and token_start <= answer_span[0]
+                    and answer_span[1] < token_end
+                )
                 starts.append(answer_span[0] - token_start + context_offset if inside else 0)
                 ends.append(answer_span[1] - token_start + context_offset if inside else 0)
     if truncated_questions:
-        warnings.warn(f"{truncated_questions} question(s) were longer than max_question_length="
-                      f"{max_question_length} WordPieces and were truncated to their first "
-                      f"{max_question_length}.", stacklevel=2)
+        warnings.warn(
+            f"{truncated_questions} question(s) were longer than max_question_length="
+            f"{max_question_length} WordPieces and were truncated to their first "
+            f"{max_question_length}.",
+            stacklevel=2,
+        )
     input_ids = torch.tensor(rows)
     return QAFeatures(
-        input_ids=input_ids, token_type_ids=torch.tensor(segments), attention_mask=(input_ids != pad_id).long(),
-        windows=windows, start_positions=torch.tensor(starts) if with_labels else None,
-        end_positions=torch.tensor(ends) if with_labels else None, max_length=max_length, stride=stride,
+        input_ids=input_ids,
+        token_type_ids=torch.tensor(segments),
+        attention_mask=(input_ids != pad_id).long(),
+        windows=windows,
+        start_positions=torch.tensor(starts) if with_labels else None,
+        end_positions=torch.tensor(ends) if with_labels else None,
+        max_length=max_length,
+        stride=stride,
         examples=examples,
     )
 
@@ -238,27 +304,44 @@ class BertForQuestionAnswering(nn.Module):
         init_bert_weights(self.qa_outputs, config.initializer_range)
 
     @classmethod
-    def from_encoder(cls, bert: BertModel) -> "BertForQuestionAnswering":
+    def from_encoder(cls, bert: BertModel) -> BertForQuestionAnswering:
         """Put a fresh span head on an existing (e.g. pretrained) encoder."""
         return cls(bert.config, bert)
 
-    def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None,
-                attention_mask: torch.Tensor | None = None, start_positions: torch.Tensor | None = None,
-                end_positions: torch.Tensor | None = None,
-                output_attentions: bool = False) -> QuestionAnsweringOutput:
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        token_type_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        start_positions: torch.Tensor | None = None,
+        end_positions: torch.Tensor | None = None,
+        output_attentions: bool = False,
+    ) -> QuestionAnsweringOutput:
         """Score every position as answer start and end; with positions given, also the loss."""
-        encoded = self.bert(input_ids, token_type_ids, attention_mask, output_attentions=output_attentions)
+        encoded = self.bert(
+            input_ids, token_type_ids, attention_mask, output_attentions=output_attentions
+        )
         start_logits, end_logits = self.qa_outputs(encoded.last_hidden_state).unbind(dim=-1)
         loss = None
         if (start_positions is None) != (end_positions is None):
             raise ValueError("Give both start_positions and end_positions (or neither).")
         if start_positions is not None:
             seq_len = input_ids.shape[1]
-            for name, positions in (("start_positions", start_positions), ("end_positions", end_positions)):
-                if positions.shape != (input_ids.shape[0],) or bool(((positions < 0) | (positions >= seq_len)).any()):
-                    raise ValueError(f"{name} must be one index in [0, {seq_len}) per sequence "
-                                     f"(0 = [CLS] = no answer in this window), got {positions.tolist()}")
-            loss = (F.cross_entropy(start_logits, start_positions) + F.cross_entropy(end_logits, end_positions)) / 2
+            for name, positions in (
+                ("start_positions", start_positions),
+                ("end_positions", end_positions),
+            ):
+                if positions.shape != (input_ids.shape[0],) or bool(
+                    ((positions < 0) | (positions >= seq_len)).any()
+                ):
+                    raise ValueError(
+                        f"{name} must be one index in [0, {seq_len}) per sequence "
+                        f"(0 = [CLS] = no answer in this window), got {positions.tolist()}"
+                    )
+            loss = (
+                F.cross_entropy(start_logits, start_positions)
+                + F.cross_entropy(end_logits, end_positions)
+            ) / 2
         return QuestionAnsweringOutput(start_logits, end_logits, loss, encoded.attentions)
 
 
@@ -275,8 +358,13 @@ class SpanCandidate:
     token_end: int
 
 
-def best_spans(start_logits: Sequence[float], end_logits: Sequence[float], offsets: list,
-               n_best: int = 20, max_answer_length: int = 30) -> list[tuple[float, int, int]]:
+def best_spans(
+    start_logits: Sequence[float],
+    end_logits: Sequence[float],
+    offsets: list,
+    n_best: int = 20,
+    max_answer_length: int = 30,
+) -> list[tuple[float, int, int]]:
     """``(score, start, end)`` of the valid spans among the top ``n_best`` starts x ends, best first.
 
     A span is valid when both ends are passage tokens (``offsets`` not None),
@@ -286,7 +374,9 @@ def best_spans(start_logits: Sequence[float], end_logits: Sequence[float], offse
     start_logits = torch.as_tensor(start_logits, dtype=torch.float32)
     end_logits = torch.as_tensor(end_logits, dtype=torch.float32)
     length = min(len(offsets), start_logits.shape[0])
-    context = torch.tensor([offsets[i] is not None for i in range(length)] + [False] * (start_logits.shape[0] - length))
+    context = torch.tensor(
+        [offsets[i] is not None for i in range(length)] + [False] * (start_logits.shape[0] - length)
+    )
     masked_start = start_logits.masked_fill(~context, float("-inf"))
     masked_end = end_logits.masked_fill(~context, float("-inf"))
     k = min(n_best, int(context.sum()))
@@ -294,28 +384,41 @@ def best_spans(start_logits: Sequence[float], end_logits: Sequence[float], offse
         return []
     top_starts = masked_start.topk(k).indices.tolist()
     top_ends = masked_end.topk(k).indices.tolist()
-    spans = [(float(start_logits[s] + end_logits[e]), s, e) for s in top_starts for e in top_ends
-             if s <= e < s + max_answer_length]
+    spans = [
+        (float(start_logits[s] + end_logits[e]), s, e)
+        for s in top_starts
+        for e in top_ends
+        if s <= e < s + max_answer_length
+    ]
     return sorted(spans, reverse=True)
 
 
-def postprocess_predictions(features: QAFeatures, start_logits: torch.Tensor, end_logits: torch.Tensor,
-                            n_best: int = 20, max_answer_length: int = 30,
-                            ) -> tuple[dict[str, str], dict[str, list[SpanCandidate]]]:
+def postprocess_predictions(
+    features: QAFeatures,
+    start_logits: torch.Tensor,
+    end_logits: torch.Tensor,
+    n_best: int = 20,
+    max_answer_length: int = 30,
+) -> tuple[dict[str, str], dict[str, list[SpanCandidate]]]:
     """Window logits -> ``({id: answer text}, {id: n-best candidates})`` over the original passages.
 
     An example for which no window has a valid span gets the empty answer ""
     (which scores 0), not an exception.
     """
     if start_logits.shape[0] != len(features) or end_logits.shape[0] != len(features):
-        raise ValueError(f"Got logits for {start_logits.shape[0]} windows but the features have {len(features)}.")
+        raise ValueError(
+            f"Got logits for {start_logits.shape[0]} windows but the features have {len(features)}."
+        )
     by_example: dict[int, list[SpanCandidate]] = {i: [] for i in range(len(features.examples))}
     for w, window in enumerate(features.windows):
         context = features.examples[window.example_index].context
-        for score, s, e in best_spans(start_logits[w], end_logits[w], window.offsets, n_best, max_answer_length):
+        for score, s, e in best_spans(
+            start_logits[w], end_logits[w], window.offsets, n_best, max_answer_length
+        ):
             char_start, char_end = window.offsets[s][0], window.offsets[e][1]
             by_example[window.example_index].append(
-                SpanCandidate(context[char_start:char_end], score, char_start, char_end, w, s, e))
+                SpanCandidate(context[char_start:char_end], score, char_start, char_end, w, s, e)
+            )
     predictions, nbest = {}, {}
     for index, example in enumerate(features.examples):
         candidates = sorted(by_example[index], key=lambda c: c.score, reverse=True)[:n_best]
@@ -325,8 +428,9 @@ def postprocess_predictions(features: QAFeatures, start_logits: torch.Tensor, en
 
 
 @torch.no_grad()
-def predict_logits(model: BertForQuestionAnswering, features: QAFeatures,
-                   batch_size: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
+def predict_logits(
+    model: BertForQuestionAnswering, features: QAFeatures, batch_size: int = 32
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Start and end logits ``[windows, max_length]`` for every window (eval mode, no gradients)."""
     was_training = model.training
     model.eval()
@@ -337,17 +441,27 @@ def predict_logits(model: BertForQuestionAnswering, features: QAFeatures,
         batch = features.model_inputs(slice(first, first + batch_size))
         output = model(**{key: value.to(device) for key, value in batch.items()})
         width = output.start_logits.shape[1]
-        starts[first:first + batch_size, :width] = output.start_logits.float().cpu()
-        ends[first:first + batch_size, :width] = output.end_logits.float().cpu()
+        starts[first : first + batch_size, :width] = output.start_logits.float().cpu()
+        ends[first : first + batch_size, :width] = output.end_logits.float().cpu()
     model.train(was_training)
     return starts, ends
 
 
-def predict_answers(model: BertForQuestionAnswering, examples: Sequence[QAExample], tokenizer,
-                    max_length: int = 384, stride: int = 128, n_best: int = 20, max_answer_length: int = 30,
-                    batch_size: int = 32, max_question_length: int = DEFAULT_MAX_QUESTION_LENGTH) -> tuple[dict[str, str], dict[str, list[SpanCandidate]]]:
+def predict_answers(
+    model: BertForQuestionAnswering,
+    examples: Sequence[QAExample],
+    tokenizer,
+    max_length: int = 384,
+    stride: int = 128,
+    n_best: int = 20,
+    max_answer_length: int = 30,
+    batch_size: int = 32,
+    max_question_length: int = DEFAULT_MAX_QUESTION_LENGTH,
+) -> tuple[dict[str, str], dict[str, list[SpanCandidate]]]:
     """Answer every example: windows -> logits -> best spans. Returns predictions and n-best lists."""
-    features = prepare_features(examples, tokenizer, max_length, stride, max_question_length, with_labels=False)
+    features = prepare_features(
+        examples, tokenizer, max_length, stride, max_question_length, with_labels=False
+    )
     start_logits, end_logits = predict_logits(model, features, batch_size)
     return postprocess_predictions(features, start_logits, end_logits, n_best, max_answer_length)
 
@@ -364,9 +478,17 @@ class ExtractiveAnswer:
     end_logits: torch.Tensor
 
 
-def answer_question(model: BertForQuestionAnswering, tokenizer, question: str, context: str,
-                    max_length: int = 384, stride: int = 128, n_best: int = 20, max_answer_length: int = 30,
-                    max_question_length: int = DEFAULT_MAX_QUESTION_LENGTH) -> ExtractiveAnswer:
+def answer_question(
+    model: BertForQuestionAnswering,
+    tokenizer,
+    question: str,
+    context: str,
+    max_length: int = 384,
+    stride: int = 128,
+    n_best: int = 20,
+    max_answer_length: int = 30,
+    max_question_length: int = DEFAULT_MAX_QUESTION_LENGTH,
+) -> ExtractiveAnswer:
     """Answer one question about one passage of any length.
 
     Any language goes in: the uncased WordPiece vocabulary has pieces for many
@@ -376,10 +498,24 @@ def answer_question(model: BertForQuestionAnswering, tokenizer, question: str, c
     a span of ``context``.
     """
     check_text(question, context)
-    features = prepare_features([QAExample("question", question, context, ())], tokenizer, max_length,
-                                stride, max_question_length, with_labels=False)
+    features = prepare_features(
+        [QAExample("question", question, context, ())],
+        tokenizer,
+        max_length,
+        stride,
+        max_question_length,
+        with_labels=False,
+    )
     start_logits, end_logits = predict_logits(model, features)
-    predictions, nbest = postprocess_predictions(features, start_logits, end_logits, n_best, max_answer_length)
+    predictions, nbest = postprocess_predictions(
+        features, start_logits, end_logits, n_best, max_answer_length
+    )
     best = nbest["question"]
-    return ExtractiveAnswer(predictions["question"], best[0].score if best else float("-inf"), best, features,
-                            start_logits, end_logits)
+    return ExtractiveAnswer(
+        predictions["question"],
+        best[0].score if best else float("-inf"),
+        best,
+        features,
+        start_logits,
+        end_logits,
+    )

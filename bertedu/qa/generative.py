@@ -30,15 +30,25 @@ no way to stop; it is not a generator.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bertedu.model import (IGNORE_INDEX, BertConfig, BertEmbeddings, BertLMPredictionHead, BertModel,
-                           FeedForward, MultiHeadAttention, causal_mask, init_bert_weights, padding_mask)
+from bertedu.model import (
+    IGNORE_INDEX,
+    BertConfig,
+    BertEmbeddings,
+    BertLMPredictionHead,
+    BertModel,
+    FeedForward,
+    MultiHeadAttention,
+    causal_mask,
+    init_bert_weights,
+    padding_mask,
+)
 from bertedu.qa.datasets import QAExample
 from bertedu.qa.extractive import DEFAULT_MAX_QUESTION_LENGTH, prepare_features
 
@@ -49,22 +59,34 @@ class DecoderLayer(nn.Module):
     def __init__(self, config: BertConfig) -> None:
         super().__init__()
         heads, hidden = config.num_attention_heads, config.hidden_size
-        self.self_attention = MultiHeadAttention(hidden, heads, dropout=config.attention_probs_dropout_prob)
+        self.self_attention = MultiHeadAttention(
+            hidden, heads, dropout=config.attention_probs_dropout_prob
+        )
         self.self_attention_norm = nn.LayerNorm(hidden, eps=config.layer_norm_eps)
-        self.cross_attention = MultiHeadAttention(hidden, heads, dropout=config.attention_probs_dropout_prob)
+        self.cross_attention = MultiHeadAttention(
+            hidden, heads, dropout=config.attention_probs_dropout_prob
+        )
         self.cross_attention_norm = nn.LayerNorm(hidden, eps=config.layer_norm_eps)
         self.ffn = FeedForward(hidden, config.intermediate_size)
         self.ffn_norm = nn.LayerNorm(hidden, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
-    def forward(self, y: torch.Tensor, encoder_states: torch.Tensor, self_mask: torch.Tensor,
-                cross_mask: torch.Tensor | None,
-                output_attentions: bool = False) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    def forward(
+        self,
+        y: torch.Tensor,
+        encoder_states: torch.Tensor,
+        self_mask: torch.Tensor,
+        cross_mask: torch.Tensor | None,
+        output_attentions: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         """``[batch, target, hidden]`` -> same shape (+ self- and cross-attention weights if asked)."""
-        attended, self_weights = self.self_attention(y, mask=self_mask, output_attentions=output_attentions)
+        attended, self_weights = self.self_attention(
+            y, mask=self_mask, output_attentions=output_attentions
+        )
         h = self.self_attention_norm(y + self.dropout(attended))
-        read, cross_weights = self.cross_attention(h, key_value_states=encoder_states, mask=cross_mask,
-                                                   output_attentions=output_attentions)
+        read, cross_weights = self.cross_attention(
+            h, key_value_states=encoder_states, mask=cross_mask, output_attentions=output_attentions
+        )
         h = self.cross_attention_norm(h + self.dropout(read))
         return self.ffn_norm(h + self.dropout(self.ffn(h))), self_weights, cross_weights
 
@@ -76,7 +98,9 @@ class Seq2SeqOutput:
     logits: torch.Tensor  # [batch, target, vocab]
     loss: torch.Tensor | None = None
     encoder_hidden_state: torch.Tensor | None = None
-    cross_attentions: tuple[torch.Tensor, ...] | None = None  # per layer [batch, heads, target, source]
+    cross_attentions: tuple[torch.Tensor, ...] | None = (
+        None  # per layer [batch, heads, target, source]
+    )
 
 
 def shift_right(labels: torch.Tensor, bos_token_id: int, pad_token_id: int) -> torch.Tensor:
@@ -96,8 +120,14 @@ class BertEncoderDecoder(nn.Module):
     :class:`BertEmbeddings` whose ``word_embeddings`` *is* the encoder's).
     """
 
-    def __init__(self, config: BertConfig, encoder: BertModel | None = None, num_decoder_layers: int | None = None,
-                 bos_token_id: int = 101, eos_token_id: int = 102) -> None:
+    def __init__(
+        self,
+        config: BertConfig,
+        encoder: BertModel | None = None,
+        num_decoder_layers: int | None = None,
+        bos_token_id: int = 101,
+        eos_token_id: int = 102,
+    ) -> None:
         super().__init__()
         if encoder is not None and encoder.config != config:
             raise ValueError("The given encoder's config differs from config; pass encoder.config.")
@@ -106,27 +136,39 @@ class BertEncoderDecoder(nn.Module):
         self.encoder = encoder if encoder is not None else BertModel(config)
         shared = self.encoder.embeddings.word_embeddings
         self.decoder_embeddings = BertEmbeddings(config)
-        self.decoder_layers = nn.ModuleList(DecoderLayer(config)
-                                            for _ in range(num_decoder_layers or config.num_hidden_layers))
+        self.decoder_layers = nn.ModuleList(
+            DecoderLayer(config) for _ in range(num_decoder_layers or config.num_hidden_layers)
+        )
         self.lm_head = BertLMPredictionHead(config, shared)
         for module in (self.decoder_embeddings, self.decoder_layers, self.lm_head.transform):
             module.apply(lambda m: init_bert_weights(m, config.initializer_range))
-        self.decoder_embeddings.word_embeddings = shared  # tied: after init, so the encoder's table is kept
+        self.decoder_embeddings.word_embeddings = (
+            shared  # tied: after init, so the encoder's table is kept
+        )
 
     @classmethod
-    def from_encoder(cls, encoder: BertModel, **kwargs) -> "BertEncoderDecoder":
+    def from_encoder(cls, encoder: BertModel, **kwargs) -> BertEncoderDecoder:
         """A fresh decoder on an existing (e.g. pretrained) encoder."""
         return cls(encoder.config, encoder, **kwargs)
 
-    def encode(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None,
-               attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+    def encode(
+        self,
+        input_ids: torch.Tensor,
+        token_type_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Encoder states ``[batch, source, hidden]``: computed once, read by every decoding step."""
         return self.encoder(input_ids, token_type_ids, attention_mask).last_hidden_state
 
-    def decode(self, decoder_input_ids: torch.Tensor, encoder_states: torch.Tensor,
-               attention_mask: torch.Tensor | None = None, decoder_attention_mask: torch.Tensor | None = None,
-               output_attentions: bool = False,
-               last_only: bool = False) -> tuple[torch.Tensor, tuple[torch.Tensor, ...] | None]:
+    def decode(
+        self,
+        decoder_input_ids: torch.Tensor,
+        encoder_states: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        decoder_attention_mask: torch.Tensor | None = None,
+        output_attentions: bool = False,
+        last_only: bool = False,
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...] | None]:
         """Logits ``[batch, target, vocab]`` for the next token after each decoder position.
 
         ``last_only=True`` scores only the last position (``[batch, 1, vocab]``): all a
@@ -142,28 +184,47 @@ class BertEncoderDecoder(nn.Module):
         for layer in self.decoder_layers:
             y, _, weights = layer(y, encoder_states, self_mask, cross_mask, output_attentions)
             cross.append(weights)
-        return self.lm_head(y[:, -1:] if last_only else y), (tuple(cross) if output_attentions else None)
+        return self.lm_head(y[:, -1:] if last_only else y), (
+            tuple(cross) if output_attentions else None
+        )
 
-    def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None,
-                attention_mask: torch.Tensor | None = None, labels: torch.Tensor | None = None,
-                decoder_input_ids: torch.Tensor | None = None, decoder_attention_mask: torch.Tensor | None = None,
-                output_attentions: bool = False) -> Seq2SeqOutput:
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        token_type_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        decoder_input_ids: torch.Tensor | None = None,
+        decoder_attention_mask: torch.Tensor | None = None,
+        output_attentions: bool = False,
+    ) -> Seq2SeqOutput:
         """Teacher-forced pass. ``labels`` (``-100`` = padding) give the loss and, shifted, the decoder input."""
         if decoder_input_ids is None:
             if labels is None:
-                raise ValueError("Pass labels (for training) or decoder_input_ids (the answer so far).")
+                raise ValueError(
+                    "Pass labels (for training) or decoder_input_ids (the answer so far)."
+                )
             decoder_input_ids = shift_right(labels, self.bos_token_id, self.config.pad_token_id)
             decoder_attention_mask = torch.ones_like(decoder_input_ids)
             decoder_attention_mask[:, 1:] = (labels[:, :-1] != IGNORE_INDEX).long()
         elif labels is not None and labels.shape != decoder_input_ids.shape:
-            raise ValueError(f"labels {tuple(labels.shape)} and decoder_input_ids {tuple(decoder_input_ids.shape)} "
-                             "must have the same shape: one target per decoder position.")
+            raise ValueError(
+                f"labels {tuple(labels.shape)} and decoder_input_ids {tuple(decoder_input_ids.shape)} "
+                "must have the same shape: one target per decoder position."
+            )
         encoder_states = self.encode(input_ids, token_type_ids, attention_mask)
-        logits, cross = self.decode(decoder_input_ids, encoder_states, attention_mask, decoder_attention_mask,
-                                    output_attentions)
+        logits, cross = self.decode(
+            decoder_input_ids,
+            encoder_states,
+            attention_mask,
+            decoder_attention_mask,
+            output_attentions,
+        )
         loss = None
         if labels is not None:
-            loss = F.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=IGNORE_INDEX)
+            loss = F.cross_entropy(
+                logits.flatten(0, 1), labels.flatten(), ignore_index=IGNORE_INDEX
+            )
         return Seq2SeqOutput(logits, loss, encoder_states, cross)
 
 
@@ -182,8 +243,11 @@ class Seq2SeqFeatures(torch.utils.data.Dataset):
         return self.input_ids.shape[0]
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        item = {"input_ids": self.input_ids[index], "token_type_ids": self.token_type_ids[index],
-                "attention_mask": self.attention_mask[index]}
+        item = {
+            "input_ids": self.input_ids[index],
+            "token_type_ids": self.token_type_ids[index],
+            "attention_mask": self.attention_mask[index],
+        }
         if self.labels is not None:
             item["labels"] = self.labels[index]
         return item
@@ -192,10 +256,12 @@ class Seq2SeqFeatures(torch.utils.data.Dataset):
 def trim_seq2seq(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Drop columns that are padding in every row, for the inputs and the labels separately."""
     source = int(batch["attention_mask"].sum(dim=1).max())
-    trimmed = {key: batch[key][:, :source] for key in ("input_ids", "token_type_ids", "attention_mask")}
+    trimmed = {
+        key: batch[key][:, :source] for key in ("input_ids", "token_type_ids", "attention_mask")
+    }
     if "labels" in batch:
         target = int((batch["labels"] != IGNORE_INDEX).sum(dim=1).max())
-        trimmed["labels"] = batch["labels"][:, :max(target, 1)]
+        trimmed["labels"] = batch["labels"][:, : max(target, 1)]
     return trimmed
 
 
@@ -204,9 +270,14 @@ def collate_seq2seq(items: list[dict[str, torch.Tensor]]) -> dict[str, torch.Ten
     return trim_seq2seq({key: torch.stack([item[key] for item in items]) for key in items[0]})
 
 
-def prepare_seq2seq_features(examples: Sequence[QAExample], tokenizer, max_length: int = 384,
-                             max_target_length: int = 32, with_labels: bool = True,
-                             max_question_length: int = DEFAULT_MAX_QUESTION_LENGTH) -> Seq2SeqFeatures:
+def prepare_seq2seq_features(
+    examples: Sequence[QAExample],
+    tokenizer,
+    max_length: int = 384,
+    max_target_length: int = 32,
+    with_labels: bool = True,
+    max_question_length: int = DEFAULT_MAX_QUESTION_LENGTH,
+) -> Seq2SeqFeatures:
     """``[CLS] question [SEP] passage [SEP]`` and ``answer [SEP]`` targets.
 
     The encoder input is the first window of the extractive reader's
@@ -218,20 +289,41 @@ def prepare_seq2seq_features(examples: Sequence[QAExample], tokenizer, max_lengt
     end token) always fits.
     """
     if max_target_length < 2:
-        raise ValueError("max_target_length must leave room for at least one answer token and [SEP].")
-    windows = prepare_features(examples, tokenizer, max_length, stride=0, max_question_length=max_question_length,
-                               with_labels=False)
+        raise ValueError(
+            "max_target_length must leave room for at least one answer token and [SEP]."
+        )
+    windows = prepare_features(
+        examples,
+        tokenizer,
+        max_length,
+        stride=0,
+        max_question_length=max_question_length,
+        with_labels=False,
+    )
     first = [i for i, window in enumerate(windows.windows) if window.token_start == 0]
-    truncated = [i + 1 < len(windows) and windows.windows[i + 1].example_index == windows.windows[i].example_index
-                 for i in first]
+    truncated = [
+        i + 1 < len(windows)
+        and windows.windows[i + 1].example_index == windows.windows[i].example_index
+        for i in first
+    ]
     labels = None
     if with_labels:
         if any(not example.answers for example in windows.examples):
-            raise ValueError("Every example needs a reference answer to make labels; pass with_labels=False.")
+            raise ValueError(
+                "Every example needs a reference answer to make labels; pass with_labels=False."
+            )
         labels = torch.full((len(first), max_target_length), IGNORE_INDEX)
-        targets = tokenizer([e.answers[0] for e in windows.examples], add_special_tokens=False)["input_ids"]
+        targets = tokenizer([e.answers[0] for e in windows.examples], add_special_tokens=False)[
+            "input_ids"
+        ]
         for row, ids in enumerate(targets):
-            ids = ids[:max_target_length - 1] + [tokenizer.sep_token_id]
-            labels[row, :len(ids)] = torch.tensor(ids)
-    return Seq2SeqFeatures(windows.input_ids[first], windows.token_type_ids[first], windows.attention_mask[first],
-                           labels, windows.examples, truncated)
+            ids = ids[: max_target_length - 1] + [tokenizer.sep_token_id]
+            labels[row, : len(ids)] = torch.tensor(ids)
+    return Seq2SeqFeatures(
+        windows.input_ids[first],
+        windows.token_type_ids[first],
+        windows.attention_mask[first],
+        labels,
+        windows.examples,
+        truncated,
+    )

@@ -57,8 +57,9 @@ def f1_score(prediction: str, ground_truth: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
-def max_over_ground_truths(metric: Callable[[str, str], float], prediction: str,
-                           ground_truths: Sequence[str]) -> float:
+def max_over_ground_truths(
+    metric: Callable[[str, str], float], prediction: str, ground_truths: Sequence[str]
+) -> float:
     """The best score of ``prediction`` against any of the reference answers."""
     return max(metric(prediction, truth) for truth in ground_truths)
 
@@ -68,13 +69,19 @@ def _check_references(references: Mapping[str, Sequence[str]]) -> None:
         raise ValueError("references must be a non-empty dict {question id: [answer texts]}.")
     for key, answers in references.items():
         if isinstance(answers, str):
-            raise ValueError(f"references[{key!r}] is a string; wrap it in a list: [{answers!r}]. "
-                             "(A bare string would be scored character by character.)")
+            raise ValueError(
+                f"references[{key!r}] is a string; wrap it in a list: [{answers!r}]. "
+                "(A bare string would be scored character by character.)"
+            )
         if not answers or not all(isinstance(answer, str) for answer in answers):
-            raise ValueError(f"references[{key!r}] must be a non-empty list of answer strings, got {answers!r}")
+            raise ValueError(
+                f"references[{key!r}] must be a non-empty list of answer strings, got {answers!r}"
+            )
 
 
-def squad_em_f1(predictions: Mapping[str, str], references: Mapping[str, Sequence[str]]) -> dict[str, float]:
+def squad_em_f1(
+    predictions: Mapping[str, str], references: Mapping[str, Sequence[str]]
+) -> dict[str, float]:
     """SQuAD v1.1 exact match and F1, in percent.
 
     ``predictions``: ``{question id: predicted answer text}``;
@@ -91,12 +98,16 @@ def squad_em_f1(predictions: Mapping[str, str], references: Mapping[str, Sequenc
             raise ValueError(f"predictions[{key!r}] must be a string, got {type(text).__name__}")
     missing = [key for key in references if key not in predictions]
     if missing:
-        warnings.warn(f"{len(missing)} question(s) have no prediction and score 0 (e.g. {missing[0]!r}).",
-                      stacklevel=2)
+        warnings.warn(
+            f"{len(missing)} question(s) have no prediction and score 0 (e.g. {missing[0]!r}).",
+            stacklevel=2,
+        )
     extra = [key for key in predictions if key not in references]
     if extra:
-        warnings.warn(f"{len(extra)} prediction(s) have no reference and are ignored (e.g. {extra[0]!r}).",
-                      stacklevel=2)
+        warnings.warn(
+            f"{len(extra)} prediction(s) have no reference and are ignored (e.g. {extra[0]!r}).",
+            stacklevel=2,
+        )
     exact = f1 = 0.0
     for key, answers in references.items():
         if key in predictions:
@@ -107,10 +118,14 @@ def squad_em_f1(predictions: Mapping[str, str], references: Mapping[str, Sequenc
 
 def _as_lists(predictions: Sequence[str], references: Sequence[Sequence[str]]) -> list[list[str]]:
     if isinstance(predictions, str) or not all(isinstance(p, str) for p in predictions):
-        raise ValueError("predictions must be a list of strings (one generated answer per question).")
+        raise ValueError(
+            "predictions must be a list of strings (one generated answer per question)."
+        )
     if len(predictions) != len(references):
-        raise ValueError(f"{len(predictions)} predictions but {len(references)} reference lists; "
-                         "give one list of reference answers per prediction.")
+        raise ValueError(
+            f"{len(predictions)} predictions but {len(references)} reference lists; "
+            "give one list of reference answers per prediction."
+        )
     if not predictions:
         raise ValueError("predictions is empty: nothing to score.")
     lists = []
@@ -118,12 +133,16 @@ def _as_lists(predictions: Sequence[str], references: Sequence[Sequence[str]]) -
         if isinstance(answers, str):
             raise ValueError(f"references[{index}] is a string; wrap it in a list: [{answers!r}].")
         if not answers or not all(isinstance(answer, str) for answer in answers):
-            raise ValueError(f"references[{index}] must be a non-empty list of strings, got {answers!r}")
+            raise ValueError(
+                f"references[{index}] must be a non-empty list of strings, got {answers!r}"
+            )
         lists.append(list(answers))
     return lists
 
 
-def bleu(predictions: Sequence[str], references: Sequence[Sequence[str]], lowercase: bool = True) -> float:
+def bleu(
+    predictions: Sequence[str], references: Sequence[Sequence[str]], lowercase: bool = True
+) -> float:
     """Corpus BLEU (sacrebleu, 13a tokenisation, 0-100) with any number of references per answer.
 
     ``lowercase=True`` by default because the book's models are uncased: they
@@ -134,7 +153,9 @@ def bleu(predictions: Sequence[str], references: Sequence[Sequence[str]], lowerc
     lists = _as_lists(predictions, references)
     width = max(len(answers) for answers in lists)
     # sacrebleu takes reference *streams*; None marks "this question has fewer references".
-    streams = [[answers[k] if k < len(answers) else None for answers in lists] for k in range(width)]
+    streams = [
+        [answers[k] if k < len(answers) else None for answers in lists] for k in range(width)
+    ]
     return sacrebleu.corpus_bleu(list(predictions), streams, lowercase=lowercase).score
 
 
@@ -149,12 +170,16 @@ def rouge_l(predictions: Sequence[str], references: Sequence[Sequence[str]]) -> 
 
     lists = _as_lists(predictions, references)
     scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
-    total = sum(max(scorer.score(answer, prediction)["rougeL"].fmeasure for answer in answers)
-                for prediction, answers in zip(predictions, lists))
+    total = sum(
+        max(scorer.score(answer, prediction)["rougeL"].fmeasure for answer in answers)
+        for prediction, answers in zip(predictions, lists)
+    )
     return 100.0 * total / len(lists)
 
 
-def generation_scores(predictions: Sequence[str], references: Sequence[Sequence[str]]) -> dict[str, float]:
+def generation_scores(
+    predictions: Sequence[str], references: Sequence[Sequence[str]]
+) -> dict[str, float]:
     """BLEU, ROUGE-L, EM and F1 (all 0-100) of generated answers against their references."""
     lists = _as_lists(predictions, references)
     ids = [str(index) for index in range(len(lists))]

@@ -35,15 +35,31 @@ The generic API, for any model whose ``forward(**batch)`` returns an object with
 function ``epoch -> batches``, or an object with ``epoch_batches(epoch, start)`` (exact resume).
 """
 
-from bertedu.train.checkpoint import (CheckpointMismatchError, latest_checkpoint, load_checkpoint, load_weights,
-                                      save_checkpoint, save_weights)
+from bertedu.train.checkpoint import (
+    CheckpointMismatchError,
+    latest_checkpoint,
+    load_checkpoint,
+    load_weights,
+    save_checkpoint,
+    save_weights,
+)
 from bertedu.train.config import TrainConfig
 from bertedu.train.loop import NonFiniteLossError, TrainResult, train
 from bertedu.train.metrics_log import read_metrics
 from bertedu.train.optim import build_optimizer, warmup_linear_schedule
 
 __all__ = [
-    "TrainConfig", "train", "TrainResult", "NonFiniteLossError", "build_optimizer", "warmup_linear_schedule",
-    "save_checkpoint", "load_checkpoint", "latest_checkpoint", "save_weights", "load_weights",
-    "CheckpointMismatchError", "read_metrics",
+    "TrainConfig",
+    "train",
+    "TrainResult",
+    "NonFiniteLossError",
+    "build_optimizer",
+    "warmup_linear_schedule",
+    "save_checkpoint",
+    "load_checkpoint",
+    "latest_checkpoint",
+    "save_weights",
+    "load_weights",
+    "CheckpointMismatchError",
+    "read_metrics",
 ]

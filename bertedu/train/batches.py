@@ -45,8 +45,11 @@ class DataPosition:
         return {"epoch": self.epoch, "batch": self.batch}
 
 
-def epoch_iterator(source: ResumableBatches | Callable[[int], Iterable[Batch]] | Iterable[Batch],
-                   epoch: int, start: int) -> Iterator[Batch]:
+def epoch_iterator(
+    source: ResumableBatches | Callable[[int], Iterable[Batch]] | Iterable[Batch],
+    epoch: int,
+    start: int,
+) -> Iterator[Batch]:
     """The batches of ``epoch`` from number ``start`` on, for any of the three kinds of source."""
     if isinstance(source, ResumableBatches):
         return iter(source.epoch_batches(epoch, start))
@@ -74,7 +77,8 @@ class BatchStream:
                 raise ValueError(
                     f"The training data yielded no batch in epoch {self.position.epoch}. Is it empty (or smaller "
                     "than one batch with drop_last)? A one-shot iterator (a generator) cannot be read twice: pass "
-                    "a list, a DataLoader or a function epoch -> batches instead.") from None
+                    "a list, a DataLoader or a function epoch -> batches instead."
+                ) from None
         self.position.batch += 1
         return batch
 

@@ -53,7 +53,7 @@ def measure_matmul_peak(size: int = 1024, repeats: int = 10) -> float:
         start = time.perf_counter()
         a @ b
         best = min(best, time.perf_counter() - start)
-    return 2 * size ** 3 / best
+    return 2 * size**3 / best
 
 
 def model_flops_per_step(config: BertConfig, batch: int, seq: int, predictions: int) -> float:
@@ -61,12 +61,15 @@ def model_flops_per_step(config: BertConfig, batch: int, seq: int, predictions: 
     h, i, v = config.hidden_size, config.intermediate_size, config.vocab_size
     per_token_layer = 2 * (4 * h * h + 2 * h * i) + 2 * 2 * seq * h  # projections + QK^T and AV
     encoder = batch * seq * config.num_hidden_layers * per_token_layer
-    heads = predictions * 2 * (h * h + h * v) + batch * 2 * (h * h + 2 * h)  # MLM transform + decoder; pooler + NSP
+    heads = predictions * 2 * (h * h + h * v) + batch * 2 * (
+        h * h + 2 * h
+    )  # MLM transform + decoder; pooler + NSP
     return 3.0 * (encoder + heads)
 
 
-def pretraining_batch(config: BertConfig, batch: int, seq: int, *, max_predictions: int = 20,
-                      seed: int = 0) -> dict[str, torch.Tensor]:
+def pretraining_batch(
+    config: BertConfig, batch: int, seq: int, *, max_predictions: int = 20, seed: int = 0
+) -> dict[str, torch.Tensor]:
     """A realistic batch: ``[CLS] A [SEP] B [SEP]`` pairs of random WordPieces, masked as BERT masks (15%, cap 20)."""
     from bertedu.data.masking import mask_tokens
 
@@ -76,16 +79,29 @@ def pretraining_batch(config: BertConfig, batch: int, seq: int, *, max_predictio
     ids[:, 0], ids[:, split], ids[:, -1] = 101, 102, 102
     special = torch.zeros(batch, seq, dtype=torch.bool)
     special[:, [0, split, seq - 1]] = True
-    masked, labels = mask_tokens(ids, special, vocab_size=config.vocab_size, mask_token_id=103,
-                                 max_predictions=max_predictions, generator=generator,
-                                 random_token_ids=torch.arange(1000, config.vocab_size))
+    masked, labels = mask_tokens(
+        ids,
+        special,
+        vocab_size=config.vocab_size,
+        mask_token_id=103,
+        max_predictions=max_predictions,
+        generator=generator,
+        random_token_ids=torch.arange(1000, config.vocab_size),
+    )
     token_type_ids = torch.zeros_like(ids)
-    token_type_ids[:, split + 1:] = 1
-    return {"input_ids": masked, "token_type_ids": token_type_ids, "attention_mask": torch.ones_like(ids),
-            "labels": labels, "next_sentence_label": torch.randint(0, 2, (batch,), generator=generator)}
+    token_type_ids[:, split + 1 :] = 1
+    return {
+        "input_ids": masked,
+        "token_type_ids": token_type_ids,
+        "attention_mask": torch.ones_like(ids),
+        "labels": labels,
+        "next_sentence_label": torch.randint(0, 2, (batch,), generator=generator),
+    }
 
 
-def make_step(model: nn.Module, optimizer: torch.optim.Optimizer, batch: dict[str, torch.Tensor]) -> Callable[[], float]:
+def make_step(
+    model: nn.Module, optimizer: torch.optim.Optimizer, batch: dict[str, torch.Tensor]
+) -> Callable[[], float]:
     """A closure running one full training step; returns the loss."""
     model.train()
 
@@ -104,16 +120,29 @@ def hf_pretraining_model(config: BertConfig, attn_implementation: str = "sdpa") 
     import transformers
 
     hf_config = transformers.BertConfig(
-        vocab_size=config.vocab_size, hidden_size=config.hidden_size, num_hidden_layers=config.num_hidden_layers,
-        num_attention_heads=config.num_attention_heads, intermediate_size=config.intermediate_size,
-        hidden_dropout_prob=config.hidden_dropout_prob, attention_probs_dropout_prob=config.attention_probs_dropout_prob,
-        max_position_embeddings=config.max_position_embeddings, attn_implementation=attn_implementation)
+        vocab_size=config.vocab_size,
+        hidden_size=config.hidden_size,
+        num_hidden_layers=config.num_hidden_layers,
+        num_attention_heads=config.num_attention_heads,
+        intermediate_size=config.intermediate_size,
+        hidden_dropout_prob=config.hidden_dropout_prob,
+        attention_probs_dropout_prob=config.attention_probs_dropout_prob,
+        max_position_embeddings=config.max_position_embeddings,
+        attn_implementation=attn_implementation,
+    )
     return transformers.BertForPreTraining(hf_config)
 
 
-def compare_pretraining_steps(*, batch: int = 32, seq: int = 128, repeats: int = 10, warmup: int = 3,
-                              steps_per_repeat: int = 2, config: BertConfig | None = None,
-                              include_eager: bool = False) -> dict[str, Any]:
+def compare_pretraining_steps(
+    *,
+    batch: int = 32,
+    seq: int = 128,
+    repeats: int = 10,
+    warmup: int = 3,
+    steps_per_repeat: int = 2,
+    config: BertConfig | None = None,
+    include_eager: bool = False,
+) -> dict[str, Any]:
     """Time ours and transformers' full pretraining step, interleaved; return a results dict.
 
     Ours uses :func:`bertedu.train.optim.build_optimizer` (fused AdamW, the
@@ -128,7 +157,9 @@ def compare_pretraining_steps(*, batch: int = 32, seq: int = 128, repeats: int =
     contenders = {"bertedu": make_step(ours, build_optimizer(ours, lr=1e-4), data)}
     for attn in ("sdpa", "eager") if include_eager else ("sdpa",):
         theirs = hf_pretraining_model(config, attn)
-        contenders[f"transformers ({attn})"] = make_step(theirs, torch.optim.AdamW(theirs.parameters(), lr=1e-4), data)
+        contenders[f"transformers ({attn})"] = make_step(
+            theirs, torch.optim.AdamW(theirs.parameters(), lr=1e-4), data
+        )
     peaks = [measure_matmul_peak()]
     for step in contenders.values():
         for _ in range(warmup):
@@ -146,22 +177,35 @@ def compare_pretraining_steps(*, batch: int = 32, seq: int = 128, repeats: int =
     results = {}
     for name, seconds in times.items():
         median = statistics.median(seconds)
-        results[name] = StepBenchmark(name, median, batch * seq / median, flops / 1e12, flops / median / peak)
+        results[name] = StepBenchmark(
+            name, median, batch * seq / median, flops / 1e12, flops / median / peak
+        )
     reference = results["transformers (sdpa)"]
-    return {"batch": batch, "seq": seq, "predictions_per_step": predictions, "repeats": repeats,
-            "threads": torch.get_num_threads(), "matmul_peak_gflops": peak / 1e9,
-            "results": results, "speedup": results["bertedu"].tokens_per_s / reference.tokens_per_s}
+    return {
+        "batch": batch,
+        "seq": seq,
+        "predictions_per_step": predictions,
+        "repeats": repeats,
+        "threads": torch.get_num_threads(),
+        "matmul_peak_gflops": peak / 1e9,
+        "results": results,
+        "speedup": results["bertedu"].tokens_per_s / reference.tokens_per_s,
+    }
 
 
 def format_comparison(comparison: dict[str, Any]) -> str:
     """The comparison as a small text table."""
-    lines = [f"BERT-Tiny pretraining step (forward + backward + AdamW), batch {comparison['batch']} x "
-             f"{comparison['seq']}, {comparison['predictions_per_step']} masked predictions, "
-             f"{comparison['threads']} threads, median of {comparison['repeats']} interleaved repeats",
-             f"dense fp32 matmul peak measured in this run: {comparison['matmul_peak_gflops']:.0f} GFLOP/s",
-             f"{'implementation':<24}{'ms/step':>10}{'tokens/s':>12}{'MFU':>8}"]
+    lines = [
+        f"BERT-Tiny pretraining step (forward + backward + AdamW), batch {comparison['batch']} x "
+        f"{comparison['seq']}, {comparison['predictions_per_step']} masked predictions, "
+        f"{comparison['threads']} threads, median of {comparison['repeats']} interleaved repeats",
+        f"dense fp32 matmul peak measured in this run: {comparison['matmul_peak_gflops']:.0f} GFLOP/s",
+        f"{'implementation':<24}{'ms/step':>10}{'tokens/s':>12}{'MFU':>8}",
+    ]
     for result in comparison["results"].values():
-        lines.append(f"{result.name:<24}{result.seconds_per_step * 1e3:>10.1f}{result.tokens_per_s:>12,.0f}"
-                     f"{result.mfu:>8.1%}")
+        lines.append(
+            f"{result.name:<24}{result.seconds_per_step * 1e3:>10.1f}{result.tokens_per_s:>12,.0f}"
+            f"{result.mfu:>8.1%}"
+        )
     lines.append(f"speed-up of bertedu over transformers (sdpa): {comparison['speedup']:.2f}x")
     return "\n".join(lines)

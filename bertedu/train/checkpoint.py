@@ -93,13 +93,21 @@ def _sha256(path: Path) -> str:
 def _replace_atomically(tmp: Path, final: Path) -> None:
     with tmp.open("rb+") as file:
         os.fsync(file.fileno())  # the bytes are on disk before the name points at them
-    os.chmod(tmp, 0o644)  # safetensors creates owner-only files; a shipped checkpoint must be readable
+    os.chmod(
+        tmp, 0o644
+    )  # safetensors creates owner-only files; a shipped checkpoint must be readable
     os.replace(tmp, final)
 
 
-def _write_tensors(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str] | None = None) -> None:
+def _write_tensors(
+    tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str] | None = None
+) -> None:
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    save_file({name: t.detach().contiguous().cpu() for name, t in tensors.items()}, str(tmp), metadata=metadata)
+    save_file(
+        {name: t.detach().contiguous().cpu() for name, t in tensors.items()},
+        str(tmp),
+        metadata=metadata,
+    )
     _replace_atomically(tmp, path)
 
 
@@ -124,7 +132,12 @@ def deduplicated_state_dict(model: nn.Module) -> tuple[dict[str, torch.Tensor], 
     aliases: dict[str, str] = {}
     seen: dict[tuple, str] = {}
     for name, tensor in unwrap_model(model).state_dict().items():
-        key = (tensor.untyped_storage().data_ptr(), tensor.storage_offset(), tuple(tensor.shape), tensor.stride())
+        key = (
+            tensor.untyped_storage().data_ptr(),
+            tensor.storage_offset(),
+            tuple(tensor.shape),
+            tensor.stride(),
+        )
         if tensor.numel() and key in seen:
             aliases[name] = seen[key]
         else:
@@ -133,8 +146,13 @@ def deduplicated_state_dict(model: nn.Module) -> tuple[dict[str, torch.Tensor], 
     return tensors, aliases
 
 
-def save_weights(model: nn.Module, path: str | Path, *, dtype: torch.dtype | None = None,
-                 metadata: dict[str, str] | None = None) -> dict[str, str]:
+def save_weights(
+    model: nn.Module,
+    path: str | Path,
+    *,
+    dtype: torch.dtype | None = None,
+    metadata: dict[str, str] | None = None,
+) -> dict[str, str]:
     """Write the model's weights to one safetensors file (tied tensors once); return the aliases.
 
     ``dtype`` (e.g. ``torch.float16``) converts floating-point tensors, halving
@@ -153,18 +171,24 @@ def _check_config(saved: dict[str, Any] | None, model: nn.Module, where: Path) -
     current = model_config_dict(model)
     if saved is None or current is None:
         return
-    differing = [f"{key}: checkpoint {saved.get(key)!r}, model {current.get(key)!r}"
-                 for key in sorted(set(saved) | set(current)) if saved.get(key) != current.get(key)]
+    differing = [
+        f"{key}: checkpoint {saved.get(key)!r}, model {current.get(key)!r}"
+        for key in sorted(set(saved) | set(current))
+        if saved.get(key) != current.get(key)
+    ]
     if differing:
         raise CheckpointMismatchError(
             f"The checkpoint {where} was written for a model with a different config ("
-            + "; ".join(differing) + "). Build the model from the checkpoint's config "
+            + "; ".join(differing)
+            + "). Build the model from the checkpoint's config "
             f"(BertConfig.from_dict(json.load(open('{where / STATE_FILE}'))['model_config'])), "
-            "or write this run to a new output folder instead of resuming.")
+            "or write this run to a new output folder instead of resuming."
+        )
 
 
-def load_model_tensors(model: nn.Module, tensors: dict[str, torch.Tensor], aliases: dict[str, str],
-                       where: Path | str) -> None:
+def load_model_tensors(
+    model: nn.Module, tensors: dict[str, torch.Tensor], aliases: dict[str, str], where: Path | str
+) -> None:
     """Copy ``tensors`` (plus re-created aliases) into ``model``, with errors that name the tensor."""
     model = unwrap_model(model)
     expected = model.state_dict()
@@ -178,14 +202,16 @@ def load_model_tensors(model: nn.Module, tensors: dict[str, torch.Tensor], alias
         raise CheckpointMismatchError(
             f"The weights in {where} do not fit this model: missing {missing[:5]}"
             f"{' ...' if len(missing) > 5 else ''}, unexpected {unexpected[:5]}{' ...' if len(unexpected) > 5 else ''}. "
-            "Is it a checkpoint of another model class (e.g. BertModel vs BertForPreTraining)?")
+            "Is it a checkpoint of another model class (e.g. BertModel vs BertForPreTraining)?"
+        )
     for name in expected:  # the model's order, so the first differing tensor is reported
         tensor = full[name]
         if tuple(tensor.shape) != tuple(expected[name].shape):
             raise CheckpointMismatchError(
                 f"Tensor {name!r} in {where} has shape {tuple(tensor.shape)} but the model's is "
                 f"{tuple(expected[name].shape)}. The checkpoint belongs to a model of another size: build the "
-                "model with the checkpoint's config, or start a new run in a new folder.")
+                "model with the checkpoint's config, or start a new run in a new folder."
+            )
     with torch.no_grad():
         model.load_state_dict({n: t.to(expected[n].dtype) for n, t in full.items()}, strict=True)
 
@@ -211,8 +237,10 @@ def _parameter_names(model: nn.Module, optimizer: torch.optim.Optimizer) -> list
     for group in optimizer.param_groups:
         for param in group["params"]:
             if id(param) not in by_id:
-                raise ValueError("The optimizer holds a parameter that is not in the model; "
-                                 "build the optimizer from this model's parameters.")
+                raise ValueError(
+                    "The optimizer holds a parameter that is not in the model; "
+                    "build the optimizer from this model's parameters."
+                )
             names.append(by_id[id(param)])
     return names
 
@@ -227,7 +255,9 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
-def _split_optimizer_state(model: nn.Module, optimizer: torch.optim.Optimizer) -> tuple[dict, dict[str, torch.Tensor]]:
+def _split_optimizer_state(
+    model: nn.Module, optimizer: torch.optim.Optimizer
+) -> tuple[dict, dict[str, torch.Tensor]]:
     names = _parameter_names(model, optimizer)
     state = optimizer.state_dict()
     tensors, scalars = {}, {}
@@ -238,28 +268,44 @@ def _split_optimizer_state(model: nn.Module, optimizer: torch.optim.Optimizer) -
                 tensors[f"optimizer/{names[index]}/{key}"] = value
             else:
                 scalars[names[index]][key] = value
-    groups = [{k: _json_safe(v) for k, v in group.items() if k != "params"} | {"param_names": [
-        names[i] for i in group["params"]]} for group in state["param_groups"]]
+    groups = [
+        {k: _json_safe(v) for k, v in group.items() if k != "params"}
+        | {"param_names": [names[i] for i in group["params"]]}
+        for group in state["param_groups"]
+    ]
     return {"class": type(optimizer).__name__, "param_groups": groups, "scalars": scalars}, tensors
 
 
-def _restore_optimizer(model: nn.Module, optimizer: torch.optim.Optimizer, saved: dict,
-                       tensors: dict[str, torch.Tensor], where: Path) -> None:
+def _restore_optimizer(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    saved: dict,
+    tensors: dict[str, torch.Tensor],
+    where: Path,
+) -> None:
     if saved is None:
-        raise CheckpointMismatchError(f"{where} holds no optimizer state (it was saved without one).")
+        raise CheckpointMismatchError(
+            f"{where} holds no optimizer state (it was saved without one)."
+        )
     if saved["class"] != type(optimizer).__name__:
-        raise CheckpointMismatchError(f"{where} holds {saved['class']} state, but the optimizer is "
-                                      f"{type(optimizer).__name__}.")
+        raise CheckpointMismatchError(
+            f"{where} holds {saved['class']} state, but the optimizer is "
+            f"{type(optimizer).__name__}."
+        )
     names = _parameter_names(model, optimizer)
     current = optimizer.state_dict()
     saved_names = [n for g in saved["param_groups"] for n in g["param_names"]]
     if saved_names != names:
-        first = next((i for i, (a, b) in enumerate(zip(saved_names, names)) if a != b), min(len(names), len(saved_names)))
+        first = next(
+            (i for i, (a, b) in enumerate(zip(saved_names, names)) if a != b),
+            min(len(names), len(saved_names)),
+        )
         raise CheckpointMismatchError(
             f"The optimizer in {where} was built over other parameters: at position {first} the checkpoint has "
             f"{saved_names[first] if first < len(saved_names) else 'nothing'!r}, this optimizer "
             f"{names[first] if first < len(names) else 'nothing'!r}. Build the optimizer the same way "
-            "(bertedu.train.optim.build_optimizer) and with the same weight-decay grouping.")
+            "(bertedu.train.optim.build_optimizer) and with the same weight-decay grouping."
+        )
     params = {n: p for n, p in unwrap_model(model).named_parameters()}
     state: dict[int, dict[str, Any]] = {}
     for index, name in enumerate(names):
@@ -269,11 +315,12 @@ def _restore_optimizer(model: nn.Module, optimizer: torch.optim.Optimizer, saved
         prefix = f"optimizer/{name}/"
         for key, value in tensors.items():
             if key.startswith(prefix):
-                slot = key[len(prefix):]
+                slot = key[len(prefix) :]
                 if value.dim() and tuple(value.shape) != tuple(params[name].shape):
                     raise CheckpointMismatchError(
                         f"Optimizer state {slot!r} of {name!r} in {where} has shape {tuple(value.shape)}, the "
-                        f"parameter has {tuple(params[name].shape)}.")
+                        f"parameter has {tuple(params[name].shape)}."
+                    )
                 entry[slot] = value
         state[index] = entry
     groups = []
@@ -293,10 +340,18 @@ def step_directory(directory: str | Path, step: int) -> Path:
     return Path(directory) / f"step-{step:08d}"
 
 
-def save_checkpoint(directory: str | Path, *, model: nn.Module, step: int,
-                    optimizer: torch.optim.Optimizer | None = None, scheduler: Any = None,
-                    data_position: dict[str, Any] | None = None, extra: dict[str, Any] | None = None,
-                    generators: dict[str, torch.Generator] | None = None, keep: int | None = None) -> Path:
+def save_checkpoint(
+    directory: str | Path,
+    *,
+    model: nn.Module,
+    step: int,
+    optimizer: torch.optim.Optimizer | None = None,
+    scheduler: Any = None,
+    data_position: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
+    generators: dict[str, torch.Generator] | None = None,
+    keep: int | None = None,
+) -> Path:
     """Write a complete, resumable checkpoint of ``step`` under ``directory``; return its folder.
 
     ``data_position`` is whatever the data source needs to continue (e.g.
@@ -342,8 +397,11 @@ def list_checkpoints(directory: str | Path) -> list[Path]:
     directory = Path(directory)
     if not directory.is_dir():
         return []
-    found = [(int(m.group(1)), p) for p in directory.iterdir()
-             if (m := _STEP_DIR.match(p.name)) and (p / STATE_FILE).is_file()]
+    found = [
+        (int(m.group(1)), p)
+        for p in directory.iterdir()
+        if (m := _STEP_DIR.match(p.name)) and (p / STATE_FILE).is_file()
+    ]
     return [p for _, p in sorted(found)]
 
 
@@ -358,18 +416,28 @@ def read_checkpoint_state(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     state_file = path / STATE_FILE
     if not state_file.is_file():
-        raise FileNotFoundError(f"{path} is not a committed checkpoint (no {STATE_FILE}); pass a step-NNNNNNNN "
-                                "folder, or use latest_checkpoint(output_dir) to find one.")
+        raise FileNotFoundError(
+            f"{path} is not a committed checkpoint (no {STATE_FILE}); pass a step-NNNNNNNN "
+            "folder, or use latest_checkpoint(output_dir) to find one."
+        )
     state = json.loads(state_file.read_text(encoding="utf-8"))
     if state.get("format_version") != FORMAT_VERSION:
-        raise CheckpointMismatchError(f"{path} has checkpoint format {state.get('format_version')}, this code reads "
-                                      f"format {FORMAT_VERSION}.")
+        raise CheckpointMismatchError(
+            f"{path} has checkpoint format {state.get('format_version')}, this code reads "
+            f"format {FORMAT_VERSION}."
+        )
     return state
 
 
-def load_checkpoint(path: str | Path, *, model: nn.Module, optimizer: torch.optim.Optimizer | None = None,
-                    scheduler: Any = None, generators: dict[str, torch.Generator] | None = None,
-                    restore_rng: bool = True) -> CheckpointState:
+def load_checkpoint(
+    path: str | Path,
+    *,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer | None = None,
+    scheduler: Any = None,
+    generators: dict[str, torch.Generator] | None = None,
+    restore_rng: bool = True,
+) -> CheckpointState:
     """Restore ``model`` (and optimizer, scheduler, RNGs if given) from a checkpoint folder.
 
     The model's config and every tensor's shape are checked first; a mismatch
@@ -380,21 +448,32 @@ def load_checkpoint(path: str | Path, *, model: nn.Module, optimizer: torch.opti
     state = read_checkpoint_state(path)
     for name, digest in state["sha256"].items():
         if _sha256(path / name) != digest:
-            raise CheckpointMismatchError(f"{path / name} does not match the hash in {STATE_FILE}: the file was "
-                                          "changed or only partly written. Use an earlier checkpoint.")
+            raise CheckpointMismatchError(
+                f"{path / name} does not match the hash in {STATE_FILE}: the file was "
+                "changed or only partly written. Use an earlier checkpoint."
+            )
     _check_config(state["model_config"], model, path)
     load_model_tensors(model, load_file(str(path / MODEL_FILE)), state["aliases"], path)
     training = load_file(str(path / TRAINING_STATE_FILE))
     if optimizer is not None:
         device = next(unwrap_model(model).parameters()).device
-        _restore_optimizer(model, optimizer, state["optimizer"],
-                           {k: v.to(device) for k, v in training.items() if k.startswith("optimizer/")}, path)
+        _restore_optimizer(
+            model,
+            optimizer,
+            state["optimizer"],
+            {k: v.to(device) for k, v in training.items() if k.startswith("optimizer/")},
+            path,
+        )
     if scheduler is not None:
         if state["scheduler"] is None:
             raise CheckpointMismatchError(f"{path} holds no scheduler state.")
-        scheduler.load_state_dict(state["scheduler"] | {"lr_lambdas": [None] * len(scheduler.lr_lambdas)}
-                                  if hasattr(scheduler, "lr_lambdas") else state["scheduler"])
+        scheduler.load_state_dict(
+            state["scheduler"] | {"lr_lambdas": [None] * len(scheduler.lr_lambdas)}
+            if hasattr(scheduler, "lr_lambdas")
+            else state["scheduler"]
+        )
     if restore_rng:
         restore_rng_state(state["rng"], training, generators)
-    return CheckpointState(step=state["step"], path=path, data_position=state["data_position"],
-                           extra=state["extra"])
+    return CheckpointState(
+        step=state["step"], path=path, data_position=state["data_position"], extra=state["extra"]
+    )

@@ -40,7 +40,9 @@ class TrainConfig:
         if self.total_steps < 1:
             raise ValueError(f"total_steps must be at least 1, got {self.total_steps}")
         if not 0 <= self.warmup_steps <= self.total_steps:
-            raise ValueError(f"warmup_steps must be in [0, total_steps={self.total_steps}], got {self.warmup_steps}")
+            raise ValueError(
+                f"warmup_steps must be in [0, total_steps={self.total_steps}], got {self.warmup_steps}"
+            )
         if self.grad_accumulation < 1:
             raise ValueError(f"grad_accumulation must be at least 1, got {self.grad_accumulation}")
         if self.precision not in PRECISIONS:

@@ -51,12 +51,16 @@ def init_distributed(backend: str | None = None) -> DistributedInfo:
 
     ``backend``: ``nccl`` for GPUs (the default when CUDA exists), ``gloo`` for CPUs.
     """
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or (dist.is_available() and dist.is_initialized()):
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or (
+        dist.is_available() and dist.is_initialized()
+    ):
         return current()
     missing = [v for v in ("RANK", "MASTER_ADDR", "MASTER_PORT") if v not in os.environ]
     if missing:
-        raise RuntimeError(f"WORLD_SIZE is set but {missing} are not: start the processes with torchrun "
-                           "(torchrun --standalone --nproc_per_node=N -m bertedu pretrain ...).")
+        raise RuntimeError(
+            f"WORLD_SIZE is set but {missing} are not: start the processes with torchrun "
+            "(torchrun --standalone --nproc_per_node=N -m bertedu pretrain ...)."
+        )
     backend = backend or ("nccl" if torch.cuda.is_available() else "gloo")
     if torch.cuda.is_available():
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
@@ -68,10 +72,12 @@ def shard(batch: dict[str, torch.Tensor], rank: int, world_size: int) -> dict[st
     """This process's rows of a global batch: contiguous blocks, one per rank, of equal size."""
     rows = next(iter(batch.values())).shape[0]
     if rows % world_size:
-        raise ValueError(f"A global batch of {rows} rows cannot be split evenly over {world_size} processes; "
-                         "use a batch size divisible by the number of processes.")
+        raise ValueError(
+            f"A global batch of {rows} rows cannot be split evenly over {world_size} processes; "
+            "use a batch size divisible by the number of processes."
+        )
     size = rows // world_size
-    return {name: value[rank * size:(rank + 1) * size] for name, value in batch.items()}
+    return {name: value[rank * size : (rank + 1) * size] for name, value in batch.items()}
 
 
 def barrier() -> None:

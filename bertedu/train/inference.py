@@ -17,7 +17,9 @@ class Prediction:
     probability: float
 
 
-def fill_mask(model: BertForPreTraining, tokenizer, text: str, *, top_k: int = 5) -> list[list[Prediction]]:
+def fill_mask(
+    model: BertForPreTraining, tokenizer, text: str, *, top_k: int = 5
+) -> list[list[Prediction]]:
     """The ``top_k`` most probable WordPieces for every ``[MASK]`` in ``text``, most probable first.
 
     One list per [MASK], in the order they appear. The text goes in as one
@@ -26,21 +28,30 @@ def fill_mask(model: BertForPreTraining, tokenizer, text: str, *, top_k: int = 5
     encoded = tokenizer(text, return_tensors="pt")
     positions = (encoded["input_ids"][0] == tokenizer.mask_token_id).nonzero().flatten()
     if positions.numel() == 0:
-        raise ValueError(f"No {tokenizer.mask_token} in {text!r}: write {tokenizer.mask_token} where a word is hidden.")
+        raise ValueError(
+            f"No {tokenizer.mask_token} in {text!r}: write {tokenizer.mask_token} where a word is hidden."
+        )
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
     with torch.no_grad():
-        output = model(encoded["input_ids"].to(device), encoded["token_type_ids"].to(device),
-                       encoded["attention_mask"].to(device))
+        output = model(
+            encoded["input_ids"].to(device),
+            encoded["token_type_ids"].to(device),
+            encoded["attention_mask"].to(device),
+        )
     model.train(was_training)
     probabilities = output.mlm_logits[0, positions.to(device)].float().softmax(-1)
     top = probabilities.topk(top_k, dim=-1)
-    return [[Prediction(tokenizer.convert_ids_to_tokens(int(i)), float(p)) for p, i in zip(ps, ids)]
-            for ps, ids in zip(top.values, top.indices)]
+    return [
+        [Prediction(tokenizer.convert_ids_to_tokens(int(i)), float(p)) for p, i in zip(ps, ids)]
+        for ps, ids in zip(top.values, top.indices)
+    ]
 
 
-def is_next_probability(model: BertForPreTraining, tokenizer, sentence_a: str, sentence_b: str) -> float:
+def is_next_probability(
+    model: BertForPreTraining, tokenizer, sentence_a: str, sentence_b: str
+) -> float:
     """The model's probability that ``sentence_b`` really follows ``sentence_a`` (NSP class 0)."""
     encoded = tokenizer(sentence_a, sentence_b, return_tensors="pt")
     device = next(model.parameters()).device
@@ -52,7 +63,9 @@ def is_next_probability(model: BertForPreTraining, tokenizer, sentence_a: str, s
     return float(logits.float().softmax(-1)[0, 0])
 
 
-def mask_a_word(sentence: str, tokenizer, *, fraction: float = 0.6, min_length: int = 3) -> tuple[str, str] | None:
+def mask_a_word(
+    sentence: str, tokenizer, *, fraction: float = 0.6, min_length: int = 3
+) -> tuple[str, str] | None:
     """Hide one word of ``sentence``: ``(text with [MASK], hidden word)``, or None if no word qualifies.
 
     The word is the alphabetic, single-WordPiece word (at least ``min_length``
@@ -61,11 +74,14 @@ def mask_a_word(sentence: str, tokenizer, *, fraction: float = 0.6, min_length: 
     one [MASK] hides exactly one word.
     """
     words = sentence.split()
-    candidates = [index for index, word in enumerate(words)
-                  if word.isalpha() and len(word) >= min_length and len(tokenizer.tokenize(word)) == 1]
+    candidates = [
+        index
+        for index, word in enumerate(words)
+        if word.isalpha() and len(word) >= min_length and len(tokenizer.tokenize(word)) == 1
+    ]
     if not candidates:
         return None
     target = fraction * (len(words) - 1)
     index = min(candidates, key=lambda i: (abs(i - target), i))
     hidden = words[index]
-    return " ".join([*words[:index], tokenizer.mask_token, *words[index + 1:]]), hidden.lower()
+    return " ".join([*words[:index], tokenizer.mask_token, *words[index + 1 :]]), hidden.lower()

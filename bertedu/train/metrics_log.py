@@ -43,8 +43,11 @@ class MetricsLog:
         """
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        kept = [] if resume_from_step is None else [
-            r for r in read_metrics(self.path) if r.get("step", 0) <= resume_from_step]
+        kept = (
+            []
+            if resume_from_step is None
+            else [r for r in read_metrics(self.path) if r.get("step", 0) <= resume_from_step]
+        )
         tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
         tmp.write_text("".join(json.dumps(r) + "\n" for r in kept), encoding="utf-8")
         os.replace(tmp, self.path)

@@ -51,13 +51,26 @@ def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
         if param.requires_grad:
             (no_decay if name in exempt else decay).append((name, param))
     groups = [("decay", decay, weight_decay), ("no_decay", no_decay, 0.0)]
-    return [{"group": group, "names": [n for n, _ in params], "params": [p for _, p in params],
-             "weight_decay": wd} for group, params, wd in groups if params]
+    return [
+        {
+            "group": group,
+            "names": [n for n, _ in params],
+            "params": [p for _, p in params],
+            "weight_decay": wd,
+        }
+        for group, params, wd in groups
+        if params
+    ]
 
 
-def build_optimizer(model: nn.Module, lr: float, weight_decay: float = 0.01,
-                    betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-6,
-                    implementation: str = "auto") -> torch.optim.AdamW:
+def build_optimizer(
+    model: nn.Module,
+    lr: float,
+    weight_decay: float = 0.01,
+    betas: tuple[float, float] = (0.9, 0.999),
+    eps: float = 1e-6,
+    implementation: str = "auto",
+) -> torch.optim.AdamW:
     """AdamW over :func:`parameter_groups`.
 
     ``implementation``: ``"fused"`` (one kernel per step, fastest on CPU and
@@ -67,12 +80,21 @@ def build_optimizer(model: nn.Module, lr: float, weight_decay: float = 0.01,
     """
     if lr <= 0:
         raise ValueError(f"lr must be positive, got {lr}")
-    choices = {"auto": dict(fused=True), "fused": dict(fused=True), "foreach": dict(foreach=True),
-               "for-loop": dict(foreach=False)}
+    choices = {
+        "auto": dict(fused=True),
+        "fused": dict(fused=True),
+        "foreach": dict(foreach=True),
+        "for-loop": dict(foreach=False),
+    }
     if implementation not in choices:
         raise ValueError(f"implementation must be one of {sorted(choices)}, got {implementation!r}")
-    return torch.optim.AdamW(parameter_groups(model, weight_decay), lr=lr, betas=betas, eps=eps,
-                             **choices[implementation])
+    return torch.optim.AdamW(
+        parameter_groups(model, weight_decay),
+        lr=lr,
+        betas=betas,
+        eps=eps,
+        **choices[implementation],
+    )
 
 
 def warmup_linear(step: int, warmup_steps: int, total_steps: int) -> float:
@@ -86,13 +108,16 @@ def warmup_linear(step: int, warmup_steps: int, total_steps: int) -> float:
     return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
 
 
-def warmup_linear_schedule(optimizer: torch.optim.Optimizer, warmup_steps: int,
-                           total_steps: int) -> LambdaLR:
+def warmup_linear_schedule(
+    optimizer: torch.optim.Optimizer, warmup_steps: int, total_steps: int
+) -> LambdaLR:
     """A ``LambdaLR`` following :func:`warmup_linear`; call ``scheduler.step()`` after each update."""
     if total_steps < 1:
         raise ValueError(f"total_steps must be at least 1, got {total_steps}")
     if not 0 <= warmup_steps <= total_steps:
-        raise ValueError(f"warmup_steps must be in [0, total_steps={total_steps}], got {warmup_steps}")
+        raise ValueError(
+            f"warmup_steps must be in [0, total_steps={total_steps}], got {warmup_steps}"
+        )
     return LambdaLR(optimizer, lambda step: warmup_linear(step, warmup_steps, total_steps))
 
 

@@ -14,13 +14,20 @@ def smooth(values: Sequence[float], weight: float = 0.9) -> list[float]:
     out, average = [], 0.0
     for index, value in enumerate(values, start=1):
         average = weight * average + (1 - weight) * value
-        out.append(average / (1 - weight ** index))
+        out.append(average / (1 - weight**index))
     return out
 
 
-def plot_training(records: str | Path | list[dict[str, Any]], *, keys: Sequence[str] = ("loss", "mlm_loss", "nsp_loss"),
-                  eval_keys: Sequence[str] = ("mlm_loss", "nsp_loss"), reference_lines: dict[str, float] | None = None,
-                  smoothing: float = 0.8, ax=None, title: str | None = None):
+def plot_training(
+    records: str | Path | list[dict[str, Any]],
+    *,
+    keys: Sequence[str] = ("loss", "mlm_loss", "nsp_loss"),
+    eval_keys: Sequence[str] = ("mlm_loss", "nsp_loss"),
+    reference_lines: dict[str, float] | None = None,
+    smoothing: float = 0.8,
+    ax=None,
+    title: str | None = None,
+):
     """Plot train losses (raw, faint; smoothed, solid) and evaluation losses (markers) against the step.
 
     ``records`` is a metrics-log path or its records; ``reference_lines`` draws
@@ -41,12 +48,24 @@ def plot_training(records: str | Path | list[dict[str, Any]], *, keys: Sequence[
         ax.plot(steps, values, color=color, alpha=0.25, linewidth=1)
         ax.plot(steps, smooth(values, smoothing), color=color, linewidth=2, label=f"train {key}")
         if key in eval_keys and any(key in r for r in evaluation):
-            ax.plot([r["step"] for r in evaluation if key in r], [r[key] for r in evaluation if key in r],
-                    "o--", color=color, markersize=5, label=f"held-out {key}")
+            ax.plot(
+                [r["step"] for r in evaluation if key in r],
+                [r[key] for r in evaluation if key in r],
+                "o--",
+                color=color,
+                markersize=5,
+                label=f"held-out {key}",
+            )
     for label, value in (reference_lines or {}).items():
         ax.axhline(value, color="grey", linestyle=":", linewidth=1)
-        ax.annotate(label, (ax.get_xlim()[0], value), textcoords="offset points", xytext=(4, 3),
-                    fontsize=8, color="grey")
+        ax.annotate(
+            label,
+            (ax.get_xlim()[0], value),
+            textcoords="offset points",
+            xytext=(4, 3),
+            fontsize=8,
+            color="grey",
+        )
     ax.set_xlabel("optimizer step")
     ax.set_ylabel("cross-entropy (nats)")
     ax.set_title(title or "Training curves")

@@ -40,7 +40,9 @@ class PretrainRecipe:
     mlm_probability: float = 0.15
     max_predictions: int = 20
     group_by_length: int = 0  # sort runs of this many batches by length (less padding); 0: off
-    pad_to_max: bool = False  # static shapes (for torch.compile) instead of padding to the longest pair
+    pad_to_max: bool = (
+        False  # static shapes (for torch.compile) instead of padding to the longest pair
+    )
     batch_size: int = 32
     total_steps: int = 1000
     lr: float = 1e-3
@@ -77,16 +79,51 @@ NO_DROPOUT = {"hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0}
 
 RECIPES: dict[str, PretrainRecipe] = {
     "smoke": PretrainRecipe(
-        profile="smoke", corpus_limit=200, instance_sets=1, held_out_fraction=0.1, model=NO_DROPOUT,
-        max_seq_length=64, max_predictions=10, batch_size=8, total_steps=10, lr=1e-3, eval_every=5,
-        checkpoint_every=5, log_every=1, eval_batch_size=32),
+        profile="smoke",
+        corpus_limit=200,
+        instance_sets=1,
+        held_out_fraction=0.1,
+        model=NO_DROPOUT,
+        max_seq_length=64,
+        max_predictions=10,
+        batch_size=8,
+        total_steps=10,
+        lr=1e-3,
+        eval_every=5,
+        checkpoint_every=5,
+        log_every=1,
+        eval_batch_size=32,
+    ),
     "cpu": PretrainRecipe(
-        profile="cpu", model=NO_DROPOUT, batch_size=32, total_steps=3000, lr=2e-3, group_by_length=16,
-        unigram_output_bias=True, sinusoidal_position_std=0.02, eval_every=250, checkpoint_every=250),
+        profile="cpu",
+        model=NO_DROPOUT,
+        batch_size=32,
+        total_steps=3000,
+        lr=2e-3,
+        group_by_length=16,
+        unigram_output_bias=True,
+        sinusoidal_position_std=0.02,
+        eval_every=250,
+        checkpoint_every=250,
+    ),
     "gpu": PretrainRecipe(
-        profile="gpu", corpus="wikitext-103", model=NO_DROPOUT, instance_sets=2, held_out_fraction=0.005,
-        batch_size=256, total_steps=100_000, lr=1e-3, warmup_fraction=0.01, precision="bf16",
-        compile=True, pad_to_max=True, eval_every=2000, checkpoint_every=2000, log_every=50, eval_batch_size=256),
+        profile="gpu",
+        corpus="wikitext-103",
+        model=NO_DROPOUT,
+        instance_sets=2,
+        held_out_fraction=0.005,
+        batch_size=256,
+        total_steps=100_000,
+        lr=1e-3,
+        warmup_fraction=0.01,
+        precision="bf16",
+        compile=True,
+        pad_to_max=True,
+        eval_every=2000,
+        checkpoint_every=2000,
+        log_every=50,
+        eval_batch_size=256,
+    ),
 }
 
 

@@ -17,14 +17,21 @@ import numpy as np
 import torch
 
 
-def capture_rng_state(generators: dict[str, torch.Generator] | None = None) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+def capture_rng_state(
+    generators: dict[str, torch.Generator] | None = None,
+) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     """Return ``(json_part, tensor_part)`` describing all generators now."""
     version, mt_state, gauss_next = random.getstate()
     kind, keys, pos, has_gauss, cached = np.random.get_state()
     json_part = {
         "python": {"version": version, "state": list(mt_state), "gauss_next": gauss_next},
-        "numpy": {"kind": kind, "keys": keys.tolist(), "pos": int(pos), "has_gauss": int(has_gauss),
-                  "cached_gaussian": float(cached)},
+        "numpy": {
+            "kind": kind,
+            "keys": keys.tolist(),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached),
+        },
         "cuda_devices": torch.cuda.device_count() if torch.cuda.is_available() else 0,
         "generators": sorted(generators or {}),
     }
@@ -36,8 +43,11 @@ def capture_rng_state(generators: dict[str, torch.Generator] | None = None) -> t
     return json_part, tensors
 
 
-def restore_rng_state(json_part: dict[str, Any], tensors: dict[str, torch.Tensor],
-                      generators: dict[str, torch.Generator] | None = None) -> None:
+def restore_rng_state(
+    json_part: dict[str, Any],
+    tensors: dict[str, torch.Tensor],
+    generators: dict[str, torch.Generator] | None = None,
+) -> None:
     """Put every generator back in the state :func:`capture_rng_state` recorded.
 
     Generators named in the checkpoint but not passed here (or the reverse)
@@ -47,15 +57,24 @@ def restore_rng_state(json_part: dict[str, Any], tensors: dict[str, torch.Tensor
     python = json_part["python"]
     random.setstate((python["version"], tuple(python["state"]), python["gauss_next"]))
     numpy = json_part["numpy"]
-    np.random.set_state((numpy["kind"], np.asarray(numpy["keys"], dtype=np.uint32), numpy["pos"],
-                         numpy["has_gauss"], numpy["cached_gaussian"]))
+    np.random.set_state(
+        (
+            numpy["kind"],
+            np.asarray(numpy["keys"], dtype=np.uint32),
+            numpy["pos"],
+            numpy["has_gauss"],
+            numpy["cached_gaussian"],
+        )
+    )
     torch.set_rng_state(tensors["rng/torch"])
     if torch.cuda.is_available():
         for index in range(min(json_part["cuda_devices"], torch.cuda.device_count())):
             torch.cuda.set_rng_state(tensors[f"rng/cuda/{index}"], index)
     saved, given = set(json_part["generators"]), set(generators or {})
     if saved != given:
-        raise ValueError(f"The checkpoint recorded generators {sorted(saved)} but {sorted(given)} were passed; "
-                         "pass the same named torch.Generator objects that the run was started with.")
+        raise ValueError(
+            f"The checkpoint recorded generators {sorted(saved)} but {sorted(given)} were passed; "
+            "pass the same named torch.Generator objects that the run was started with."
+        )
     for name, generator in (generators or {}).items():
         generator.set_state(tensors[f"rng/generator/{name}"])

@@ -13,14 +13,34 @@ tensor or an array, plus the token strings. :class:`AttentionExplorer` (imported
 ``bertedu.viz.explorer``, it needs ipywidgets) puts them behind widgets.
 """
 
-from bertedu.viz.attention import (SPECIAL_TOKENS, AttentionResult, as_attention_array, as_layers_heads,
-                                   attention_for, hide_tokens, select_head)
+from bertedu.viz.attention import (
+    SPECIAL_TOKENS,
+    AttentionResult,
+    as_attention_array,
+    as_layers_heads,
+    attention_for,
+    hide_tokens,
+    select_head,
+)
 from bertedu.viz.head_view import plot_head, plot_head_view
 from bertedu.viz.heatmaps import mosaic, plot_grid, plot_heatmap
 from bertedu.viz.stats import STAT_COLUMNS, average_head_stats, head_stats, strongest_heads
 
 __all__ = [
-    "SPECIAL_TOKENS", "AttentionResult", "as_attention_array", "as_layers_heads", "attention_for",
-    "hide_tokens", "select_head", "plot_head", "plot_head_view", "mosaic", "plot_grid", "plot_heatmap",
-    "STAT_COLUMNS", "average_head_stats", "head_stats", "strongest_heads",
+    "SPECIAL_TOKENS",
+    "AttentionResult",
+    "as_attention_array",
+    "as_layers_heads",
+    "attention_for",
+    "hide_tokens",
+    "select_head",
+    "plot_head",
+    "plot_head_view",
+    "mosaic",
+    "plot_grid",
+    "plot_heatmap",
+    "STAT_COLUMNS",
+    "average_head_stats",
+    "head_stats",
+    "strongest_heads",
 ]

@@ -33,14 +33,18 @@ def as_attention_array(attention, tokens: Sequence[str] | None = None) -> np.nda
     """
     if isinstance(attention, (tuple, list)):
         if not attention:
-            raise ValueError("The attention tuple is empty. A transformers model loaded with "
-                             "attn_implementation='sdpa' returns no maps: load it with "
-                             "attn_implementation='eager' and call it with output_attentions=True.")
+            raise ValueError(
+                "The attention tuple is empty. A transformers model loaded with "
+                "attn_implementation='sdpa' returns no maps: load it with "
+                "attn_implementation='eager' and call it with output_attentions=True."
+            )
         layers = [as_attention_array(layer) for layer in attention]
         if layers[0].ndim == 4:
             if layers[0].shape[0] != 1:
-                raise ValueError(f"outputs.attentions holds a batch of {layers[0].shape[0]} examples; pick "
-                                 "one first: [layer[i] for layer in outputs.attentions].")
+                raise ValueError(
+                    f"outputs.attentions holds a batch of {layers[0].shape[0]} examples; pick "
+                    "one first: [layer[i] for layer in outputs.attentions]."
+                )
             layers = [layer[0] for layer in layers]
         array = np.stack(layers)
     elif isinstance(attention, torch.Tensor):
@@ -48,11 +52,15 @@ def as_attention_array(attention, tokens: Sequence[str] | None = None) -> np.nda
     else:
         array = np.asarray(attention, dtype=np.float64)
     if array.ndim not in (2, 3, 4) or array.shape[-1] != array.shape[-2]:
-        raise ValueError(f"Expected an attention map [seq, seq], [heads, seq, seq] or "
-                         f"[layers, heads, seq, seq], got shape {array.shape}.")
+        raise ValueError(
+            f"Expected an attention map [seq, seq], [heads, seq, seq] or "
+            f"[layers, heads, seq, seq], got shape {array.shape}."
+        )
     if tokens is not None and len(tokens) != array.shape[-1]:
-        raise ValueError(f"{len(tokens)} tokens for an attention map over {array.shape[-1]} positions; "
-                         "pass the tokens of the same input.")
+        raise ValueError(
+            f"{len(tokens)} tokens for an attention map over {array.shape[-1]} positions; "
+            "pass the tokens of the same input."
+        )
     return array
 
 
@@ -67,8 +75,10 @@ def select_head(attention, layer: int, head: int) -> np.ndarray:
     array = as_layers_heads(attention)
     layers, heads = array.shape[:2]
     if not (0 <= layer < layers and 0 <= head < heads):
-        raise IndexError(f"layer {layer}, head {head} does not exist: this model has layers 0-{layers - 1} "
-                         f"and heads 0-{heads - 1}.")
+        raise IndexError(
+            f"layer {layer}, head {head} does not exist: this model has layers 0-{layers - 1} "
+            f"and heads 0-{heads - 1}."
+        )
     return array[layer, head]
 
 
@@ -82,10 +92,15 @@ def hide_tokens(attention, tokens: Sequence[str], hidden: Sequence[str] = SPECIA
     turns dark instead of being blown up into a fake pattern.
     """
     if len(tokens) != attention.shape[-1]:
-        raise ValueError(f"{len(tokens)} tokens for an attention map over {attention.shape[-1]} positions.")
+        raise ValueError(
+            f"{len(tokens)} tokens for an attention map over {attention.shape[-1]} positions."
+        )
     positions = [i for i, token in enumerate(tokens) if token not in set(hidden)]
-    index = torch.tensor(positions, dtype=torch.long) if isinstance(attention, torch.Tensor) else np.array(
-        positions, dtype=np.int64)
+    index = (
+        torch.tensor(positions, dtype=torch.long)
+        if isinstance(attention, torch.Tensor)
+        else np.array(positions, dtype=np.int64)
+    )
     kept = attention[..., index, :][..., index]
     return kept, [tokens[i] for i in positions], positions
 
@@ -112,12 +127,15 @@ class AttentionResult:
 def _model_config(model):
     config = getattr(model, "config", None)
     if config is None or not hasattr(config, "num_hidden_layers"):
-        raise TypeError(f"Expected a BERT model with a .config (bertedu or transformers), got {type(model).__name__}.")
+        raise TypeError(
+            f"Expected a BERT model with a .config (bertedu or transformers), got {type(model).__name__}."
+        )
     return config
 
 
-def attention_for(model, tokenizer, text_a: str, text_b: str | None = None,
-                  max_length: int = 128) -> AttentionResult:
+def attention_for(
+    model, tokenizer, text_a: str, text_b: str | None = None, max_length: int = 128
+) -> AttentionResult:
     """Tokenize ``text_a`` (and ``text_b``), run ``model`` and return every attention map.
 
     ``model`` is a bertedu ``BertModel``/``BertForPreTraining`` or a transformers
@@ -129,40 +147,59 @@ def attention_for(model, tokenizer, text_a: str, text_b: str | None = None,
     if not isinstance(text_a, str) or not text_a.strip():
         raise ValueError("Sentence A is empty: type a sentence to see its attention maps.")
     if not tokenizer.tokenize(text_a):
-        raise ValueError(f"Sentence A ({text_a!r}) has no WordPieces after tokenization "
-                         "(only whitespace or control characters): type some words.")
-    if text_b is not None and (not isinstance(text_b, str) or not text_b.strip() or not tokenizer.tokenize(text_b)):
+        raise ValueError(
+            f"Sentence A ({text_a!r}) has no WordPieces after tokenization "
+            "(only whitespace or control characters): type some words."
+        )
+    if text_b is not None and (
+        not isinstance(text_b, str) or not text_b.strip() or not tokenizer.tokenize(text_b)
+    ):
         text_b = None
     config = _model_config(model)
     limit = min(int(max_length), config.max_position_embeddings)
     minimum = 3 if text_b is None else 5  # [CLS] a [SEP] (b [SEP]): at least one WordPiece each
     if limit < minimum:
-        raise ValueError(f"max_length={max_length} leaves no room for text: use at least {minimum}.")
+        raise ValueError(
+            f"max_length={max_length} leaves no room for text: use at least {minimum}."
+        )
 
     full_length = len(tokenizer(text_a, text_b, truncation=False, verbose=False)["input_ids"])
-    encoded = tokenizer(text_a, text_b, truncation="longest_first", max_length=limit, return_tensors="pt")
+    encoded = tokenizer(
+        text_a, text_b, truncation="longest_first", max_length=limit, return_tensors="pt"
+    )
     kept = encoded["input_ids"].shape[1]
     truncated = kept < full_length
     note = None
     if truncated:
         where = "the end of the longer sentence" if text_b is not None else "the end"
-        note = (f"Input truncated: it has {full_length} tokens, the model is shown the first {kept} "
-                f"(max_length={limit}); WordPieces were cut from {where}.")
+        note = (
+            f"Input truncated: it has {full_length} tokens, the model is shown the first {kept} "
+            f"(max_length={limit}); WordPieces were cut from {where}."
+        )
 
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()  # dropout off: attention maps must not change from one call to the next
     try:
         with torch.no_grad():
-            outputs = model(input_ids=encoded["input_ids"].to(device),
-                            token_type_ids=encoded["token_type_ids"].to(device),
-                            attention_mask=encoded["attention_mask"].to(device), output_attentions=True)
+            outputs = model(
+                input_ids=encoded["input_ids"].to(device),
+                token_type_ids=encoded["token_type_ids"].to(device),
+                attention_mask=encoded["attention_mask"].to(device),
+                output_attentions=True,
+            )
     finally:
         model.train(was_training)
     if not outputs.attentions:
-        raise ValueError("The model returned no attention maps. A transformers model must be loaded with "
-                         "attn_implementation='eager' (the 'sdpa' kernel does not compute them).")
+        raise ValueError(
+            "The model returned no attention maps. A transformers model must be loaded with "
+            "attn_implementation='eager' (the 'sdpa' kernel does not compute them)."
+        )
     attentions = torch.stack([layer[0] for layer in outputs.attentions]).float().cpu()
-    return AttentionResult(tokens=tokenizer.convert_ids_to_tokens(encoded["input_ids"][0].tolist()),
-                           attentions=attentions, token_type_ids=encoded["token_type_ids"][0].tolist(),
-                           truncated=truncated, note=note)
+    return AttentionResult(
+        tokens=tokenizer.convert_ids_to_tokens(encoded["input_ids"][0].tolist()),
+        attentions=attentions,
+        token_type_ids=encoded["token_type_ids"][0].tolist(),
+        truncated=truncated,
+        note=note,
+    )

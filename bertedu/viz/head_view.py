@@ -20,8 +20,13 @@ from bertedu.viz.attention import as_attention_array
 from bertedu.viz.heatmaps import plot_heatmap
 
 
-def head_view_lines(matrix: np.ndarray, *, query: int | None = None, threshold: float = 0.01,
-                    color: str = "tab:blue") -> tuple[list, np.ndarray]:
+def head_view_lines(
+    matrix: np.ndarray,
+    *,
+    query: int | None = None,
+    threshold: float = 0.01,
+    color: str = "tab:blue",
+) -> tuple[list, np.ndarray]:
     """The head view's line segments (query ``i`` at ``y=-i`` on the left, key ``j`` on the right) and RGBA colours."""
     n = matrix.shape[-1]
     rows = range(n) if query is None else [query]
@@ -37,8 +42,16 @@ def head_view_lines(matrix: np.ndarray, *, query: int | None = None, threshold: 
     return segments, rgba
 
 
-def plot_head_view(attention, tokens: Sequence[str], *, query: int | None = None, threshold: float = 0.01,
-                   ax=None, title: str | None = None, color: str = "tab:blue") -> Figure:
+def plot_head_view(
+    attention,
+    tokens: Sequence[str],
+    *,
+    query: int | None = None,
+    threshold: float = 0.01,
+    ax=None,
+    title: str | None = None,
+    color: str = "tab:blue",
+) -> Figure:
     """Lines from each query token (left) to each key token (right), opacity = weight.
 
     ``query`` draws only the lines of that query position (and marks it), as
@@ -48,13 +61,17 @@ def plot_head_view(attention, tokens: Sequence[str], *, query: int | None = None
     """
     matrix = as_attention_array(attention, tokens)
     if matrix.ndim != 2:
-        raise ValueError(f"plot_head_view draws one head ([seq, seq]), got shape {matrix.shape}: "
-                         "pick one with attention[layer, head] or bertedu.viz.select_head.")
+        raise ValueError(
+            f"plot_head_view draws one head ([seq, seq]), got shape {matrix.shape}: "
+            "pick one with attention[layer, head] or bertedu.viz.select_head."
+        )
     n = len(tokens)
     if query is not None and not 0 <= query < n:
         raise IndexError(f"query={query} is not a position of these {n} tokens (0-{n - 1}).")
     if ax is None:
-        fig, ax = plt.subplots(figsize=(4.2, float(np.clip(0.24 * n + 0.9, 2.5, 30.0))), constrained_layout=True)
+        fig, ax = plt.subplots(
+            figsize=(4.2, float(np.clip(0.24 * n + 0.9, 2.5, 30.0))), constrained_layout=True
+        )
     fig = ax.figure
     segments, rgba = head_view_lines(matrix, query=query, threshold=threshold, color=color)
     ax.add_collection(LineCollection(segments, colors=rgba, linewidths=2.0))
@@ -71,16 +88,23 @@ def plot_head_view(attention, tokens: Sequence[str], *, query: int | None = None
     return fig
 
 
-def plot_head(attention, tokens: Sequence[str], *, title: str | None = None, threshold: float = 0.01,
-              vmax: float | None = None) -> Figure:
+def plot_head(
+    attention,
+    tokens: Sequence[str],
+    *,
+    title: str | None = None,
+    threshold: float = 0.01,
+    vmax: float | None = None,
+) -> Figure:
     """One head two ways, side by side: :func:`plot_heatmap` and :func:`plot_head_view`.
 
     Returns a new figure with three axes: the heatmap, its colour bar and the lines.
     """
     n = len(tokens)
     side = float(np.clip(0.22 * n + 2.0, 3.5, 9.0))
-    fig, (left, right) = plt.subplots(1, 2, figsize=(side + 5.5, side), width_ratios=[side + 1.0, 4.5],
-                                      constrained_layout=True)
+    fig, (left, right) = plt.subplots(
+        1, 2, figsize=(side + 5.5, side), width_ratios=[side + 1.0, 4.5], constrained_layout=True
+    )
     plot_heatmap(attention, tokens, ax=left, vmax=vmax, title="heatmap")
     plot_head_view(attention, tokens, ax=right, threshold=threshold, title="head view")
     if title:

@@ -33,8 +33,17 @@ import pandas as pd
 
 from bertedu.viz.attention import as_layers_heads, attention_for
 
-STAT_COLUMNS: tuple[str, ...] = ("entropy", "breadth", "to_cls", "to_sep", "to_prev", "to_next", "to_self",
-                                 "to_same_word", "mean_distance")
+STAT_COLUMNS: tuple[str, ...] = (
+    "entropy",
+    "breadth",
+    "to_cls",
+    "to_sep",
+    "to_prev",
+    "to_next",
+    "to_self",
+    "to_same_word",
+    "mean_distance",
+)
 
 
 def _mean_over(rows: np.ndarray, keep: np.ndarray) -> np.ndarray:
@@ -45,8 +54,14 @@ def _mean_over(rows: np.ndarray, keep: np.ndarray) -> np.ndarray:
     return (rows * keep).sum(-1) / count
 
 
-def head_stats(attention, tokens: Sequence[str], *, cls_token: str = "[CLS]", sep_token: str = "[SEP]",
-               pad_token: str = "[PAD]") -> pd.DataFrame:
+def head_stats(
+    attention,
+    tokens: Sequence[str],
+    *,
+    cls_token: str = "[CLS]",
+    sep_token: str = "[SEP]",
+    pad_token: str = "[PAD]",
+) -> pd.DataFrame:
     """One row per head: ``layer``, ``head`` and the columns of :data:`STAT_COLUMNS`.
 
     ``attention`` is any shape :func:`bertedu.viz.attention.as_attention_array`
@@ -69,9 +84,15 @@ def head_stats(attention, tokens: Sequence[str], *, cls_token: str = "[CLS]", se
     entropy = _mean_over(entropy_rows, query)
     columns = {
         "entropy": entropy,
-        "breadth": entropy / np.log(real_keys) if real_keys > 1 else np.full((layers, heads), np.nan),
-        "to_cls": _mean_over(a[..., is_cls].sum(-1), query) if is_cls.any() else np.full((layers, heads), np.nan),
-        "to_sep": _mean_over(a[..., is_sep].sum(-1), query) if is_sep.any() else np.full((layers, heads), np.nan),
+        "breadth": entropy / np.log(real_keys)
+        if real_keys > 1
+        else np.full((layers, heads), np.nan),
+        "to_cls": _mean_over(a[..., is_cls].sum(-1), query)
+        if is_cls.any()
+        else np.full((layers, heads), np.nan),
+        "to_sep": _mean_over(a[..., is_sep].sum(-1), query)
+        if is_sep.any()
+        else np.full((layers, heads), np.nan),
         # diagonal(offset=-1)[k] = A[k+1, k]: query k+1 looking at k; offset=+1: query k at k+1.
         "to_prev": _mean_over(np.diagonal(a, offset=-1, axis1=-2, axis2=-1), query[1:]),
         "to_next": _mean_over(np.diagonal(a, offset=1, axis1=-2, axis2=-1), query[:-1]),
@@ -101,13 +122,20 @@ def strongest_heads(stats: pd.DataFrame, columns: Sequence[str] = STAT_COLUMNS) 
         if stats[name].isna().all():
             continue
         best = stats.loc[stats[name].idxmax()]
-        rows.append({"statistic": name, "layer": int(best["layer"]), "head": int(best["head"]),
-                     "value": float(best[name])})
+        rows.append(
+            {
+                "statistic": name,
+                "layer": int(best["layer"]),
+                "head": int(best["head"]),
+                "value": float(best[name]),
+            }
+        )
     return pd.DataFrame(rows).set_index("statistic")
 
 
-def average_head_stats(model, tokenizer, pairs: Sequence[tuple[str, str | None]],
-                       max_length: int = 128) -> pd.DataFrame:
+def average_head_stats(
+    model, tokenizer, pairs: Sequence[tuple[str, str | None]], max_length: int = 128
+) -> pd.DataFrame:
     """:func:`head_stats` of ``model`` averaged over sentence ``pairs`` (``(text_a, text_b or None)``).
 
     Returns one row per head, indexed by ``(layer, head)``. A statistic that is

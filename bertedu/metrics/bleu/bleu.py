@@ -1,7 +1,7 @@
 """Corpus BLEU (sacrebleu) as a local ``evaluate`` metric (works offline).
 
-    metric = evaluate.load(bertedu.metrics.metric_path("bleu"))
-    metric.compute(predictions=["google"], references=[["Google"]])
+metric = evaluate.load(bertedu.metrics.metric_path("bleu"))
+metric.compute(predictions=["google"], references=[["Google"]])
 """
 
 import evaluate
@@ -9,8 +9,10 @@ import evaluate
 from bertedu.metrics import text_metric_info
 from bertedu.qa.metrics import bleu
 
-_DESCRIPTION = ("Corpus-level BLEU from sacrebleu (13a tokenisation, lower-cased by default), "
-                "any number of references per prediction, 0-100.")
+_DESCRIPTION = (
+    "Corpus-level BLEU from sacrebleu (13a tokenisation, lower-cased by default), "
+    "any number of references per prediction, 0-100."
+)
 _KWARGS = """
 Args:
     predictions: list of generated strings.

@@ -1,7 +1,7 @@
 """ROUGE-L F-measure (rouge-score) as a local ``evaluate`` metric (works offline).
 
-    metric = evaluate.load(bertedu.metrics.metric_path("rouge_l"))
-    metric.compute(predictions=["google ai team"], references=[["Google's AI team"]])
+metric = evaluate.load(bertedu.metrics.metric_path("rouge_l"))
+metric.compute(predictions=["google ai team"], references=[["Google's AI team"]])
 """
 
 import evaluate
@@ -9,8 +9,10 @@ import evaluate
 from bertedu.metrics import text_metric_info
 from bertedu.qa.metrics import rouge_l
 
-_DESCRIPTION = ("Mean ROUGE-L F-measure (longest common subsequence of words, rouge-score), "
-                "best reference per prediction, 0-100.")
+_DESCRIPTION = (
+    "Mean ROUGE-L F-measure (longest common subsequence of words, rouge-score), "
+    "best reference per prediction, 0-100."
+)
 _KWARGS = """
 Args:
     predictions: list of generated strings.

@@ -1,7 +1,7 @@
 """SQuAD v1.1 exact match and F1 as a local ``evaluate`` metric (works offline).
 
-    metric = evaluate.load(bertedu.metrics.metric_path("squad_em_f1"))
-    metric.compute(predictions=["Google"], references=[["Google", "Google's AI team"]])
+metric = evaluate.load(bertedu.metrics.metric_path("squad_em_f1"))
+metric.compute(predictions=["Google"], references=[["Google", "Google's AI team"]])
 """
 
 import evaluate
@@ -9,8 +9,10 @@ import evaluate
 from bertedu.metrics import text_metric_info
 from bertedu.qa.metrics import squad_em_f1
 
-_DESCRIPTION = ("Exact match and token F1 with the official SQuAD v1.1 normalisation "
-                "(lower case, no punctuation, no articles, single spaces), max over references, in percent.")
+_DESCRIPTION = (
+    "Exact match and token F1 with the official SQuAD v1.1 normalisation "
+    "(lower case, no punctuation, no articles, single spaces), max over references, in percent."
+)
 _KWARGS = """
 Args:
     predictions: list of predicted answer strings.

@@ -9,7 +9,7 @@ vocabulary 30,522) and train on the same batch (32 x 128, 15% masked, at most
 the gradients. The two are timed interleaved after a warm-up and the median is
 reported, with the dense fp32 matmul peak measured in the same run. Timings
 on a shared machine are noisy: compare the ratio, and run it when the machine
-is otherwise idle (``uptime``). The code lives in :mod:`bertedu.train.benchmark`
+is otherwise idle (``uptime``). The code lives in :mod:`bertedu.pretraining.benchmark`
 so that chapter 5 runs the very same measurement.
 """
 
@@ -27,7 +27,7 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 import torch  # noqa: E402
 
-from bertedu.train.benchmark import compare_pretraining_steps, format_comparison  # noqa: E402
+from bertedu.pretraining.benchmark import compare_pretraining_steps, format_comparison  # noqa: E402
 
 
 def main() -> None:

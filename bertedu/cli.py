@@ -15,8 +15,12 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bertedu.profile import PROFILES
+
+if TYPE_CHECKING:  # the command imports torch and the package only once it runs
+    from bertedu.pretraining import PretrainRecipe
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -62,60 +66,67 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def recipe_from_args(args: argparse.Namespace, profile: str) -> PretrainRecipe:
+    """The profile's recipe with ``--corpus`` and ``--steps`` applied."""
+    from bertedu.pretraining import get_recipe
+
+    recipe = get_recipe(profile)
+    if args.corpus:
+        limit = recipe.corpus_limit if profile == "smoke" else None  # a new corpus, all of it
+        recipe = recipe.replace(corpus=args.corpus, corpus_limit=limit)
+    if args.steps is not None:
+        if args.steps < 1:
+            raise SystemExit("--steps must be at least 1")
+        recipe = recipe.replace(
+            total_steps=args.steps,
+            eval_every=min(recipe.train.eval_every, args.steps),
+            checkpoint_every=min(recipe.train.checkpoint_every, args.steps),
+        )
+    return recipe
+
+
 def pretrain_command(args: argparse.Namespace) -> int:
     """Run ``pretrain`` as parsed from the command line."""
     import json
 
     import torch
 
+    from bertedu.pretraining import pretrain
     from bertedu.profile import resolve_profile
     from bertedu.train import distributed
-    from bertedu.train.pretrain import pretrain
-    from bertedu.train.recipes import get_recipe
 
     if args.threads is not None:
         if args.threads < 1:
             raise SystemExit("--threads must be at least 1")
         torch.set_num_threads(args.threads)
     profile = resolve_profile(args.profile)
-    recipe = get_recipe(profile)
-    if args.corpus:
-        recipe = recipe.replace(
-            corpus=args.corpus, corpus_limit=None if profile != "smoke" else recipe.corpus_limit
-        )
-    if args.steps is not None:
-        if args.steps < 1:
-            raise SystemExit("--steps must be at least 1")
-        recipe = recipe.replace(
-            total_steps=args.steps,
-            eval_every=min(recipe.eval_every, args.steps),
-            checkpoint_every=min(recipe.checkpoint_every, args.steps),
-        )
+    recipe = recipe_from_args(args, profile)
     output = args.output or Path("runs") / f"pretrain-{profile}"
     info = distributed.init_distributed()
     if info.is_main:
         print(
-            f"bertedu pretrain: profile {profile}, seed {args.seed}, {info.world_size} process(es) on {info.device}, "
-            f"{torch.get_num_threads()} thread(s)"
+            f"bertedu pretrain: profile {profile}, seed {args.seed}, {info.world_size} "
+            f"process(es) on {info.device}, {torch.get_num_threads()} thread(s)"
         )
         for key, value in recipe.to_dict().items():
             print(f"  {key:<24} {json.dumps(value)}")
         print(
-            f"writing to {output.resolve()}: checkpoints step-NNNNNNNN/, metrics.jsonl, run.json, loss.png"
-            + (" (resuming)" if args.resume else "")
+            f"writing to {output.resolve()}: checkpoints step-NNNNNNNN/, metrics.jsonl, "
+            "run.json, loss.png" + (" (resuming)" if args.resume else "")
         )
     run = pretrain(
         recipe, output_dir=output, seed=args.seed, resume=args.resume, progress=not args.no_progress
     )
     if info.is_main:
-        _save_plot(run.output_dir, run.data.stats["unigram_baseline"]["mlm_loss"])
+        baseline = run.data.stats["unigram_baseline"]
+        _save_plot(run.output_dir, baseline["mlm_loss"])
         metrics = ", ".join(f"{k} {v:.4g}" for k, v in run.result.eval_metrics.items())
         print(
             f"done: {run.result.step} updates in {run.result.elapsed_s:.0f} s; held-out {metrics}"
         )
         print(
-            f"unigram baseline (context ignored): mlm_loss {run.data.stats['unigram_baseline']['mlm_loss']:.3f}, "
-            f"mlm_accuracy {run.data.stats['unigram_baseline']['mlm_accuracy']:.3f}"
+            f"unigram baseline (context ignored): mlm_loss {baseline['mlm_loss']:.3f}, "
+            f"mlm_accuracy {baseline['mlm_accuracy']:.3f}"
         )
         print(f"last checkpoint: {run.result.checkpoint}")
     distributed.cleanup()

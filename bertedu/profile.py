@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 
-import torch
+from bertedu.device import resolve_device
 
 PROFILES = ("smoke", "cpu", "gpu")
 PROFILE_ENV_VAR = "BERTEDU_PROFILE"
@@ -28,14 +28,15 @@ def resolve_profile(requested: str | None = None) -> str:
     for a GPU the machine does not have.
     """
     name = (requested or os.environ.get(PROFILE_ENV_VAR) or "auto").strip().lower()
+    has_gpu = resolve_device().type == "cuda"
     if name == "auto":
-        return "gpu" if torch.cuda.is_available() else "cpu"
+        return "gpu" if has_gpu else "cpu"
     if name not in PROFILES:
         raise ValueError(
             f"Unknown profile {name!r}. Use one of {', '.join(PROFILES)} or 'auto' "
             f"(set it with the {PROFILE_ENV_VAR} environment variable)."
         )
-    if name == "gpu" and not torch.cuda.is_available():
+    if name == "gpu" and not has_gpu:
         raise ValueError(
             "Profile 'gpu' was requested but CUDA is not available on this machine. "
             f"Use {PROFILE_ENV_VAR}=cpu (or 'auto') to run on the CPU."

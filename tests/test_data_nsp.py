@@ -4,6 +4,7 @@ import random
 
 import pytest
 
+from bertedu.constants import CLS_ID, SEP_ID
 from bertedu.data.nsp import Instance, create_instances, encode_instance, truncate_seq_pair
 
 MAX_LEN = 64
@@ -88,9 +89,9 @@ def test_truncation_cuts_the_longer_side_first():
 
 
 def test_encode_instance_layout():
-    encoded = encode_instance(Instance((5, 6), (7,), False), cls_id=101, sep_id=102)
+    encoded = encode_instance(Instance((5, 6), (7,), False), cls_id=CLS_ID, sep_id=SEP_ID)
     assert encoded == {
-        "input_ids": [101, 5, 6, 102, 7, 102],
+        "input_ids": [CLS_ID, 5, 6, SEP_ID, 7, SEP_ID],
         "token_type_ids": [0, 0, 0, 0, 1, 1],
         "special_tokens_mask": [1, 0, 0, 1, 0, 1],
     }

@@ -5,8 +5,8 @@ import random
 import pytest
 import torch
 
+from bertedu.constants import IGNORE_INDEX
 from bertedu.data.corpus import Document, load_embedded_wikipedia
-from bertedu.data.masking import IGNORE_INDEX
 from bertedu.data.nsp import create_instances
 from bertedu.data.pipeline import (
     PretrainingCollator,
@@ -14,14 +14,8 @@ from bertedu.data.pipeline import (
     document_token_ids,
     tokenize_documents,
 )
-from bertedu.tokenization import load_tokenizer
 
 MAX_LEN = 128
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    return load_tokenizer()
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ import random
 import pytest
 import torch
 
-from bertedu.device import default_device
+from bertedu.device import resolve_device
 from bertedu.hub import HubUnavailableError, explain_hub_errors
 from bertedu.model import BertConfig
 from bertedu.profile import resolve_profile
@@ -40,9 +40,21 @@ def test_gpu_profile_without_cuda_is_explained():
         resolve_profile("gpu")
 
 
-def test_small_profiles_stay_on_cpu():
-    assert default_device("smoke") == torch.device("cpu")
-    assert default_device("cpu") == torch.device("cpu")
+def test_small_profiles_stay_on_cpu(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device(profile="smoke") == torch.device("cpu")
+    assert resolve_device(profile="cpu") == torch.device("cpu")
+
+
+def test_device_follows_cuda_and_the_process_rank(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device() == torch.device("cuda")
+    assert resolve_device(profile="gpu", local_rank=3) == torch.device("cuda:3")
+    assert resolve_device("cpu", profile="gpu") == torch.device("cpu")  # an explicit device wins
+    assert resolve_profile("auto") == "gpu"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device(profile="gpu", local_rank=3) == torch.device("cpu")
+    assert resolve_profile("auto") == "cpu"
 
 
 def test_seed_everything_reproduces_all_generators():

@@ -6,7 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from bertedu.model import IGNORE_INDEX, BertConfig, BertForPreTraining
+from bertedu.constants import IGNORE_INDEX
+from bertedu.model import BertConfig, BertForPreTraining
 from bertedu.model.fused_loss import linear_cross_entropy
 
 

@@ -11,21 +11,16 @@ import pytest
 import torch
 import transformers
 
+from bertedu.constants import IGNORE_INDEX
 from bertedu.hf import from_hf, to_hf
-from bertedu.model import IGNORE_INDEX, BertConfig, BertForPreTraining, BertModel
-from bertedu.pretrained import load_reference_bert
-from bertedu.tokenization import load_tokenizer
+from bertedu.model import BertConfig, BertForPreTraining, BertModel
+from bertedu.weights import load_reference_bert
 
 TOLERANCE = 1e-5  # float32
 
 
 def max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
     return (a - b).abs().max().item()
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    return load_tokenizer()
 
 
 @pytest.fixture(scope="module")

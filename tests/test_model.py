@@ -8,8 +8,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from bertedu.constants import IGNORE_INDEX
 from bertedu.model import (
-    IGNORE_INDEX,
     BertConfig,
     BertForPreTraining,
     BertModel,
@@ -257,7 +257,7 @@ def test_sparse_mlm_equals_dense_mlm(pretraining_model, batch):
     torch.testing.assert_close(sparse.mlm_logits, dense.mlm_logits[selected], atol=1e-5, rtol=1e-5)
     assert torch.equal(sparse.mlm_labels, labels[selected])
     dense_loss = F.cross_entropy(
-        dense.mlm_logits.reshape(-1, VOCAB), labels.reshape(-1), ignore_index=-100
+        dense.mlm_logits.reshape(-1, VOCAB), labels.reshape(-1), ignore_index=IGNORE_INDEX
     )
     torch.testing.assert_close(sparse.mlm_loss, dense_loss)
     torch.testing.assert_close(sparse.nsp_loss, F.cross_entropy(dense.nsp_logits, nsp))

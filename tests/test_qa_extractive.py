@@ -27,11 +27,6 @@ ANSWER = "Google's AI team"
 
 
 @pytest.fixture(scope="module")
-def tokenizer():
-    return load_tokenizer()
-
-
-@pytest.fixture(scope="module")
 def tiny_qa_model():
     torch.manual_seed(0)
     config = BertConfig.tiny(

@@ -7,17 +7,19 @@ import torch
 
 from bertedu.model import BertConfig
 from bertedu.qa.datasets import QAExample
-from bertedu.qa.extractive import BertForQuestionAnswering, prepare_features
+from bertedu.qa.extractive import (
+    DEFAULT_MAX_QUESTION_LENGTH,
+    BertForQuestionAnswering,
+    prepare_features,
+)
 from bertedu.qa.finetune import (
-    EXTRACTIVE_RECIPES,
-    GENERATIVE_RECIPES,
     evaluate_extractive,
     evaluate_generative,
     finetune,
-    recipe_for,
+    get_qa_recipe,
 )
 from bertedu.qa.generative import BertEncoderDecoder, prepare_seq2seq_features
-from bertedu.tokenization import load_tokenizer
+from bertedu.train import TrainConfig
 
 CONTEXT = "BERT is a language model. It was developed by Google's AI team in 2018."
 EXAMPLES = [
@@ -29,28 +31,42 @@ EXAMPLES = [
 SMALL = BertConfig.tiny(hidden_size=32, intermediate_size=64, max_position_embeddings=64)
 
 
-@pytest.fixture(scope="module")
-def tokenizer():
-    return load_tokenizer()
+@pytest.mark.parametrize("task", ["extractive", "generative"])
+@pytest.mark.parametrize("profile", ["smoke", "cpu", "gpu"])
+def test_every_qa_recipe_fits_bert_and_trains(task, profile, tokenizer):
+    recipe = get_qa_recipe(task, profile)
+    assert recipe.max_length <= BertConfig.tiny().max_position_embeddings
+    # A question of the longest kept length still leaves windows that advance.
+    question = " ".join(["word"] * DEFAULT_MAX_QUESTION_LENGTH)
+    long_example = QAExample("long", question, CONTEXT * 40, ("Google",))
+    if task == "extractive":
+        features = prepare_features(
+            [long_example], tokenizer, recipe.max_length, recipe.stride, with_labels=False
+        )
+        assert len(features) >= 2  # several windows over the long passage
+    else:
+        features = prepare_seq2seq_features(
+            [long_example], tokenizer, recipe.max_length, recipe.max_target_length
+        )
+        assert features.context_truncated == [True] and features.labels.shape[1] >= 2
+    config = TrainConfig(total_steps=100, lr=recipe.lr, warmup_fraction=recipe.warmup_fraction)
+    assert 0 < config.warmup_steps < 100
 
 
-def test_recipes():
-    assert (
-        recipe_for("extractive", "gpu").max_length == 384
-        and recipe_for("extractive", "gpu").stride == 128
-    )
-    assert recipe_for("extractive", "cpu", lr=1e-3).lr == 1e-3
-    assert set(EXTRACTIVE_RECIPES) == set(GENERATIVE_RECIPES) == {"smoke", "cpu", "gpu"}
-    with pytest.raises(ValueError, match="extractive"):
-        recipe_for("abstractive", "cpu")
-    with pytest.raises(ValueError, match="profile"):
-        recipe_for("extractive", "tpu")
+def test_qa_recipe_lookup_has_the_pretraining_shape():
+    assert get_qa_recipe("extractive", "cpu", lr=1e-3).lr == 1e-3
+    assert get_qa_recipe("extractive", "cpu").lr != 1e-3  # the table is not changed
+    assert get_qa_recipe("generative", "gpu").replace(epochs=1).epochs == 1
+    with pytest.raises(ValueError, match="Unknown task 'abstractive'; use one of extractive"):
+        get_qa_recipe("abstractive", "cpu")
+    with pytest.raises(ValueError, match="Unknown profile 'tpu'"):
+        get_qa_recipe("extractive", "tpu")
 
 
 def test_extractive_finetune_uses_the_training_loop(tokenizer):
     torch.manual_seed(0)
     model = BertForQuestionAnswering(SMALL)
-    recipe = recipe_for(
+    recipe = get_qa_recipe(
         "extractive", "smoke", max_length=48, stride=8, batch_size=2, epochs=30, lr=1e-2
     )
     features = prepare_features(EXAMPLES, tokenizer, recipe.max_length, recipe.stride)
@@ -65,7 +81,7 @@ def test_extractive_finetune_uses_the_training_loop(tokenizer):
 def test_generative_finetune_and_scores(tokenizer):
     torch.manual_seed(0)
     model = BertEncoderDecoder(SMALL)
-    recipe = recipe_for(
+    recipe = get_qa_recipe(
         "generative", "smoke", max_length=48, max_target_length=8, batch_size=2, epochs=80, lr=1e-2
     )
     features = prepare_seq2seq_features(

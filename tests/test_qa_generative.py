@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bertedu.model import IGNORE_INDEX, BertConfig
+from bertedu.constants import CLS_ID, IGNORE_INDEX, SEP_ID
+from bertedu.model import BertConfig
 from bertedu.qa.datasets import QAExample
 from bertedu.qa.decoding import (
     beam_search,
@@ -21,7 +22,6 @@ from bertedu.qa.generative import (
     prepare_seq2seq_features,
     shift_right,
 )
-from bertedu.tokenization import load_tokenizer
 
 CONTEXT = "BERT is a language model. It was developed by Google's AI team in 2018."
 EXAMPLES = [
@@ -38,11 +38,6 @@ def small_config() -> BertConfig:
         hidden_dropout_prob=0.0,
         attention_probs_dropout_prob=0.0,
     )
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    return load_tokenizer()
 
 
 @pytest.fixture(scope="module")
@@ -74,8 +69,11 @@ def test_embeddings_and_output_projection_are_tied():
 
 
 def test_shift_right_makes_teacher_forcing_inputs():
-    labels = torch.tensor([[5, 6, 102, IGNORE_INDEX], [7, 102, IGNORE_INDEX, IGNORE_INDEX]])
-    assert shift_right(labels, 101, 0).tolist() == [[101, 5, 6, 102], [101, 7, 102, 0]]
+    labels = torch.tensor([[5, 6, SEP_ID, IGNORE_INDEX], [7, SEP_ID, IGNORE_INDEX, IGNORE_INDEX]])
+    assert shift_right(labels, CLS_ID, 0).tolist() == [
+        [CLS_ID, 5, 6, SEP_ID],
+        [CLS_ID, 7, SEP_ID, 0],
+    ]
 
 
 def test_features_end_targets_with_sep(tokenizer):
@@ -115,12 +113,14 @@ def test_decoder_is_causal_and_ignores_padded_encoder_tokens():
 def test_cross_attention_reads_the_encoder():
     torch.manual_seed(0)
     model = BertEncoderDecoder(small_config()).eval()
-    decoder_ids = torch.tensor([[101, 2000]])
+    decoder_ids = torch.tensor([[CLS_ID, 2000]])
     out = model(
-        torch.tensor([[101, 3000, 102]]), decoder_input_ids=decoder_ids, output_attentions=True
+        torch.tensor([[CLS_ID, 3000, SEP_ID]]),
+        decoder_input_ids=decoder_ids,
+        output_attentions=True,
     )
     assert len(out.cross_attentions) == 2 and out.cross_attentions[0].shape == (1, 2, 2, 3)
-    other = model(torch.tensor([[101, 4000, 102]]), decoder_input_ids=decoder_ids).logits
+    other = model(torch.tensor([[CLS_ID, 4000, SEP_ID]]), decoder_input_ids=decoder_ids).logits
     assert not torch.allclose(out.logits, other)
 
 
@@ -188,7 +188,10 @@ def test_decode_answer_removes_wordpiece_spaces(tokenizer):
     ids = tokenizer("state-of-the-art (2018), 3.5% of Google's", add_special_tokens=False)[
         "input_ids"
     ]
-    assert decode_answer(tokenizer, [101, *ids, 102]) == "state-of-the-art (2018), 3.5% of google's"
+    assert (
+        decode_answer(tokenizer, [CLS_ID, *ids, SEP_ID])
+        == "state-of-the-art (2018), 3.5% of google's"
+    )
 
 
 def test_bad_input(tokenizer):
@@ -198,14 +201,14 @@ def test_bad_input(tokenizer):
         prepare_seq2seq_features([QAExample("x", "Who?", CONTEXT, ())], tokenizer, max_length=48)
     model = BertEncoderDecoder(small_config())
     with pytest.raises(ValueError, match="labels .* or decoder_input_ids"):
-        model(torch.tensor([[101, 102]]))
+        model(torch.tensor([[CLS_ID, SEP_ID]]))
 
 
 def test_last_only_scores_just_the_last_position():
     torch.manual_seed(0)
     model = BertEncoderDecoder(small_config()).eval()
-    states = model.encode(torch.tensor([[101, 3000, 3001, 102]]))
-    prefix = torch.tensor([[101, 2000, 2001]])
+    states = model.encode(torch.tensor([[CLS_ID, 3000, 3001, SEP_ID]]))
+    prefix = torch.tensor([[CLS_ID, 2000, 2001]])
     full, _ = model.decode(prefix, states)
     last, _ = model.decode(prefix, states, last_only=True)
     assert last.shape == (1, 1, full.shape[-1])

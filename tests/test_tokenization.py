@@ -4,22 +4,18 @@ import inspect
 
 import pytest
 
+from bertedu.constants import CLS_ID, MASK_ID, PAD_ID, SEP_ID, UNK_ID
 from bertedu.hub import HubUnavailableError
-from bertedu.pretrained import minilm_path
-from bertedu.tokenization import greedy_wordpiece, load_tokenizer
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    return load_tokenizer()
+from bertedu.tokenization import greedy_wordpiece, load_tokenizer, minilm_path
 
 
 def test_default_tokenizer_is_bert_base_uncased(tokenizer):
     assert len(tokenizer) == 30522
     ids = tokenizer.convert_tokens_to_ids(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "hello"])
     assert ids == [0, 100, 101, 102, 103, 7592]
+    assert ids[:5] == [PAD_ID, UNK_ID, CLS_ID, SEP_ID, MASK_ID]  # bertedu.constants agrees
     encoded = tokenizer("Hello world", "Second segment")
-    assert encoded["input_ids"][0] == 101 and encoded["input_ids"][-1] == 102
+    assert encoded["input_ids"][0] == CLS_ID and encoded["input_ids"][-1] == SEP_ID
     assert encoded["token_type_ids"] == [0, 0, 0, 0, 1, 1, 1]
 
 

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
-from test_train_support import one_thread  # noqa: F401  (autouse: one torch thread)
 
 from bertedu.model import BertConfig, BertForPreTraining
 from bertedu.train.checkpoint import (
@@ -25,6 +24,8 @@ from bertedu.train.checkpoint import (
     save_weights,
 )
 from bertedu.train.optim import build_optimizer, warmup_linear_schedule
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 CONFIG = BertConfig.tiny(vocab_size=300, max_position_embeddings=32)
 

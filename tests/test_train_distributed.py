@@ -5,14 +5,17 @@ from __future__ import annotations
 import os
 import socket
 
+import pytest
 import torch
 import torch.multiprocessing as mp
 from safetensors.torch import load_file, save_file
-from test_train_support import one_thread  # noqa: F401  (autouse: one torch thread)
 
+from bertedu.constants import IGNORE_INDEX
 from bertedu.model import BertConfig, BertForPreTraining
 from bertedu.train import TrainConfig, train
 from bertedu.train.distributed import shard
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 CONFIG = BertConfig.tiny(
     vocab_size=300,
@@ -20,7 +23,7 @@ CONFIG = BertConfig.tiny(
     hidden_dropout_prob=0.0,
     attention_probs_dropout_prob=0.0,
 )
-TRAIN = TrainConfig(total_steps=1, lr=1e-2, warmup_steps=0, max_grad_norm=1.0, progress=False)
+TRAIN = TrainConfig(total_steps=1, lr=1e-2, max_grad_norm=1.0, progress=False)
 
 
 def global_batch() -> dict[str, torch.Tensor]:
@@ -31,7 +34,7 @@ def global_batch() -> dict[str, torch.Tensor]:
     """
     g = torch.Generator().manual_seed(0)
     ids = torch.randint(5, 300, (8, 16), generator=g)
-    labels = torch.full_like(ids, -100)
+    labels = torch.full_like(ids, IGNORE_INDEX)
     for row in range(8):
         positions = torch.randperm(14, generator=g)[:3] + 1
         labels[row, positions] = ids[row, positions]

@@ -6,12 +6,15 @@ import math
 
 import pytest
 import torch
-from test_train_support import one_thread  # noqa: F401  (autouse: one torch thread)
 from torch import nn
+from torch.optim.optimizer import register_optimizer_step_pre_hook
 
+from bertedu.constants import IGNORE_INDEX
 from bertedu.model import BertConfig, BertForPreTraining
 from bertedu.train import NonFiniteLossError, TrainConfig, read_metrics, train
 from bertedu.train.optim import build_optimizer, warmup_linear_schedule
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 VOCAB = 300
 CONFIG = BertConfig.tiny(
@@ -29,7 +32,7 @@ def bert_batch(
         "input_ids": torch.where(picked, 4, ids),
         "token_type_ids": torch.zeros_like(ids),
         "attention_mask": torch.ones_like(ids),
-        "labels": torch.where(picked, ids, -100),
+        "labels": torch.where(picked, ids, IGNORE_INDEX),
         "next_sentence_label": torch.randint(0, 2, (rows,), generator=generator),
     }
 
@@ -57,7 +60,7 @@ def test_interrupted_run_resumes_exactly(tmp_path, kind):
     config = TrainConfig(
         total_steps=8,
         lr=2e-3,
-        warmup_steps=2,
+        warmup_fraction=0.25,  # 2 updates
         checkpoint_every=2,
         log_every=1,
         progress=False,
@@ -166,8 +169,14 @@ def test_loop_equals_a_hand_written_loop():
     """Groups, schedule, clipping and AdamW as documented: compare with the few lines they stand for."""
     batches = regression_batches(8, 5)
     config = TrainConfig(
-        total_steps=5, lr=5e-2, warmup_steps=2, max_grad_norm=0.5, progress=False, weight_decay=0.1
+        total_steps=5,
+        lr=5e-2,
+        warmup_fraction=0.4,  # 2 updates
+        max_grad_norm=0.5,
+        progress=False,
+        weight_decay=0.1,
     )
+    assert config.warmup_steps == 2
     torch.manual_seed(0)
     model = Regression()
     result = train(model, batches, config=config)
@@ -209,14 +218,24 @@ def test_gradient_accumulation_equals_the_big_batch():
 
 
 def test_clipping_bounds_the_gradient_norm(tmp_path):
+    """AdamW steps with gradients clipped to max_grad_norm; the log keeps the norm before clipping."""
+    seen = []
+
+    def record_norm(optimizer, args, kwargs):
+        grads = [p.grad for group in optimizer.param_groups for p in group["params"]]
+        seen.append(float(torch.linalg.vector_norm(torch.cat([g.flatten() for g in grads]))))
+
     config = TrainConfig(total_steps=3, lr=1e-3, max_grad_norm=1e-3, log_every=1, progress=False)
-    result = train(
-        Regression(), regression_batches(8, 3), config=config, metrics_path=tmp_path / "m.jsonl"
-    )
+    hook = register_optimizer_step_pre_hook(record_norm)
+    try:
+        result = train(
+            Regression(), regression_batches(8, 3), config=config, metrics_path=tmp_path / "m.jsonl"
+        )
+    finally:
+        hook.remove()
     records = read_metrics(tmp_path / "m.jsonl", "train")
-    assert len(records) == 3 and all(
-        r["grad_norm"] > 1e-3 for r in records
-    )  # logged before clipping
+    assert len(seen) == 3 and all(norm == pytest.approx(1e-3, rel=1e-4) for norm in seen)
+    assert len(records) == 3 and all(r["grad_norm"] > 1e-2 for r in records)
     assert all(math.isfinite(v) for v in result.losses.values())
 
 

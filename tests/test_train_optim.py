@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-from test_train_support import one_thread  # noqa: F401  (autouse: one torch thread)
 
 from bertedu.model import BertConfig, BertForPreTraining
 from bertedu.train.optim import (
@@ -15,6 +14,8 @@ from bertedu.train.optim import (
     warmup_linear,
     warmup_linear_schedule,
 )
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
@@ -44,20 +45,42 @@ def test_layernorm_found_by_type_not_name():
     assert no_decay_parameter_names(model) == {"0.bias", "1.weight", "1.bias"}
 
 
+def adamw_by_hand(model, steps, lr, weight_decay, betas=(0.9, 0.999), eps=1e-6):
+    """AdamW (Loshchilov and Hutter 2019) written out: decoupled decay, bias-corrected moments."""
+    exempt = no_decay_parameter_names(model)
+    params = dict(model.named_parameters())
+    moments = {name: (torch.zeros_like(p), torch.zeros_like(p)) for name, p in params.items()}
+    for t in range(1, steps + 1):
+        model.zero_grad()
+        model(torch.ones(4, 8)).pow(2).sum().backward()
+        with torch.no_grad():
+            for name, p in params.items():
+                m, v = moments[name]
+                m.mul_(betas[0]).add_((1 - betas[0]) * p.grad)
+                v.mul_(betas[1]).add_((1 - betas[1]) * p.grad**2)
+                m_hat, v_hat = m / (1 - betas[0] ** t), v / (1 - betas[1] ** t)
+                decay = 0.0 if name in exempt else weight_decay
+                p.mul_(1 - lr * decay).sub_(lr * m_hat / (v_hat.sqrt() + eps))
+    return torch.cat([p.detach().flatten() for p in model.parameters()])
+
+
+def small_model():
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.LayerNorm(8), torch.nn.Linear(8, 1))
+
+
 @pytest.mark.parametrize("implementation", ["fused", "foreach", "for-loop"])
-def test_implementations_agree(implementation):
-    """Fused, foreach and for-loop AdamW take the same step (to float rounding)."""
-    results = []
-    for impl in ("for-loop", implementation):
-        torch.manual_seed(0)
-        m = torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.LayerNorm(8), torch.nn.Linear(8, 1))
-        opt = build_optimizer(m, lr=1e-2, implementation=impl)
-        for _ in range(3):
-            m(torch.ones(4, 8)).pow(2).sum().backward()
-            opt.step()
-            opt.zero_grad()
-        results.append(torch.cat([p.detach().flatten() for p in m.parameters()]))
-    torch.testing.assert_close(results[0], results[1], rtol=1e-5, atol=1e-6)
+def test_every_implementation_takes_the_textbook_adamw_step(implementation):
+    """Fused, foreach and for-loop AdamW all equal AdamW written out by hand (to float rounding)."""
+    model = small_model()
+    opt = build_optimizer(model, lr=1e-2, weight_decay=0.1, implementation=implementation)
+    for _ in range(3):
+        model(torch.ones(4, 8)).pow(2).sum().backward()
+        opt.step()
+        opt.zero_grad()
+    found = torch.cat([p.detach().flatten() for p in model.parameters()])
+    expected = adamw_by_hand(small_model(), steps=3, lr=1e-2, weight_decay=0.1)
+    torch.testing.assert_close(found, expected, rtol=1e-5, atol=1e-6)
 
 
 def test_schedule_shape():

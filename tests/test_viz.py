@@ -18,7 +18,6 @@ import pytest
 import torch
 
 from bertedu.model import BertConfig, BertModel
-from bertedu.pretrained import load_reference_bert
 from bertedu.viz import (
     SPECIAL_TOKENS,
     as_attention_array,
@@ -45,6 +44,7 @@ from bertedu.viz.explorer import (
     load_minilm,
 )
 from bertedu.viz.heatmaps import tile_corner
+from bertedu.weights import load_reference_bert
 
 TOKENS = ["[CLS]", "the", "cat", "sat", "[SEP]", "it", "slept", "[SEP]"]
 N = len(TOKENS)
@@ -431,17 +431,17 @@ def test_the_shipped_bert_tiny_gives_one_map_per_layer_and_head():
 
 
 def test_bert_tiny_entry_loads_a_checkpoint_in_the_shipped_layout(tmp_path, monkeypatch, minilm):
-    """Until the real weights ship: a random BERT-Tiny saved where the loader looks is offered and explored."""
+    """Any BERT-Tiny saved in the shipped layout where the loader looks is offered and explored."""
     import json
 
-    import bertedu.checkpoints
+    import bertedu.weights
     from bertedu.model import BertForPreTraining
     from bertedu.train.checkpoint import save_weights
 
     config = BertConfig.tiny(max_position_embeddings=64)
     save_weights(BertForPreTraining(config), tmp_path / "model.safetensors")
     (tmp_path / "config.json").write_text(json.dumps(config.to_dict()))
-    monkeypatch.setattr(bertedu.checkpoints, "TINY_WIKI_DIR", tmp_path)
+    monkeypatch.setattr(bertedu.weights, "TINY_WIKI_DIR", tmp_path)
     assert bert_tiny_is_shipped() and BERT_TINY in explorer_module.available_models()
     ex = AttentionExplorer(
         {MINILM: lambda: minilm, BERT_TINY: load_bert_tiny}, model=BERT_TINY, layer=5, head=9

@@ -122,3 +122,20 @@ def require_documents(documents: list[Document], where: str) -> list[Document]:
             "between documents, or use bertedu.data.corpus.load_embedded_wikipedia() for the embedded corpus."
         )
     return documents
+
+
+def load_corpus(name: str, *, limit: int | None = None, num_proc: int = 1) -> list[Document]:
+    """Documents of ``embedded``, ``wikitext-2``, ``wikitext-103`` or a path to ``.txt`` files."""
+    if name == "embedded":
+        return load_embedded_wikipedia(limit, num_proc=num_proc)
+    if name in ("wikitext-2", "wikitext-103"):
+        from bertedu.data.wikitext import load_wikitext  # deferred: wikitext imports this module
+
+        return load_wikitext(f"{name}-raw-v1", limit=limit, num_proc=num_proc)
+    if Path(name).expanduser().exists():
+        documents = load_text_documents(name, num_proc=num_proc)
+        return documents[:limit] if limit else documents
+    raise ValueError(
+        f"Unknown corpus {name!r}: use embedded, wikitext-2, wikitext-103, or a path to a .txt "
+        "file or a folder of .txt files."
+    )

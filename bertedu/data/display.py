@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from bertedu.data.masking import IGNORE_INDEX
+from bertedu.constants import IGNORE_INDEX
 from bertedu.data.nsp import Instance, encode_instance
 
 COLOURS = {

@@ -31,7 +31,9 @@ import re
 import torch
 from transformers import PreTrainedTokenizerBase
 
-IGNORE_INDEX = -100  # label of positions with no prediction; PyTorch's cross-entropy skips it
+from bertedu.constants import IGNORE_INDEX
+from bertedu.tokenization import load_tokenizer
+
 MASK_FRACTION = 0.8  # of the chosen positions: replaced by [MASK]
 RANDOM_FRACTION = 0.1  # ... replaced by a random real token; the remaining 10% stay unchanged
 
@@ -54,10 +56,7 @@ def replaceable_token_ids(tokenizer: PreTrainedTokenizerBase) -> torch.Tensor:
 
 @functools.lru_cache(maxsize=1)
 def _embedded_replaceable_token_ids() -> torch.Tensor:
-    from bertedu.tokenization import (
-        load_tokenizer,
-    )  # deferred: loading the vocabulary takes seconds
-
+    """The replaceable ids of the embedded vocabulary, read once (loading it takes seconds)."""
     return replaceable_token_ids(load_tokenizer())
 
 
@@ -171,7 +170,7 @@ def mask_tokens(
     random_token_ids: torch.Tensor | None = None,
     word_start_mask: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mask a batch for MLM; returns ``(masked_input_ids, labels)``, labels -100 where nothing is predicted.
+    """Mask a batch for MLM; returns ``(masked_input_ids, labels)``, labels IGNORE_INDEX (-100) where nothing is predicted.
 
     Args:
         input_ids: ``[batch, seq]`` token ids (not modified).

@@ -89,7 +89,7 @@ class PretrainingCollator:
     """Pads NSP instances into a batch and masks it anew on every call.
 
     Returns ``input_ids`` (masked), ``token_type_ids``, ``attention_mask``,
-    ``labels`` (-100 where nothing is predicted) and ``next_sentence_label``
+    ``labels`` (``IGNORE_INDEX`` where nothing is predicted) and ``next_sentence_label``
     (1 when B is a random sentence, as in ``BertForPreTraining``).
     """
 

@@ -19,7 +19,6 @@ from bertedu.model.embeddings import BertEmbeddings
 from bertedu.model.encoder import BertEncoder, BertLayer
 from bertedu.model.feedforward import FeedForward
 from bertedu.model.pretraining import (
-    IGNORE_INDEX,
     BertForPreTraining,
     BertForPreTrainingOutput,
     BertLMPredictionHead,
@@ -42,7 +41,6 @@ __all__ = [
     "BertPooler",
     "init_bert_weights",
     "parameter_count",
-    "IGNORE_INDEX",
     "BertForPreTraining",
     "BertForPreTrainingOutput",
     "BertLMPredictionHead",

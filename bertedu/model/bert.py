@@ -20,6 +20,7 @@ from bertedu.model.attention import padding_mask
 from bertedu.model.config import BertConfig
 from bertedu.model.embeddings import BertEmbeddings, validate_input_ids
 from bertedu.model.encoder import BertEncoder
+from bertedu.nn_utils import num_parameters
 
 
 @dataclass
@@ -142,4 +143,4 @@ class BertModel(nn.Module):
 
     def num_parameters(self) -> int:
         """Number of distinct parameters (a tied tensor counts once)."""
-        return sum(p.numel() for p in self.parameters())
+        return num_parameters(self)

@@ -26,11 +26,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bertedu.constants import IGNORE_INDEX
 from bertedu.model.bert import BertModel, init_bert_weights
 from bertedu.model.config import BertConfig
 from bertedu.model.fused_loss import linear_cross_entropy
-
-IGNORE_INDEX = -100  # label value meaning "no prediction here" (PyTorch's cross_entropy default)
+from bertedu.nn_utils import num_parameters
 
 
 @dataclass
@@ -38,7 +38,7 @@ class BertForPreTrainingOutput:
     """What :class:`BertForPreTraining` returns.
 
     ``mlm_logits`` is ``[n_labelled, vocab]`` when labels were given (rows in
-    the order of ``labels[labels != -100]``, which is ``mlm_labels``), else
+    the order of ``labels[labels != IGNORE_INDEX]``, which is ``mlm_labels``), else
     ``[batch, seq, vocab]``; it is ``None`` when training computed the MLM loss
     fused, without the logits (gradients on, no autocast: see
     :mod:`bertedu.model.fused_loss`). Evaluate under ``torch.no_grad()`` to get them.
@@ -141,6 +141,10 @@ class BertForPreTraining(nn.Module):
         # cls.apply re-initialised the tied decoder weight, i.e. the word embeddings: redo them.
         init_bert_weights(self.bert.embeddings.word_embeddings, config.initializer_range)
 
+    def num_parameters(self) -> int:
+        """Number of distinct parameters (the tied MLM decoder is the word-embedding matrix)."""
+        return num_parameters(self)
+
     @staticmethod
     def _fuse_mlm_loss(transformed: torch.Tensor) -> bool:
         """Fuse the MLM projection and loss when training without autocast (the CPU training path)."""
@@ -159,7 +163,7 @@ class BertForPreTraining(nn.Module):
         next_sentence_label: torch.Tensor | None = None,
         output_attentions: bool = False,
     ) -> BertForPreTrainingOutput:
-        """Encode, then predict masked tokens (only where ``labels != -100``) and the NSP class."""
+        """Encode, then predict masked tokens (where ``labels != IGNORE_INDEX``) and the NSP class."""
         validate_pretraining_labels(labels, next_sentence_label, input_ids, self.config)
         encoded = self.bert(
             input_ids, token_type_ids, attention_mask, output_attentions=output_attentions

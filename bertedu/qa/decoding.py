@@ -27,12 +27,15 @@ from dataclasses import dataclass, field
 
 import torch
 
+from bertedu.nn_utils import eval_mode, model_device
 from bertedu.qa.generative import BertEncoderDecoder, Seq2SeqFeatures, trim_seq2seq
 
 _NO_SPACE_BEFORE = re.compile(r" ([.,;:!?%)\]}]|'s\b|n't\b)")
 _NO_SPACE_AFTER = re.compile(r"([(\[{$]) ")
 _JOINERS = re.compile(r" ?([-/–]) ?")
 _DECIMAL = re.compile(r"(\d)([.,]) (?=\d)")  # "3. 5" -> "3.5", "1, 000" -> "1,000"
+
+Beam = tuple[list[int], float]  # (token ids after [CLS], total log-probability)
 
 
 def decode_answer(tokenizer, token_ids: Sequence[int]) -> str:
@@ -68,34 +71,30 @@ def greedy_decode(
     attention_mask: torch.Tensor | None = None,
     max_new_tokens: int = 32,
 ) -> list[list[int]]:
-    """The most probable token at every step, for a batch; returns each answer's ids (no [CLS]/[SEP])."""
+    """The most probable token at every step, for a batch; each answer's ids (no [CLS]/[SEP])."""
     if max_new_tokens < 1:
         raise ValueError(f"max_new_tokens must be at least 1, got {max_new_tokens}")
-    was_training = model.training
-    model.eval()
     input_ids, token_type_ids, attention_mask = _encoder_inputs(
         input_ids, token_type_ids, attention_mask
     )
-    states = model.encode(input_ids, token_type_ids, attention_mask)
-    batch = input_ids.shape[0]
-    generated = torch.full((batch, 1), model.bos_token_id, device=input_ids.device)
-    done = torch.zeros(batch, dtype=torch.bool, device=input_ids.device)
-    for _ in range(max_new_tokens):
-        logits, _ = model.decode(generated, states, attention_mask, last_only=True)
-        next_token = logits[:, -1].argmax(dim=-1)
-        next_token = next_token.masked_fill(
-            done, model.config.pad_token_id
-        )  # finished rows just pad
-        generated = torch.cat([generated, next_token[:, None]], dim=1)
-        done |= next_token == model.eos_token_id
-        if bool(done.all()):
-            break
-    model.train(was_training)
+    pad, eos = model.config.pad_token_id, model.eos_token_id
+    with eval_mode(model):
+        states = model.encode(input_ids, token_type_ids, attention_mask)
+        batch = input_ids.shape[0]
+        generated = torch.full((batch, 1), model.bos_token_id, device=input_ids.device)
+        done = torch.zeros(batch, dtype=torch.bool, device=input_ids.device)
+        for _ in range(max_new_tokens):
+            logits, _ = model.decode(generated, states, attention_mask, last_only=True)
+            next_token = logits[:, -1].argmax(dim=-1).masked_fill(done, pad)  # finished rows pad
+            generated = torch.cat([generated, next_token[:, None]], dim=1)
+            done |= next_token == eos
+            if bool(done.all()):
+                break
     answers = []
     for row in generated[:, 1:].tolist():
-        if model.eos_token_id in row:
-            row = row[: row.index(model.eos_token_id)]
-        answers.append([token for token in row if token != model.config.pad_token_id])
+        if eos in row:
+            row = row[: row.index(eos)]
+        answers.append([token for token in row if token != pad])
     return answers
 
 
@@ -117,9 +116,7 @@ class BeamStep:
     """What beam search looked at in one step: the live beams and every candidate extension."""
 
     step: int
-    beams: list[
-        tuple[list[int], float]
-    ]  # (token ids after [CLS], total log-prob) entering this step
+    beams: list[Beam]  # the live beams entering this step
     candidates: list[BeamCandidate]
 
 
@@ -149,7 +146,7 @@ def normalized_score(log_prob: float, length: int, length_penalty: float) -> flo
 
 def _cannot_improve(
     finished: list[Hypothesis],
-    beams: list[tuple[list[int], float]],
+    beams: list[Beam],
     beam_width: int,
     max_new_tokens: int,
     length_penalty: float,
@@ -166,6 +163,65 @@ def _cannot_improve(
     best_live = max(total for _, total in beams)
     reachable = best_live / max_new_tokens**length_penalty if length_penalty > 0 else best_live
     return reachable <= worst_kept
+
+
+def _propose(
+    model: BertEncoderDecoder,
+    states: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    beams: list[Beam],
+    beam_width: int,
+    tokenizer,
+) -> list[BeamCandidate]:
+    """Every live beam's ``beam_width`` most probable next tokens, best total log-prob first."""
+    prefix = torch.tensor(
+        [[model.bos_token_id, *tokens] for tokens, _ in beams], device=states.device
+    )
+    mask = None if attention_mask is None else attention_mask.expand(len(beams), -1)
+    logits, _ = model.decode(prefix, states.expand(len(beams), -1, -1), mask, last_only=True)
+    top = logits[:, -1].float().log_softmax(dim=-1).topk(beam_width, dim=-1)
+    candidates = []
+    for b, (tokens, total) in enumerate(beams):
+        for value, token in zip(top.values[b].tolist(), top.indices[b].tolist(), strict=True):
+            name = tokenizer.convert_ids_to_tokens(token) if tokenizer is not None else str(token)
+            candidates.append(BeamCandidate(b, token, name, value, total + value, len(tokens) + 1))
+    return sorted(candidates, key=lambda c: c.total_log_prob, reverse=True)
+
+
+def _select(
+    candidates: list[BeamCandidate],
+    beams: list[Beam],
+    beam_width: int,
+    eos_token_id: int,
+    length_penalty: float,
+) -> tuple[list[Beam], list[Hypothesis]]:
+    """Take the best candidates in order until ``beam_width`` live beams are chosen.
+
+    A candidate ending in ``[SEP]`` becomes a finished hypothesis, any other a
+    live beam; each candidate's ``status`` records what happened to it.
+    """
+    next_beams: list[Beam] = []
+    finished: list[Hypothesis] = []
+    for candidate in candidates:
+        if len(next_beams) == beam_width:
+            break
+        tokens, total = beams[candidate.parent][0], candidate.total_log_prob
+        if candidate.token_id == eos_token_id:
+            candidate.status = "finished"
+            score = normalized_score(total, candidate.length, length_penalty)
+            finished.append(Hypothesis(list(tokens), total, score, True))
+        else:
+            candidate.status = "kept"
+            next_beams.append(([*tokens, candidate.token_id], total))
+    return next_beams, finished
+
+
+def _unfinished(beams: list[Beam], length_penalty: float) -> list[Hypothesis]:
+    """Live beams stopped by the length limit, as hypotheses."""
+    return [
+        Hypothesis(tokens, total, normalized_score(total, len(tokens), length_penalty), False)
+        for tokens, total in beams
+    ]
 
 
 @torch.no_grad()
@@ -187,9 +243,9 @@ def beam_search(
     becomes a live beam, until ``beam_width`` live beams are chosen. Search
     stops when no live beam can still beat the ``beam_width`` best finished
     hypotheses, when no beam is live, or after ``max_new_tokens`` steps (live
-    beams then count as unfinished hypotheses). The best hypothesis has the highest length-normalised
-    score. ``tokenizer`` (optional) only labels the recorded steps' tokens.
-    ``beam_width=1`` is greedy search.
+    beams then count as unfinished hypotheses). The best hypothesis has the
+    highest length-normalised score. ``tokenizer`` (optional) only labels the
+    recorded steps' tokens. ``beam_width=1`` is greedy search.
     """
     if beam_width < 1 or max_new_tokens < 1:
         raise ValueError(
@@ -203,68 +259,27 @@ def beam_search(
             f"beam_search decodes one sequence at a time, got a batch of {input_ids.shape[0]}; "
             "loop over the rows (or use greedy_decode for a batch)."
         )
-    was_training = model.training
-    model.eval()
-    states = model.encode(input_ids, token_type_ids, attention_mask)
-    eos = model.eos_token_id
-    beams: list[tuple[list[int], float]] = [([], 0.0)]
+    beams: list[Beam] = [([], 0.0)]
     finished: list[Hypothesis] = []
     steps: list[BeamStep] = []
-    for step in range(max_new_tokens):
-        prefix = torch.tensor(
-            [[model.bos_token_id, *tokens] for tokens, _ in beams], device=input_ids.device
-        )
-        mask = None if attention_mask is None else attention_mask.expand(len(beams), -1)
-        logits, _ = model.decode(prefix, states.expand(len(beams), -1, -1), mask, last_only=True)
-        log_probs = logits[:, -1].float().log_softmax(dim=-1)
-        top = log_probs.topk(beam_width, dim=-1)
-        candidates = []
-        for b, (tokens, total) in enumerate(beams):
-            for value, token in zip(top.values[b].tolist(), top.indices[b].tolist()):
-                name = (
-                    tokenizer.convert_ids_to_tokens(token) if tokenizer is not None else str(token)
-                )
-                candidates.append(
-                    BeamCandidate(b, token, name, value, total + value, len(tokens) + 1)
-                )
-        candidates.sort(key=lambda c: c.total_log_prob, reverse=True)
-        next_beams = []
-        for candidate in candidates:
-            if len(next_beams) == beam_width:
+    with eval_mode(model):
+        states = model.encode(input_ids, token_type_ids, attention_mask)
+        for step in range(max_new_tokens):
+            candidates = _propose(model, states, attention_mask, beams, beam_width, tokenizer)
+            next_beams, done = _select(
+                candidates, beams, beam_width, model.eos_token_id, length_penalty
+            )
+            finished += done
+            steps.append(BeamStep(step, [(list(t), s) for t, s in beams], candidates))
+            beams = next_beams
+            if not beams or _cannot_improve(
+                finished, beams, beam_width, max_new_tokens, length_penalty
+            ):
                 break
-            tokens = beams[candidate.parent][0]
-            if candidate.token_id == eos:
-                candidate.status = "finished"
-                finished.append(
-                    Hypothesis(
-                        list(tokens),
-                        candidate.total_log_prob,
-                        normalized_score(
-                            candidate.total_log_prob, candidate.length, length_penalty
-                        ),
-                        True,
-                    )
-                )
-            else:
-                candidate.status = "kept"
-                next_beams.append(([*tokens, candidate.token_id], candidate.total_log_prob))
-        steps.append(BeamStep(step, [(list(t), s) for t, s in beams], candidates))
-        beams = next_beams
-        if not beams or _cannot_improve(
-            finished, beams, beam_width, max_new_tokens, length_penalty
-        ):
-            break
-    else:
-        finished.extend(
-            Hypothesis(tokens, total, normalized_score(total, len(tokens), length_penalty), False)
-            for tokens, total in beams
-        )
-    model.train(was_training)
+        else:
+            finished += _unfinished(beams, length_penalty)
     if not finished:  # stopped early with no beam left: cannot happen, kept for safety
-        finished = [
-            Hypothesis(tokens, total, normalized_score(total, len(tokens), length_penalty), False)
-            for tokens, total in beams
-        ]
+        finished = _unfinished(beams, length_penalty)
     hypotheses = sorted(finished, key=lambda h: h.score, reverse=True)
     return BeamSearchResult(hypotheses[0], hypotheses, steps)
 
@@ -302,7 +317,7 @@ def generate_answers(
     """Answer every example of ``features`` with greedy or beam search; returns text."""
     if method not in ("greedy", "beam"):
         raise ValueError(f"method must be 'greedy' or 'beam', got {method!r}")
-    device = next(model.parameters()).device
+    device = model_device(model)
     answers: list[str] = []
     for first in range(0, len(features), batch_size):
         rows = range(first, min(first + batch_size, len(features)))

@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bertedu.model import BertConfig, BertModel, init_bert_weights
+from bertedu.nn_utils import eval_mode, model_device, num_parameters
 from bertedu.qa.datasets import QAExample
 
 #: Google's ``run_squad.py`` truncates questions to 64 WordPieces (``max_query_length``).
@@ -294,19 +295,23 @@ class BertForQuestionAnswering(nn.Module):
     SQuAD objective. Names mirror transformers' ``bert`` and ``qa_outputs``.
     """
 
-    def __init__(self, config: BertConfig, bert: BertModel | None = None) -> None:
+    def __init__(self, config: BertConfig, encoder: BertModel | None = None) -> None:
         super().__init__()
-        if bert is not None and bert.config != config:
-            raise ValueError("The given encoder's config differs from config; pass bert.config.")
+        if encoder is not None and encoder.config != config:
+            raise ValueError("The given encoder's config differs from config; pass encoder.config.")
         self.config = config
-        self.bert = bert if bert is not None else BertModel(config)
+        self.bert = encoder if encoder is not None else BertModel(config)
         self.qa_outputs = nn.Linear(config.hidden_size, 2)
         init_bert_weights(self.qa_outputs, config.initializer_range)
 
     @classmethod
-    def from_encoder(cls, bert: BertModel) -> BertForQuestionAnswering:
+    def from_encoder(cls, encoder: BertModel) -> BertForQuestionAnswering:
         """Put a fresh span head on an existing (e.g. pretrained) encoder."""
-        return cls(bert.config, bert)
+        return cls(encoder.config, encoder)
+
+    def num_parameters(self) -> int:
+        """Number of distinct parameters: the encoder's plus the span head's."""
+        return num_parameters(self)
 
     def forward(
         self,
@@ -432,18 +437,16 @@ def predict_logits(
     model: BertForQuestionAnswering, features: QAFeatures, batch_size: int = 32
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Start and end logits ``[windows, max_length]`` for every window (eval mode, no gradients)."""
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
+    device = model_device(model)
     starts = torch.full((len(features), features.max_length), float("-inf"))
     ends = starts.clone()
-    for first in range(0, len(features), batch_size):
-        batch = features.model_inputs(slice(first, first + batch_size))
-        output = model(**{key: value.to(device) for key, value in batch.items()})
-        width = output.start_logits.shape[1]
-        starts[first : first + batch_size, :width] = output.start_logits.float().cpu()
-        ends[first : first + batch_size, :width] = output.end_logits.float().cpu()
-    model.train(was_training)
+    with eval_mode(model):
+        for first in range(0, len(features), batch_size):
+            batch = features.model_inputs(slice(first, first + batch_size))
+            output = model(**{key: value.to(device) for key, value in batch.items()})
+            width = output.start_logits.shape[1]
+            starts[first : first + batch_size, :width] = output.start_logits.float().cpu()
+            ends[first : first + batch_size, :width] = output.end_logits.float().cpu()
     return starts, ends
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
+from typing import Any
 
 import torch
 from torch import nn
@@ -23,6 +24,7 @@ from bertedu.qa.extractive import QAFeatures, collate_windows, predict_answers
 from bertedu.qa.generative import Seq2SeqFeatures, collate_seq2seq
 from bertedu.qa.metrics import generation_scores, squad_em_f1
 from bertedu.train import TrainConfig, TrainResult, train
+from bertedu.train.optim import DEFAULT_WEIGHT_DECAY
 
 
 @dataclass(frozen=True)
@@ -35,12 +37,17 @@ class QARecipe:
     batch_size: int = 32
     epochs: float = 2.0
     lr: float = 5e-5
-    warmup_ratio: float = 0.1
-    weight_decay: float = 0.01
+    warmup_fraction: float = 0.1  # share of the updates over which lr climbs to its peak
+    weight_decay: float = DEFAULT_WEIGHT_DECAY
     train_limit: int | None = None  # first N training questions (None: all)
     dev_limit: int | None = None  # first N held-out questions (None: all)
 
-    def to_dict(self) -> dict:
+    def replace(self, **changes: Any) -> QARecipe:
+        """A copy with some fields changed."""
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The recipe as JSON (stored in every fine-tuning checkpoint)."""
         return asdict(self)
 
 
@@ -78,14 +85,19 @@ GENERATIVE_RECIPES = {
 }
 
 
-def recipe_for(task: str, profile: str, **overrides) -> QARecipe:
-    """The recipe for ``task`` (``extractive`` or ``generative``) in ``profile``, with fields overridden."""
-    table = {"extractive": EXTRACTIVE_RECIPES, "generative": GENERATIVE_RECIPES}.get(task)
-    if table is None:
-        raise ValueError(f"task must be 'extractive' or 'generative', got {task!r}")
-    if profile not in table:
-        raise ValueError(f"profile must be one of {', '.join(table)}, got {profile!r}")
-    return replace(table[profile], **overrides)
+QA_RECIPES = {"extractive": EXTRACTIVE_RECIPES, "generative": GENERATIVE_RECIPES}
+
+
+def get_qa_recipe(task: str, profile: str, **changes: Any) -> QARecipe:
+    """The recipe of ``task`` (``extractive`` or ``generative``) in a profile, ``changes`` applied.
+
+    The same shape as :func:`bertedu.pretraining.get_recipe`, with the task first.
+    """
+    if task not in QA_RECIPES:
+        raise ValueError(f"Unknown task {task!r}; use one of {', '.join(QA_RECIPES)}.")
+    if profile not in QA_RECIPES[task]:
+        raise ValueError(f"Unknown profile {profile!r}; use one of {', '.join(QA_RECIPES[task])}.")
+    return QA_RECIPES[task][profile].replace(**changes)
 
 
 def finetune(
@@ -116,7 +128,7 @@ def finetune(
     config = TrainConfig(
         total_steps=total_steps,
         lr=recipe.lr,
-        warmup_steps=int(recipe.warmup_ratio * total_steps),
+        warmup_fraction=recipe.warmup_fraction,
         weight_decay=recipe.weight_decay,
         progress=progress,
         device=device,

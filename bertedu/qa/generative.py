@@ -37,8 +37,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bertedu.constants import CLS_ID, IGNORE_INDEX, SEP_ID
 from bertedu.model import (
-    IGNORE_INDEX,
     BertConfig,
     BertEmbeddings,
     BertLMPredictionHead,
@@ -49,6 +49,7 @@ from bertedu.model import (
     init_bert_weights,
     padding_mask,
 )
+from bertedu.nn_utils import num_parameters
 from bertedu.qa.datasets import QAExample
 from bertedu.qa.extractive import DEFAULT_MAX_QUESTION_LENGTH, prepare_features
 
@@ -104,7 +105,7 @@ class Seq2SeqOutput:
 
 
 def shift_right(labels: torch.Tensor, bos_token_id: int, pad_token_id: int) -> torch.Tensor:
-    """Teacher forcing's decoder input: ``[BOS] + labels[:-1]``, with ``-100`` read as padding."""
+    """Teacher forcing's decoder input: ``[BOS] + labels[:-1]``, with ``IGNORE_INDEX`` read as padding."""
     shifted = labels.new_full(labels.shape, pad_token_id)
     shifted[:, 0] = bos_token_id
     shifted[:, 1:] = labels[:, :-1]
@@ -125,8 +126,8 @@ class BertEncoderDecoder(nn.Module):
         config: BertConfig,
         encoder: BertModel | None = None,
         num_decoder_layers: int | None = None,
-        bos_token_id: int = 101,
-        eos_token_id: int = 102,
+        bos_token_id: int = CLS_ID,
+        eos_token_id: int = SEP_ID,
     ) -> None:
         super().__init__()
         if encoder is not None and encoder.config != config:
@@ -150,6 +151,10 @@ class BertEncoderDecoder(nn.Module):
     def from_encoder(cls, encoder: BertModel, **kwargs) -> BertEncoderDecoder:
         """A fresh decoder on an existing (e.g. pretrained) encoder."""
         return cls(encoder.config, encoder, **kwargs)
+
+    def num_parameters(self) -> int:
+        """Number of distinct parameters (the shared word-embedding table counts once)."""
+        return num_parameters(self)
 
     def encode(
         self,
@@ -198,7 +203,8 @@ class BertEncoderDecoder(nn.Module):
         decoder_attention_mask: torch.Tensor | None = None,
         output_attentions: bool = False,
     ) -> Seq2SeqOutput:
-        """Teacher-forced pass. ``labels`` (``-100`` = padding) give the loss and, shifted, the decoder input."""
+        """Teacher-forced pass: ``labels`` (``IGNORE_INDEX`` = padding) give the loss and, shifted,
+        the decoder input."""
         if decoder_input_ids is None:
             if labels is None:
                 raise ValueError(
@@ -235,7 +241,7 @@ class Seq2SeqFeatures(torch.utils.data.Dataset):
     input_ids: torch.Tensor  # [n, max_length]
     token_type_ids: torch.Tensor
     attention_mask: torch.Tensor
-    labels: torch.Tensor | None  # [n, max_target_length]: answer tokens, [SEP], then -100
+    labels: torch.Tensor | None  # [n, max_target_length]: answer tokens, [SEP], then IGNORE_INDEX
     examples: list[QAExample]
     context_truncated: list[bool]
 

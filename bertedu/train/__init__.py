@@ -1,29 +1,34 @@
-"""Training: a generic loop, checkpoints that resume exactly, and BERT pretraining on top.
+"""Training: a generic loop and checkpoints that resume exactly, for any model and task.
+
+Nothing here knows BERT, a data source or a task: it imports nothing from
+:mod:`bertedu.model`, :mod:`bertedu.data`, :mod:`bertedu.pretraining`,
+:mod:`bertedu.qa` or :mod:`bertedu.viz`. BERT pretraining is built on top of it
+in :mod:`bertedu.pretraining`, QA fine-tuning in :mod:`bertedu.qa.finetune`.
 
 Modules (one idea each; each importable on its own):
 
 * :mod:`bertedu.train.config`: ``TrainConfig``, the loop's hyper-parameters (lr, warmup,
   clipping, accumulation, precision, compile, logging/eval/checkpoint intervals).
 * :mod:`bertedu.train.optim`: ``build_optimizer(model, lr, weight_decay, betas, eps)`` (AdamW,
-  no decay on biases and LayerNorm), ``warmup_linear_schedule(optimizer, warmup_steps, total_steps)``.
-* :mod:`bertedu.train.checkpoint`: ``save_checkpoint``, ``load_checkpoint``, ``latest_checkpoint``,
-  ``save_weights``/``load_weights`` (safetensors + JSON, atomic, tied weights, never unpickled).
+  no decay on biases and LayerNorm), ``warmup_linear_schedule(optimizer, warmup_steps,
+  total_steps)``.
+* :mod:`bertedu.train.checkpoint`: ``save_checkpoint``, ``load_checkpoint``,
+  ``latest_checkpoint``, ``save_weights``/``load_weights`` (safetensors + JSON, atomic, tied
+  weights, never unpickled).
 * :mod:`bertedu.train.rng`: capture/restore Python, NumPy, torch, CUDA and named generators.
-* :mod:`bertedu.train.batches`: data sources the loop accepts and the data position it resumes from.
+* :mod:`bertedu.train.batches`: data sources the loop accepts and the data position it resumes
+  from.
 * :mod:`bertedu.train.loop`: ``train(...)``, the loop itself; ``NonFiniteLossError``.
 * :mod:`bertedu.train.metrics_log`: the JSON-lines metrics log (``MetricsLog``, ``read_metrics``).
 * :mod:`bertedu.train.plots`: ``plot_training`` loss curves, ``smooth``.
 * :mod:`bertedu.train.distributed`: DDP under ``torchrun`` (``init_distributed``, ``shard``).
-* :mod:`bertedu.train.pretrain`: BERT pretraining: data (``PretrainingBatches``), held-out
-  metrics (``evaluate_pretraining``: MLM accuracy and perplexity, NSP accuracy), recipes per
-  profile and ``pretrain(...)``, what ``python -m bertedu pretrain`` runs.
 
-The generic API, for any model whose ``forward(**batch)`` returns an object with a scalar
+The API, for any model whose ``forward(**batch)`` returns an object with a scalar
 ``.loss`` (pretraining, extractive QA, an encoder-decoder)::
 
     from bertedu.train import TrainConfig, train
 
-    config = TrainConfig(total_steps=1000, lr=1e-3, warmup_steps=100, max_grad_norm=1.0,
+    config = TrainConfig(total_steps=1000, lr=1e-3, warmup_fraction=0.1, max_grad_norm=1.0,
                          grad_accumulation=1, eval_every=200, checkpoint_every=200)
     result = train(model, batches, config=config,
                    evaluate=lambda model: {"accuracy": ...},  # optional, in eval mode, no grad

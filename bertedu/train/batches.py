@@ -6,7 +6,8 @@ to start an epoch part-way. Three kinds of source are accepted:
 
 * an object with ``epoch_batches(epoch, start)`` (:class:`ResumableBatches`):
   it jumps straight to batch ``start`` of epoch ``epoch``, with nothing
-  replayed (the book's pretraining data, :class:`bertedu.train.pretrain.PretrainingBatches`);
+  replayed (the book's pretraining data,
+  :class:`bertedu.pretraining.data.PretrainingBatches`);
 * a callable ``epoch -> iterable``: called once per epoch; on resume the first
   ``start`` batches are drawn and dropped;
 * any re-iterable (a list, a ``DataLoader``): iterated again each epoch,

@@ -6,6 +6,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from bertedu.train.optim import DEFAULT_BETAS, DEFAULT_EPS, DEFAULT_WEIGHT_DECAY
+
 PRECISIONS = ("auto", "fp32", "bf16")
 
 
@@ -14,35 +16,36 @@ class TrainConfig:
     """Hyper-parameters of :func:`bertedu.train.loop.train`; nothing model- or task-specific.
 
     ``total_steps`` counts optimizer updates; one update consumes
-    ``grad_accumulation`` batches. The schedule (warmup then linear decay to 0)
-    is defined over ``total_steps`` even when a run is stopped early and resumed.
+    ``grad_accumulation`` batches. The schedule (warmup for
+    ``warmup_fraction`` of the updates, then linear decay to 0) is defined
+    over ``total_steps`` even when a run is stopped early and resumed, and a
+    fraction keeps its meaning when ``total_steps`` changes.
     """
 
     total_steps: int
     lr: float = 1e-3
-    warmup_steps: int = 0
-    weight_decay: float = 0.01
-    betas: tuple[float, float] = (0.9, 0.999)
-    eps: float = 1e-6
+    warmup_fraction: float = 0.0  # share of total_steps over which lr climbs from 0 to its peak
+    weight_decay: float = DEFAULT_WEIGHT_DECAY
+    betas: tuple[float, float] = DEFAULT_BETAS
+    eps: float = DEFAULT_EPS
     max_grad_norm: float | None = 1.0  # None: no clipping
     grad_accumulation: int = 1
     precision: str = "auto"  # auto: bf16 autocast on a CUDA GPU that supports it, fp32 elsewhere
     compile: bool = False  # torch.compile the model (worth it on a GPU for long runs)
-    device: str | None = None  # None: cuda when available, else cpu
-    optimizer_implementation: str = "auto"  # fused | foreach | for-loop, see build_optimizer
-    log_every: int = 10  # write a train record to the metrics log every this many updates
     eval_every: int | None = None  # evaluate every this many updates (and always at the end)
     checkpoint_every: int | None = None  # checkpoint every this many updates (and at the end)
+    log_every: int = 10  # write a train record to the metrics log every this many updates
+    # How this machine runs it (the result does not depend on these, up to float rounding):
+    device: str | None = None  # None: this process's GPU when there is one, else the CPU
+    optimizer_implementation: str = "auto"  # fused | foreach | for-loop, see build_optimizer
     keep_checkpoints: int | None = 2  # delete older checkpoints; None keeps all
     progress: bool = True  # draw a tqdm progress bar
 
     def __post_init__(self) -> None:
         if self.total_steps < 1:
             raise ValueError(f"total_steps must be at least 1, got {self.total_steps}")
-        if not 0 <= self.warmup_steps <= self.total_steps:
-            raise ValueError(
-                f"warmup_steps must be in [0, total_steps={self.total_steps}], got {self.warmup_steps}"
-            )
+        if not 0 <= self.warmup_fraction <= 1:
+            raise ValueError(f"warmup_fraction must be in [0, 1], got {self.warmup_fraction}")
         if self.grad_accumulation < 1:
             raise ValueError(f"grad_accumulation must be at least 1, got {self.grad_accumulation}")
         if self.precision not in PRECISIONS:
@@ -54,6 +57,15 @@ class TrainConfig:
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be a positive integer or None, got {value}")
         self.betas = tuple(self.betas)
+
+    @property
+    def warmup_steps(self) -> int:
+        """The updates of the warmup: ``warmup_fraction`` of ``total_steps``, rounded."""
+        return round(self.total_steps * self.warmup_fraction)
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        """A copy with some fields changed (checked again)."""
+        return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict (stored in every checkpoint's ``extra``)."""

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from bertedu.device import resolve_device
+
 
 @dataclass(frozen=True)
 class DistributedInfo:
@@ -40,9 +42,9 @@ class DistributedInfo:
 def current() -> DistributedInfo:
     """The info of an already initialised process group (single process otherwise)."""
     if not (dist.is_available() and dist.is_initialized()):
-        return DistributedInfo(device="cuda" if torch.cuda.is_available() else "cpu")
+        return DistributedInfo(device=str(resolve_device()))
     local_rank = int(os.environ.get("LOCAL_RANK", 0))
-    device = f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
+    device = str(resolve_device(local_rank=local_rank))
     return DistributedInfo(dist.get_rank(), dist.get_world_size(), local_rank, device)
 
 

@@ -34,6 +34,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from bertedu.device import resolve_device
+from bertedu.nn_utils import eval_mode
 from bertedu.train import distributed
 from bertedu.train.batches import BatchStream, DataPosition
 from bertedu.train.checkpoint import (
@@ -58,9 +60,7 @@ class TrainResult:
     """What :func:`train` returns."""
 
     step: int  # optimizer updates done in total (including those before a resume)
-    losses: dict[int, float] = field(
-        default_factory=dict
-    )  # step -> loss of that update (this call only)
+    losses: dict[int, float] = field(default_factory=dict)  # step -> loss (this call only)
     eval_metrics: dict[str, float] = field(default_factory=dict)  # the last evaluation
     checkpoint: Path | None = None  # the last checkpoint written
     metrics_path: Path | None = None
@@ -101,11 +101,6 @@ def check_finite(terms: Mapping[str, float], step: int, checkpoint: Path | None)
         )
 
 
-def resolve_device(config: TrainConfig) -> torch.device:
-    """``config.device``, or this process's GPU under torchrun, or cuda when available, else cpu."""
-    return torch.device(config.device or distributed.current().device)
-
-
 def autocast_dtype(config: TrainConfig, device: torch.device) -> torch.dtype | None:
     """``torch.bfloat16`` when bf16 autocast applies, else ``None`` (plain fp32).
 
@@ -140,16 +135,178 @@ def run_evaluation(
     model: nn.Module, evaluate: Evaluator, dtype: torch.dtype | None, device: torch.device
 ) -> dict[str, float]:
     """Call ``evaluate(model)`` in eval mode without gradients, then go back to train mode."""
-    was_training = model.training
-    model.eval()
-    try:
-        with (
-            torch.no_grad(),
-            torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None),
-        ):
-            return {name: float(value) for name, value in evaluate(model).items()}
-    finally:
-        model.train(was_training)
+    with (
+        eval_mode(model),
+        torch.no_grad(),
+        torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None),
+    ):
+        return {name: float(value) for name, value in evaluate(model).items()}
+
+
+def is_due(every: int | None, done: int, stop: int) -> bool:
+    """True every ``every`` updates and after the last update of this call (``stop``)."""
+    return bool(every and done % every == 0) or done == stop
+
+
+@dataclass
+class ResumePoint:
+    """Where a run continues: updates done, data position, wall time so far, the checkpoint."""
+
+    step: int = 0
+    position: DataPosition = field(default_factory=DataPosition)
+    elapsed_s: float = 0.0
+    checkpoint: Path | None = None
+
+
+def resume_point(
+    checkpoint_dir: Path | None,
+    *,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    generators: dict[str, torch.Generator] | None,
+    total_steps: int,
+    is_main: bool,
+) -> ResumePoint:
+    """Restore the newest checkpoint of ``checkpoint_dir`` into the objects; a fresh start if none."""
+    if checkpoint_dir is None:
+        raise ValueError(
+            "resume=True needs checkpoint_dir: the folder the interrupted run wrote to."
+        )
+    found = latest_checkpoint(checkpoint_dir)
+    if found is None:
+        if is_main:
+            print(f"No checkpoint in {checkpoint_dir} yet: starting from step 0.")
+        return ResumePoint()
+    state = load_checkpoint(
+        found, model=model, optimizer=optimizer, scheduler=scheduler, generators=generators
+    )
+    point = ResumePoint(
+        state.step,
+        DataPosition(**state.data_position),
+        float(state.extra.get("elapsed_s", 0.0)),
+        found,
+    )
+    if is_main:
+        print(
+            f"Resumed from {found} (update {point.step} of {total_steps}, "
+            f"epoch {point.position.epoch}, batch {point.position.batch})."
+        )
+    return point
+
+
+def training_runner(
+    base: nn.Module, config: TrainConfig, info: distributed.DistributedInfo, device: torch.device
+) -> nn.Module:
+    """The module the loop calls: ``base``, wrapped in DDP under torchrun, compiled if asked."""
+    runner: nn.Module = base
+    if info.world_size > 1:
+        runner = nn.parallel.DistributedDataParallel(
+            base, device_ids=[device.index] if device.type == "cuda" else None
+        )
+    return torch.compile(runner) if config.compile else runner
+
+
+def accumulate_gradients(
+    runner: nn.Module,
+    stream: BatchStream,
+    *,
+    config: TrainConfig,
+    info: distributed.DistributedInfo,
+    device: torch.device,
+    dtype: torch.dtype | None,
+    step: int,
+    last_checkpoint: Path | None,
+) -> tuple[dict[str, float], int]:
+    """Forward and backward ``grad_accumulation`` batches: their mean loss terms and real tokens."""
+    totals: dict[str, float] = defaultdict(float)
+    tokens = 0
+    for micro in range(config.grad_accumulation):
+        batch = next(stream)
+        if info.world_size > 1:
+            batch = distributed.shard(batch, info.rank, info.world_size)
+        tokens += count_tokens(batch)
+        batch = to_device(batch, device)
+        last_micro = micro == config.grad_accumulation - 1
+        # DDP all-reduces gradients in backward; only the last micro-batch needs it.
+        sync = contextlib.nullcontext() if last_micro or info.world_size == 1 else runner.no_sync()
+        with sync:
+            with torch.autocast(
+                device.type, dtype=dtype or torch.float32, enabled=dtype is not None
+            ):
+                terms = loss_terms(runner(**batch))
+            values = {name: float(value.detach()) for name, value in terms.items()}
+            check_finite(values, step, last_checkpoint)
+            (terms["loss"] / config.grad_accumulation).backward()
+        for name, value in values.items():
+            totals[name] += value / config.grad_accumulation
+    return totals, tokens
+
+
+def apply_update(
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    params: list[nn.Parameter],
+    config: TrainConfig,
+    totals: dict[str, float],
+    *,
+    step: int,
+    last_checkpoint: Path | None,
+) -> None:
+    """Clip the gradient norm, take the AdamW step and the schedule step, free the gradients.
+
+    The gradient norm (before clipping) and the learning rate used go into ``totals``.
+    """
+    if config.max_grad_norm is not None:
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm))
+        totals["grad_norm"] = grad_norm
+        check_finite({"gradient norm": grad_norm}, step, last_checkpoint)
+    totals["lr"] = scheduler.get_last_lr()[0]
+    optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)  # frees the gradients instead of writing zeros
+
+
+class UpdateLog:
+    """Between two metrics-log records: the updates' mean values, tokens/s and the progress bar."""
+
+    def __init__(
+        self, log: MetricsLog | None, bar: tqdm, *, world_size: int, elapsed_before: float
+    ):
+        self.log, self.bar, self.world_size = log, bar, world_size
+        self.elapsed_before = elapsed_before
+        self.window: dict[str, list[float]] = defaultdict(list)
+        self.recent: deque[float] = deque(maxlen=50)  # the bar's running loss
+        self.tokens = self.tokens_at_log = 0
+        self.started = self.time_at_log = time.perf_counter()
+
+    def elapsed_s(self) -> float:
+        """Wall time of the run so far, resumed segments included."""
+        return self.elapsed_before + time.perf_counter() - self.started
+
+    def add(self, done: int, totals: dict[str, float], tokens: int, *, epoch: int, due: bool):
+        """Record update ``done``; write the window's means to the log when ``due``."""
+        self.tokens += tokens
+        self.recent.append(totals["loss"])
+        for name, value in totals.items():
+            self.window[name].append(value)
+        self.bar.update(1)
+        self.bar.set_postfix(
+            loss=f"{sum(self.recent) / len(self.recent):.3f}",
+            lr=f"{totals['lr']:.2e}",
+            refresh=False,
+        )
+        if self.log is None or not due:
+            return
+        now = time.perf_counter()
+        record = {"split": "train", "step": done, "epoch": epoch}
+        record |= {name: sum(values) / len(values) for name, values in self.window.items()}
+        seconds = max(now - self.time_at_log, 1e-9)
+        record["tokens_per_s"] = (self.tokens - self.tokens_at_log) * self.world_size / seconds
+        record["elapsed_s"] = self.elapsed_before + now - self.started
+        self.log.write(record)
+        self.window.clear()
+        self.tokens_at_log, self.time_at_log = self.tokens, now
 
 
 def train(
@@ -169,9 +326,10 @@ def train(
 
     Args:
         model: any module; ``model(**batch).loss`` must be a scalar.
-        batches: global batches (dicts of tensors): a :class:`~bertedu.train.batches.ResumableBatches`,
-            a function ``epoch -> batches``, or a re-iterable such as a list or DataLoader.
-            Epochs repeat until ``total_steps`` updates are done.
+        batches: global batches (dicts of tensors): a
+            :class:`~bertedu.train.batches.ResumableBatches`, a function ``epoch -> batches``,
+            or a re-iterable such as a list or DataLoader. Epochs repeat until
+            ``total_steps`` updates are done.
         config: the loop's hyper-parameters (:class:`~bertedu.train.config.TrainConfig`).
         evaluate: ``evaluate(model) -> {"metric": value}``, run every ``config.eval_every``
             updates and at the end, in eval mode without gradients.
@@ -179,13 +337,14 @@ def train(
         resume: continue from the newest checkpoint in ``checkpoint_dir`` (a fresh start if none).
         generators: named ``torch.Generator`` objects the data draws from (masking,
             shuffling); their states are checkpointed and restored.
-        metrics_path: the JSON-lines log (default ``checkpoint_dir/metrics.jsonl``; none without either).
+        metrics_path: the JSON-lines log (default ``checkpoint_dir/metrics.jsonl``; none
+            without either).
         extra: JSON stored in every checkpoint (e.g. the data recipe).
         stop_at_step: stop after this many updates (a time-boxed session); the schedule
             still runs to ``total_steps``, and ``resume=True`` continues.
     """
     info = distributed.current()
-    device = resolve_device(config)
+    device = resolve_device(config.device or info.device)
     base = unwrap_model(model).to(device)
     optimizer = build_optimizer(
         base,
@@ -199,142 +358,68 @@ def train(
     checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
     if metrics_path is None and checkpoint_dir is not None:
         metrics_path = checkpoint_dir / "metrics.jsonl"
-
-    start_step, position, elapsed_before, last_checkpoint = 0, DataPosition(), 0.0, None
+    start = ResumePoint()
     if resume:
-        if checkpoint_dir is None:
-            raise ValueError(
-                "resume=True needs checkpoint_dir: the folder the interrupted run wrote to."
-            )
-        found = latest_checkpoint(checkpoint_dir)
-        if found is None:
-            if info.is_main:
-                print(f"No checkpoint in {checkpoint_dir} yet: starting from step 0.")
-        else:
-            state = load_checkpoint(
-                found, model=base, optimizer=optimizer, scheduler=scheduler, generators=generators
-            )
-            start_step, last_checkpoint = state.step, found
-            position = DataPosition(**state.data_position)
-            elapsed_before = float(state.extra.get("elapsed_s", 0.0))
-            if info.is_main:
-                print(
-                    f"Resumed from {found} (update {start_step} of {config.total_steps}, epoch {position.epoch}, "
-                    f"batch {position.batch})."
-                )
+        start = resume_point(
+            checkpoint_dir,
+            model=base,
+            optimizer=optimizer,
+            scheduler=scheduler,
+            generators=generators,
+            total_steps=config.total_steps,
+            is_main=info.is_main,
+        )
     stop = min(config.total_steps, stop_at_step if stop_at_step is not None else config.total_steps)
     log = (
-        MetricsLog(metrics_path, resume_from_step=start_step if resume else None)
+        MetricsLog(metrics_path, resume_from_step=start.step if resume else None)
         if metrics_path is not None and info.is_main
         else None
     )
     result = TrainResult(
-        step=start_step,
-        checkpoint=last_checkpoint,
+        step=start.step,
+        checkpoint=start.checkpoint,
         metrics_path=Path(metrics_path) if metrics_path is not None else None,
-        elapsed_s=elapsed_before,
+        elapsed_s=start.elapsed_s,
     )
-    if start_step >= stop:
+    if start.step >= stop:
         return result
 
-    runner: nn.Module = base
-    if info.world_size > 1:
-        runner = nn.parallel.DistributedDataParallel(
-            base, device_ids=[device.index] if device.type == "cuda" else None
-        )
-    if config.compile:
-        runner = torch.compile(runner)
+    runner = training_runner(base, config, info, device)
     dtype = autocast_dtype(config, device)
-    stream = BatchStream(batches, position)
+    stream = BatchStream(batches, start.position)
     params = [p for p in base.parameters() if p.requires_grad]
-    window: dict[str, list[float]] = defaultdict(list)
-    recent = deque(maxlen=50)
-    tokens, tokens_at_log = 0, 0
-    started = time.perf_counter()
-    time_at_log = started
     extra = {"train_config": config.to_dict(), **(extra or {})}
-
+    last_checkpoint = start.checkpoint
     runner.train()
     bar = tqdm(
         total=stop,
-        initial=start_step,
+        initial=start.step,
         desc="train",
         disable=not (config.progress and info.is_main),
         dynamic_ncols=True,
     )
+    updates = UpdateLog(log, bar, world_size=info.world_size, elapsed_before=start.elapsed_s)
     try:
-        for step in range(start_step, stop):
-            totals: dict[str, float] = defaultdict(float)
-            for micro in range(config.grad_accumulation):
-                batch = next(stream)
-                if info.world_size > 1:
-                    batch = distributed.shard(batch, info.rank, info.world_size)
-                tokens += count_tokens(batch)
-                batch = to_device(batch, device)
-                last_micro = micro == config.grad_accumulation - 1
-                # DDP all-reduces gradients in backward; only the last micro-batch needs it.
-                sync = (
-                    contextlib.nullcontext()
-                    if last_micro or info.world_size == 1
-                    else runner.no_sync()
-                )
-                with sync:
-                    with torch.autocast(
-                        device.type, dtype=dtype or torch.float32, enabled=dtype is not None
-                    ):
-                        terms = loss_terms(runner(**batch))
-                    values = {name: float(value.detach()) for name, value in terms.items()}
-                    check_finite(values, step, last_checkpoint)
-                    (terms["loss"] / config.grad_accumulation).backward()
-                for name, value in values.items():
-                    totals[name] += value / config.grad_accumulation
-            if config.max_grad_norm is not None:
-                grad_norm = float(torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm))
-                totals["grad_norm"] = grad_norm
-                check_finite({"gradient norm": grad_norm}, step, last_checkpoint)
-            totals["lr"] = scheduler.get_last_lr()[0]
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(
-                set_to_none=True
-            )  # frees the gradients instead of writing zeros into them
+        for step in range(start.step, stop):
+            where = {"step": step, "last_checkpoint": last_checkpoint}
+            totals, tokens = accumulate_gradients(
+                runner, stream, config=config, info=info, device=device, dtype=dtype, **where
+            )
+            apply_update(optimizer, scheduler, params, config, totals, **where)
             done = step + 1
             result.step = done
             result.losses[done] = totals["loss"]
-            recent.append(totals["loss"])
-            for name, value in totals.items():
-                window[name].append(value)
-            bar.update(1)
-            bar.set_postfix(
-                loss=f"{sum(recent) / len(recent):.3f}", lr=f"{totals['lr']:.2e}", refresh=False
-            )
-
-            if log is not None and (done % config.log_every == 0 or done == stop):
-                now = time.perf_counter()
-                record = {"split": "train", "step": done, "epoch": stream.position.epoch}
-                record |= {name: sum(values) / len(values) for name, values in window.items()}
-                record["tokens_per_s"] = (
-                    (tokens - tokens_at_log) * info.world_size / max(now - time_at_log, 1e-9)
-                )
-                record["elapsed_s"] = elapsed_before + now - started
-                log.write(record)
-                window.clear()
-                tokens_at_log, time_at_log = tokens, now
-            if evaluate is not None and (
-                (config.eval_every and done % config.eval_every == 0) or done == stop
-            ):
+            due = done % config.log_every == 0 or done == stop
+            updates.add(done, totals, tokens, epoch=stream.position.epoch, due=due)
+            if evaluate is not None and is_due(config.eval_every, done, stop):
                 if info.is_main:
                     result.eval_metrics = run_evaluation(base, evaluate, dtype, device)
                     if log is not None:
                         log.write({"split": "eval", "step": done, **result.eval_metrics})
-                    bar.write(
-                        f"update {done}: "
-                        + ", ".join(f"{k} {v:.4g}" for k, v in result.eval_metrics.items())
-                    )
+                    scores = ", ".join(f"{k} {v:.4g}" for k, v in result.eval_metrics.items())
+                    bar.write(f"update {done}: {scores}")
                 distributed.barrier()
-            if checkpoint_dir is not None and (
-                (config.checkpoint_every and done % config.checkpoint_every == 0) or done == stop
-            ):
+            if checkpoint_dir is not None and is_due(config.checkpoint_every, done, stop):
                 if info.is_main:
                     last_checkpoint = save_checkpoint(
                         checkpoint_dir,
@@ -345,11 +430,11 @@ def train(
                         data_position=stream.position.to_dict(),
                         generators=generators,
                         keep=config.keep_checkpoints,
-                        extra=extra | {"elapsed_s": elapsed_before + time.perf_counter() - started},
+                        extra=extra | {"elapsed_s": updates.elapsed_s()},
                     )
                     result.checkpoint = last_checkpoint
                 distributed.barrier()
     finally:
         bar.close()
-    result.elapsed_s = elapsed_before + time.perf_counter() - started
+    result.elapsed_s = updates.elapsed_s()
     return result

@@ -19,6 +19,9 @@ from torch import nn
 from torch.optim.lr_scheduler import LambdaLR
 
 NO_DECAY_MODULES = (nn.LayerNorm,)
+DEFAULT_WEIGHT_DECAY = 0.01
+DEFAULT_BETAS = (0.9, 0.999)  # torch's and transformers' AdamW defaults; BERT's paper too
+DEFAULT_EPS = 1e-6  # BERT's (torch's default is 1e-8)
 
 
 def no_decay_parameter_names(model: nn.Module) -> set[str]:
@@ -66,9 +69,9 @@ def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
 def build_optimizer(
     model: nn.Module,
     lr: float,
-    weight_decay: float = 0.01,
-    betas: tuple[float, float] = (0.9, 0.999),
-    eps: float = 1e-6,
+    weight_decay: float = DEFAULT_WEIGHT_DECAY,
+    betas: tuple[float, float] = DEFAULT_BETAS,
+    eps: float = DEFAULT_EPS,
     implementation: str = "auto",
 ) -> torch.optim.AdamW:
     """AdamW over :func:`parameter_groups`.
@@ -76,7 +79,7 @@ def build_optimizer(
     ``implementation``: ``"fused"`` (one kernel per step, fastest on CPU and
     GPU), ``"foreach"`` (batched over tensors), ``"for-loop"`` (one tensor at a
     time, the reference), or ``"auto"`` (fused). All three compute the same
-    update up to float rounding. BERT used ``eps=1e-6``.
+    update up to float rounding.
     """
     if lr <= 0:
         raise ValueError(f"lr must be positive, got {lr}")

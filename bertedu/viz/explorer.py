@@ -41,6 +41,7 @@ from bertedu.viz.attention import (
 from bertedu.viz.head_view import head_view_lines, plot_head_view
 from bertedu.viz.heatmaps import plot_grid, plot_heatmap, tile_corner
 from bertedu.viz.stats import head_stats, strongest_heads
+from bertedu.weights import bert_tiny_is_shipped
 
 #: A model loader returns ``(model, tokenizer)``; it runs once, on first use.
 ModelLoader = Callable[[], tuple[Any, Any]]
@@ -55,8 +56,8 @@ BERT_TINY = "our BERT-Tiny (chapter 5)"
 def load_minilm() -> tuple[Any, Any]:
     """The real pretrained MiniLM in bertedu's own ``BertModel`` (via ``from_hf``)."""
     from bertedu.hf import from_hf
-    from bertedu.pretrained import load_reference_bert
     from bertedu.tokenization import load_tokenizer
+    from bertedu.weights import load_reference_bert
 
     return from_hf(load_reference_bert()).eval(), load_tokenizer()
 
@@ -67,17 +68,6 @@ def load_bert_tiny() -> tuple[Any, Any]:
     from bertedu.tokenization import load_tokenizer
 
     return load_pretrained_tiny().bert.eval(), load_tokenizer()
-
-
-def bert_tiny_is_shipped() -> bool:
-    """True when the package has the pretrained BERT-Tiny's weights (``bertedu/checkpoints``)."""
-    try:
-        from bertedu.checkpoints import pretrained_tiny_path
-
-        pretrained_tiny_path()
-    except (ImportError, FileNotFoundError):
-        return False
-    return True
 
 
 #: Every model the explorer may offer, in menu order. Add a model with one line.

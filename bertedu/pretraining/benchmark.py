@@ -28,6 +28,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from bertedu.constants import CLS_ID, IGNORE_INDEX, MASK_ID, SEP_ID
+from bertedu.data.masking import mask_tokens
 from bertedu.model import BertConfig, BertForPreTraining
 from bertedu.train.optim import build_optimizer
 
@@ -71,19 +73,17 @@ def pretraining_batch(
     config: BertConfig, batch: int, seq: int, *, max_predictions: int = 20, seed: int = 0
 ) -> dict[str, torch.Tensor]:
     """A realistic batch: ``[CLS] A [SEP] B [SEP]`` pairs of random WordPieces, masked as BERT masks (15%, cap 20)."""
-    from bertedu.data.masking import mask_tokens
-
     generator = torch.Generator().manual_seed(seed)
     ids = torch.randint(1000, config.vocab_size, (batch, seq), generator=generator)
     split = seq // 2
-    ids[:, 0], ids[:, split], ids[:, -1] = 101, 102, 102
+    ids[:, 0], ids[:, split], ids[:, -1] = CLS_ID, SEP_ID, SEP_ID
     special = torch.zeros(batch, seq, dtype=torch.bool)
     special[:, [0, split, seq - 1]] = True
     masked, labels = mask_tokens(
         ids,
         special,
         vocab_size=config.vocab_size,
-        mask_token_id=103,
+        mask_token_id=MASK_ID,
         max_predictions=max_predictions,
         generator=generator,
         random_token_ids=torch.arange(1000, config.vocab_size),
@@ -151,7 +151,7 @@ def compare_pretraining_steps(
     """
     config = config or BertConfig.tiny()
     data = pretraining_batch(config, batch, seq)
-    predictions = int((data["labels"] != -100).sum())
+    predictions = int((data["labels"] != IGNORE_INDEX).sum())
     torch.manual_seed(0)
     ours = BertForPreTraining(config)
     contenders = {"bertedu": make_step(ours, build_optimizer(ours, lr=1e-4), data)}

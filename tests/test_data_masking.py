@@ -85,7 +85,7 @@ def test_standard_128_setting_predicts_19_of_126():
 def test_deterministic_for_a_generator_and_varies_between_calls():
     ids, special = _batch(rows=64)
     first, second = _mask(ids, special, seed=3), _mask(ids, special, seed=3)
-    assert all(torch.equal(a, b) for a, b in zip(first, second))
+    assert all(torch.equal(a, b) for a, b in zip(first, second, strict=True))
     generator = torch.Generator().manual_seed(3)
     epoch1 = mask_tokens(
         ids,

@@ -1,4 +1,5 @@
-"""The fused MLM projection + cross-entropy equals the textbook expression, in value and in gradients."""
+"""The fused MLM projection + cross-entropy equals the textbook expression, in value and in
+gradients."""
 
 from __future__ import annotations
 
@@ -43,12 +44,12 @@ def test_equals_cross_entropy_of_linear(chunk_rows):
     fused = loss_and_grads(
         lambda h, w, b, y: linear_cross_entropy(h, w, b, y, chunk_rows), *tensors
     )
-    for name, got, want in zip(("loss", "hidden", "weight", "bias"), fused, expected):
+    for name, got, want in zip(("loss", "hidden", "weight", "bias"), fused, expected, strict=True):
         torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6, msg=name)
 
 
 def test_gradients_survive_a_second_backward_pass():
-    """retain_graph=True: the stored gradients must not be consumed or rescaled by the first pass."""
+    """retain_graph=True: the first pass must not consume or rescale the stored gradients."""
     hidden, weight, bias, targets = (tensor.clone() for tensor in leaves())
     hidden.requires_grad_()
     loss = linear_cross_entropy(hidden, weight, bias, targets)
@@ -79,7 +80,8 @@ def test_bad_input():
 
 
 def test_training_step_of_the_model_is_unchanged_by_fusing(monkeypatch):
-    """One backward pass of BertForPreTraining: the fused path gives the textbook loss and gradients."""
+    """One backward pass of BertForPreTraining: the fused path gives the textbook loss and
+    gradients."""
     config = BertConfig.tiny(
         vocab_size=211,
         max_position_embeddings=16,

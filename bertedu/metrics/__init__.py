@@ -12,7 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 
 METRICS_DIR = Path(__file__).resolve().parent
-#: The local metric modules: squad_em_f1 (SQuAD v1.1 EM/F1), bleu (sacrebleu), rouge_l (rouge-score).
+# : The local metric modules: squad_em_f1 (SQuAD v1.1 EM/F1), bleu (sacrebleu), rouge_l (rouge-
+# score).
 METRIC_NAMES = ("squad_em_f1", "bleu", "rouge_l")
 
 
@@ -29,7 +30,8 @@ def metric_paths() -> dict[str, str]:
 
 
 def text_metric_info(description: str, citation: str, inputs_description: str):
-    """The ``evaluate.MetricInfo`` every local metric shares: string predictions, lists of string references."""
+    """The ``evaluate.MetricInfo`` every local metric shares: string predictions, lists of string
+    references."""
     import datasets
     import evaluate
 

@@ -133,7 +133,8 @@ def _answer_token_span(
 
 
 def window_starts(n_tokens: int, capacity: int, stride: int) -> list[tuple[int, int]]:
-    """``(start, end)`` passage-token ranges of windows holding ``capacity`` tokens, overlapping by ``stride``."""
+    """``(start, end)`` passage-token ranges of windows holding ``capacity`` tokens, overlapping by
+    ``stride``."""
     if capacity <= stride:
         raise ValueError(
             f"A window holds {capacity} passage tokens, not more than stride={stride}: "
@@ -164,7 +165,8 @@ def prepare_features(
     ``max_question_length`` WordPieces is truncated to its first
     ``max_question_length`` (as Google's ``run_squad.py`` does) with a
     warning; if the question still leaves no more than ``stride`` passage
-    tokens per window, a ``ValueError`` says which limit to change. ``with_labels`` (default: when every example has located
+    tokens per window, a ``ValueError`` says which limit to change. ``with_labels`` (default: when
+    every example has located
     answers) adds ``start_positions``/``end_positions`` for the first answer.
     """
     if not 0 <= stride or not 0 < max_question_length:
@@ -186,7 +188,8 @@ def prepare_features(
     for index, example in enumerate(examples):
         check_text(example.question, example.context)
         # verbose=False: a passage longer than the model's 512 positions is expected here (it is
-        # split into windows below), so the tokenizer's "sequence length is longer" warning is noise.
+        # split into windows below), so the tokenizer's "sequence length is longer" warning is
+        # noise.
         question_ids = tokenizer(example.question, add_special_tokens=False, verbose=False)[
             "input_ids"
         ]
@@ -206,9 +209,10 @@ def prepare_features(
         capacity = max_length - len(question_ids) - 3
         if capacity <= stride:
             raise ValueError(
-                f"Example {example.id!r}: after its {len(question_ids)}-token question and 3 special tokens, a "
-                f"window of max_length={max_length} holds {max(capacity, 0)} passage tokens, which must be more "
-                f"than stride={stride}. Raise max_length, or lower stride or max_question_length."
+                f"Example {example.id!r}: after its {len(question_ids)}-token question and 3 "
+                f"special tokens, a window of max_length={max_length} holds {max(capacity, 0)} "
+                f"passage tokens, which must be more than stride={stride}. Raise max_length, or "
+                "lower stride or max_question_length."
             )
         answer_span = None
         if with_labels:
@@ -370,7 +374,8 @@ def best_spans(
     n_best: int = 20,
     max_answer_length: int = 30,
 ) -> list[tuple[float, int, int]]:
-    """``(score, start, end)`` of the valid spans among the top ``n_best`` starts x ends, best first.
+    """``(score, start, end)`` of the valid spans among the top ``n_best`` starts x ends, best
+    first.
 
     A span is valid when both ends are passage tokens (``offsets`` not None),
     ``end >= start`` and it has at most ``max_answer_length`` tokens. A window
@@ -461,7 +466,7 @@ def predict_answers(
     batch_size: int = 32,
     max_question_length: int = DEFAULT_MAX_QUESTION_LENGTH,
 ) -> tuple[dict[str, str], dict[str, list[SpanCandidate]]]:
-    """Answer every example: windows -> logits -> best spans. Returns predictions and n-best lists."""
+    """Answer every example: windows -> logits -> best spans; the predictions and n-best lists."""
     features = prepare_features(
         examples, tokenizer, max_length, stride, max_question_length, with_labels=False
     )

@@ -52,7 +52,8 @@ Evaluator = Callable[[nn.Module], Mapping[str, float]]
 
 
 class NonFiniteLossError(FloatingPointError):
-    """A loss or gradient norm became NaN or infinite; training stopped before the weights were spoiled."""
+    """A loss or gradient norm became NaN or infinite; training stopped before the weights were
+    spoiled."""
 
 
 @dataclass
@@ -68,7 +69,8 @@ class TrainResult:
 
 
 def loss_terms(output: Any) -> dict[str, torch.Tensor]:
-    """The scalar ``loss`` and ``*_loss`` tensors of a model output (a dataclass, ModelOutput or dict)."""
+    """The scalar ``loss`` and ``*_loss`` tensors of a model output (a dataclass, ModelOutput or
+    dict)."""
     items = output.items() if isinstance(output, Mapping) else vars(output).items()
     terms = {
         name: value
@@ -79,8 +81,9 @@ def loss_terms(output: Any) -> dict[str, torch.Tensor]:
     }
     if "loss" not in terms:
         raise ValueError(
-            f"model(**batch) returned {type(output).__name__} without a scalar `loss`. The training "
-            "loop needs one: pass the labels in the batch (e.g. labels=..., next_sentence_label=...)."
+            f"model(**batch) returned {type(output).__name__} without a scalar `loss`. The "
+            "training loop needs one: pass the labels in the batch (e.g. labels=..., "
+            "next_sentence_label=...)."
         )
     return terms
 
@@ -96,8 +99,9 @@ def check_finite(terms: Mapping[str, float], step: int, checkpoint: Path | None)
             else "no checkpoint was written yet"
         )
         raise NonFiniteLossError(
-            f"Non-finite {', '.join(bad)} at update {step + 1} ({values}); training stopped before the weights "
-            f"were changed. Lower the learning rate, lengthen the warmup or clip gradients (max_grad_norm); {where}."
+            f"Non-finite {', '.join(bad)} at update {step + 1} ({values}); training stopped before "
+            "the weights were changed. Lower the learning rate, lengthen the warmup or clip "
+            f"gradients (max_grad_norm); {where}."
         )
 
 
@@ -124,7 +128,7 @@ def to_device(batch: Mapping[str, Any], device: torch.device) -> dict[str, Any]:
 
 
 def count_tokens(batch: Mapping[str, Any]) -> int:
-    """Real (non-padding) tokens of a batch: ``attention_mask.sum()``, else ``input_ids.numel()``."""
+    """Real (non-padding) tokens: ``attention_mask.sum()``, else ``input_ids.numel()``."""
     if isinstance(batch.get("attention_mask"), torch.Tensor):
         return int(batch["attention_mask"].sum())
     ids = batch.get("input_ids")
@@ -168,7 +172,7 @@ def resume_point(
     total_steps: int,
     is_main: bool,
 ) -> ResumePoint:
-    """Restore the newest checkpoint of ``checkpoint_dir`` into the objects; a fresh start if none."""
+    """Restore the newest checkpoint of ``checkpoint_dir`` into the objects (none: step 0)."""
     if checkpoint_dir is None:
         raise ValueError(
             "resume=True needs checkpoint_dir: the folder the interrupted run wrote to."

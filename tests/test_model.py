@@ -141,7 +141,7 @@ def test_changing_padded_tokens_does_not_change_real_outputs(model, batch, outpu
 
 
 def test_filling_with_1e_minus_9_leaks_weight_to_padding():
-    """The user's notes did scores.masked_fill(mask == 0, 1e-9): padded keys keep their weight."""
+    """A common first implementation does scores.masked_fill(mask == 0, 1e-9): padding leaks."""
     torch.manual_seed(0)
     q, k = torch.randn(1, 1, 4, 8), torch.randn(1, 1, 4, 8)
     keep = torch.tensor([True, True, False, False])

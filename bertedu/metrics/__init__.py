@@ -1,7 +1,7 @@
 """Local ``evaluate`` modules for the book's QA scores, usable offline.
 
 ``evaluate.load("bleu")`` downloads its script from the Hugging Face Hub, so it
-fails without a network (the user's notes hit this). The same scores are here
+fails without a network (a common first implementation stops there). The same scores are here
 as local metric scripts: ``evaluate.load(metric_path("bleu"))`` works offline.
 Each script is a thin wrapper around :mod:`bertedu.qa.metrics`, so the
 numbers are the same whichever way they are computed.

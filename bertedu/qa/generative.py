@@ -21,11 +21,11 @@ predict ``google ' s ai team [SEP]``, position by position, in one pass:
     labels             google '       s    ai    team  [SEP]
 
 ``[CLS]`` serves as beginning-of-sequence and ``[SEP]`` as end-of-sequence,
-so no new vocabulary entries are needed. The user's notes used a per-position
-linear layer over the *encoder's input* positions instead: it can only label
-the input tokens one by one (its 64-token targets did not even align with
-the 128 input positions), it has no notion of "the previous answer token" and
-no way to stop; it is not a generator.
+so no new vocabulary entries are needed. A common first implementation puts a
+per-position linear layer over the *encoder's input* positions instead: it can
+only label the input tokens one by one (its 64-token targets do not even align
+with the 128 input positions), it has no notion of "the previous answer token"
+and no way to stop; it is not a generator.
 """
 
 from __future__ import annotations

@@ -147,6 +147,28 @@ def run_evaluation(
         return {name: float(value) for name, value in evaluate(model).items()}
 
 
+def report_evaluation(
+    metrics: dict[str, float], step: int, log: MetricsLog | None, bar: tqdm
+) -> None:
+    """Write an evaluation to the metrics log and print it above the progress bar."""
+    if log is not None:
+        log.write({"split": "eval", "step": step, **metrics})
+    bar.write(f"update {step}: " + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
+
+
+def optimizer_and_schedule(model: nn.Module, config: TrainConfig) -> tuple[Any, Any]:
+    """AdamW over ``model`` (no decay on biases and LayerNorm) and its warmup-linear schedule."""
+    optimizer = build_optimizer(
+        model,
+        config.lr,
+        config.weight_decay,
+        config.betas,
+        config.eps,
+        config.optimizer_implementation,
+    )
+    return optimizer, warmup_linear_schedule(optimizer, config.warmup_steps, config.total_steps)
+
+
 def is_due(every: int | None, done: int, stop: int) -> bool:
     """True every ``every`` updates and after the last update of this call (``stop``)."""
     return bool(every and done % every == 0) or done == stop
@@ -350,18 +372,11 @@ def train(
     info = distributed.current()
     device = resolve_device(config.device or info.device)
     base = unwrap_model(model).to(device)
-    optimizer = build_optimizer(
-        base,
-        config.lr,
-        config.weight_decay,
-        config.betas,
-        config.eps,
-        config.optimizer_implementation,
-    )
-    scheduler = warmup_linear_schedule(optimizer, config.warmup_steps, config.total_steps)
+    optimizer, scheduler = optimizer_and_schedule(base, config)
     checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
     if metrics_path is None and checkpoint_dir is not None:
         metrics_path = checkpoint_dir / "metrics.jsonl"
+    metrics_path = Path(metrics_path) if metrics_path is not None else None
     start = ResumePoint()
     if resume:
         start = resume_point(
@@ -382,7 +397,7 @@ def train(
     result = TrainResult(
         step=start.step,
         checkpoint=start.checkpoint,
-        metrics_path=Path(metrics_path) if metrics_path is not None else None,
+        metrics_path=metrics_path,
         elapsed_s=start.elapsed_s,
     )
     if start.step >= stop:
@@ -394,14 +409,9 @@ def train(
     params = [p for p in base.parameters() if p.requires_grad]
     extra = {"train_config": config.to_dict(), **(extra or {})}
     last_checkpoint = start.checkpoint
+    show = config.progress and info.is_main  # one bar, on rank 0
     runner.train()
-    bar = tqdm(
-        total=stop,
-        initial=start.step,
-        desc="train",
-        disable=not (config.progress and info.is_main),
-        dynamic_ncols=True,
-    )
+    bar = tqdm(total=stop, initial=start.step, desc="train", disable=not show, dynamic_ncols=True)
     updates = UpdateLog(log, bar, world_size=info.world_size, elapsed_before=start.elapsed_s)
     try:
         for step in range(start.step, stop):
@@ -418,10 +428,7 @@ def train(
             if evaluate is not None and is_due(config.eval_every, done, stop):
                 if info.is_main:
                     result.eval_metrics = run_evaluation(base, evaluate, dtype, device)
-                    if log is not None:
-                        log.write({"split": "eval", "step": done, **result.eval_metrics})
-                    scores = ", ".join(f"{k} {v:.4g}" for k, v in result.eval_metrics.items())
-                    bar.write(f"update {done}: {scores}")
+                    report_evaluation(result.eval_metrics, done, log, bar)
                 distributed.barrier()
             if checkpoint_dir is not None and is_due(config.checkpoint_every, done, stop):
                 if info.is_main:

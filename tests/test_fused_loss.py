@@ -117,10 +117,14 @@ def test_training_step_of_the_model_is_unchanged_by_fusing(monkeypatch):
 
 
 def test_fused_only_when_training_without_autocast():
-    model = BertForPreTraining(BertConfig.tiny(vocab_size=50, max_position_embeddings=8))
-    transformed = torch.randn(2, 128, requires_grad=True)
-    assert model._fuse_mlm_loss(transformed)
+    """Training fuses the MLM loss (no logits); evaluation and autocast keep the logits."""
+    torch.manual_seed(0)
+    model = BertForPreTraining(BertConfig.tiny(vocab_size=50, max_position_embeddings=8)).train()
+    ids = torch.randint(5, 50, (2, 6))
+    labels = torch.full_like(ids, IGNORE_INDEX)
+    labels[:, 2] = ids[:, 2]
+    assert model(ids, labels=labels).mlm_logits is None
     with torch.no_grad():
-        assert not model._fuse_mlm_loss(transformed * 1)
+        assert model(ids, labels=labels).mlm_logits.shape == (2, 50)
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        assert not model._fuse_mlm_loss(transformed)
+        assert model(ids, labels=labels).mlm_logits.shape == (2, 50)

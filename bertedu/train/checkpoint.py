@@ -39,6 +39,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from bertedu.nn_utils import model_device
 from bertedu.train.rng import capture_rng_state, restore_rng_state
 
 FORMAT_VERSION = 1
@@ -462,7 +463,7 @@ def load_checkpoint(
     load_model_tensors(model, load_file(str(path / MODEL_FILE)), state["aliases"], path)
     training = load_file(str(path / TRAINING_STATE_FILE))
     if optimizer is not None:
-        device = next(unwrap_model(model).parameters()).device
+        device = model_device(unwrap_model(model))
         _restore_optimizer(
             model,
             optimizer,

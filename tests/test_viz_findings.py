@@ -60,14 +60,15 @@ def test_to_punct_is_the_weight_on_punctuation_keys():
 def test_best_of_k_heads_is_the_exact_distribution_of_the_best_of_k_random_heads():
     values = [0.1, 0.7, 0.3, 0.9, 0.2, np.nan, 0.5, 0.4]
     stats = pd.DataFrame({"to_prev": values, "to_cls": np.linspace(0, 1, 8)})
-    result = best_of_k_heads(stats, 3, ["to_prev"], quantiles=(0.05, 0.5))
+    result = best_of_k_heads(stats, 3, ["to_prev"], quantiles=(0.05, 0.5, 0.9))
+    assert list(result.columns) == ["expected", "5%", "50%", "90%"]
     defined = [v for v in values if not np.isnan(v)]
     bests = sorted(max(c) for c in itertools.combinations(defined, 3))  # all 35 draws
     assert result.loc["to_prev", "expected"] == pytest.approx(np.mean(bests))
-    assert result.loc["to_prev", "low"] == bests[int(np.ceil(0.05 * len(bests))) - 1]
-    assert result.loc["to_prev", "high"] == bests[int(np.ceil(0.5 * len(bests))) - 1]
+    for q in (0.05, 0.5, 0.9):
+        assert result.loc["to_prev", f"{100 * q:g}%"] == bests[int(np.ceil(q * 35)) - 1]
     whole = best_of_k_heads(stats, 8, ["to_cls"])
-    assert whole.loc["to_cls"].tolist() == [1.0, 1.0, 1.0]  # all heads drawn: the best one
+    assert whole.loc["to_cls"].tolist() == [1.0, 1.0, 1.0, 1.0]  # all heads: the best one
     single = best_of_k_heads(stats, 1, ["to_cls"])
     assert single.loc["to_cls", "expected"] == pytest.approx(0.5)  # one head: the mean
     with pytest.raises(ValueError, match="k=8 heads cannot be drawn from the 7"):

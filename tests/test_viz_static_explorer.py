@@ -207,6 +207,9 @@ def test_a_new_pair_is_added_for_every_model_and_redrawn_in_place(models, monkey
     with pytest.raises(ValueError, match="Sentence A is empty"):
         explorer.add_pair("  ")
     assert [len(items) for items in explorer.examples.values()] == [2, 2] and len(updates) == 1
+    explorer.select(example=0)
+    assert explorer.add_pair("Rain fell.", select=False) == 2 and explorer.state["example"] == 0
+    assert len(updates) == 2 and "Rain fell." in updates[1][0]["text/html"]
     with pytest.raises(TypeError, match="stored examples only"):
         StaticExplorer({"m": [example()]}).add_pair("The cat.")
 

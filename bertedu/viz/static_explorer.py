@@ -206,7 +206,7 @@ class StaticExplorer:
         state.setdefault(
             "kernel_note",
             STATIC_NOTE + " New sentences need a running kernel (Jupyter): "
-            "explorer.text_input() gives the boxes to type them.",
+            "explorer.add_pair(text) adds one, explorer.text_input() gives boxes to type in.",
         )
         state.setdefault("title", "Attention explorer")
         return cls(examples, add_example=compute, **state)
@@ -322,11 +322,12 @@ class StaticExplorer:
             update_display(self._repr_mimebundle_(), raw=True, display_id=self._display_id)
 
     # ----- new text: needs the kernel ---------------------------------------------------------
-    def add_pair(self, text_a: str, text_b: str | None = None) -> int:
-        """Run the models on a new pair, store it as the last example, select it, redraw.
+    def add_pair(self, text_a: str, text_b: str | None = None, *, select: bool = True) -> int:
+        """Run the models on a new pair, store it as the last example and redraw in place.
 
-        Returns the new example's index. A ``ValueError`` (empty input) leaves the
-        explorer unchanged.
+        With ``select`` the explorer switches to the new example; without, it stays
+        where it is and the new example waits at the end of the menu. Returns the new
+        example's index. A ``ValueError`` (empty input) leaves the explorer unchanged.
         """
         if self._add_example is None:
             raise TypeError(
@@ -336,9 +337,11 @@ class StaticExplorer:
         computed = self._add_example(text_a, text_b or None)
         for name, item in computed.items():
             self.examples[name].append(item)
-        self.select(example=len(self.examples[self.state["model"]]) - 1)
+        index = len(self.examples[self.state["model"]]) - 1
+        if select:
+            self.select(example=index)
         self.refresh()
-        return self.state["example"]
+        return index
 
     def text_input(self):
         """ipywidgets boxes for a new sentence pair (they work only with a running kernel)."""

@@ -177,7 +177,7 @@ def best_of_k_heads(
     stats: pd.DataFrame,
     k: int,
     columns: Sequence[str] = STAT_COLUMNS,
-    quantiles: tuple[float, float] = (0.05, 0.95),
+    quantiles: Sequence[float] = (0.05, 0.5, 0.95),
 ) -> pd.DataFrame:
     """What the best of ``k`` heads drawn at random from ``stats`` scores, per statistic.
 
@@ -187,7 +187,7 @@ def best_of_k_heads(
     For each column, with its ``N`` defined values sorted, the best of ``k`` heads
     drawn without replacement is the ``r``-th smallest with probability
     ``C(r-1, k-1) / C(N, k)``; the result gives that distribution's mean
-    (``expected``) and its ``quantiles`` (``low``, ``high``), computed exactly.
+    (``expected``) and its ``quantiles`` (columns ``"5%"``, ``"50%"``, ...), exactly.
     """
     rows = {}
     for name in columns:
@@ -200,7 +200,8 @@ def best_of_k_heads(
             )
         total = math.comb(count, k)
         cdf = np.array([math.comb(r, k) / total for r in range(1, count + 1)])  # P(best <= r-th)
-        probability = np.diff(cdf, prepend=0.0)
-        low, high = (values[np.searchsorted(cdf, q - 1e-12)] for q in quantiles)
-        rows[name] = {"expected": float(probability @ values), "low": low, "high": high}
+        row = {"expected": float(np.diff(cdf, prepend=0.0) @ values)}
+        for q in quantiles:  # the smallest value whose cumulative probability reaches q
+            row[f"{100 * q:g}%"] = float(values[np.searchsorted(cdf, q - 1e-12)])
+        rows[name] = row
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("statistic")

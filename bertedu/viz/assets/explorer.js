@@ -92,10 +92,12 @@
     root.textContent = "";
     if (data.title) html("div", {"class": "bx-title"}, root, data.title);
     var controls = html("div", {"class": "bx-controls"}, root);
+    // Three rows: what is shown (model, example), where (layer, head), how (view, hide).
+    var rows = [0, 1, 2].map(function () { return html("div", {"class": "bx-row"}, controls); });
     this.controls = {};
 
-    function field(label, control) {
-      var wrap = html("label", {"class": "bx-field"}, controls);
+    function field(label, control, row) {
+      var wrap = html("label", {"class": "bx-field"}, rows[row]);
       html("span", {"class": "bx-label"}, wrap, label);
       wrap.appendChild(control);
       return wrap;
@@ -104,17 +106,17 @@
     data.models.forEach(function (model, i) { html("option", {value: String(i)}, modelMenu, model.name); });
     modelMenu.value = String(this.state.model);
     modelMenu.addEventListener("change", function () { self.set({model: Number(modelMenu.value)}); });
-    field("Model", modelMenu);
+    field("Model", modelMenu, 0);
     this.controls.model = modelMenu;
 
     var exampleMenu = html("select", {"data-control": "example"});
     exampleMenu.addEventListener("change", function () { self.set({example: Number(exampleMenu.value)}); });
-    field("Example", exampleMenu);
+    field("Example", exampleMenu, 0);
     this.controls.example = exampleMenu;
 
     ["layer", "head"].forEach(function (name) {
       var slider = html("input", {type: "range", min: "0", step: "1", "data-control": name});
-      var wrap = field(name === "layer" ? "Layer" : "Head", slider);
+      var wrap = field(name === "layer" ? "Layer" : "Head", slider, 1);
       var value = html("output", {"class": "bx-value"}, wrap);
       slider.addEventListener("input", function () {
         var change = {}; change[name] = Number(slider.value); self.set(change);
@@ -123,7 +125,7 @@
       self.controls[name + "Value"] = value;
     });
 
-    var views = html("div", {"class": "bx-views", role: "radiogroup", "aria-label": "View"}, controls);
+    var views = html("div", {"class": "bx-views", role: "radiogroup", "aria-label": "View"}, rows[2]);
     this.viewButtons = {};
     var group = "bx-view-" + root.id;
     data.views.forEach(function (view) {
@@ -136,7 +138,7 @@
 
     var hide = html("input", {type: "checkbox", "data-control": "hide_special"});
     hide.addEventListener("change", function () { self.set({hide_special: hide.checked}); });
-    var hideLabel = html("label", {"class": "bx-field bx-hide"}, controls);
+    var hideLabel = html("label", {"class": "bx-field bx-hide"}, rows[2]);
     hideLabel.appendChild(hide);
     html("span", {}, hideLabel, "hide " + this.special.join(" "));
     this.controls.hide_special = hide;

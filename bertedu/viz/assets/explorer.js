@@ -207,7 +207,9 @@
     var font = 13, row = 19, top = 26, gap = 8, span = 170;
     var left = maps.q.map(function (i) { return maps.queries[i]; });
     var right = maps.k.map(function (j) { return maps.keys[j]; });
-    var leftWidth = Math.max(textWidth(left, font), 60), rightWidth = Math.max(textWidth(right, font), 60);
+    var axes = this.data.axes; // the column headings must fit as well as the tokens
+    var leftWidth = Math.max(textWidth(left, font), textWidth([axes[0]], 11), 60);
+    var rightWidth = Math.max(textWidth(right, font), textWidth([axes[1]], 11), 60);
     var x1 = leftWidth + gap, x2 = x1 + span, width = x2 + gap + rightWidth;
     var height = top + Math.max(left.length, right.length) * row + 6;
     var picture = svg("svg", {"class": "bx-svg bx-head-view", width: width, height: height,
@@ -330,7 +332,10 @@
     }
     var scale = top > 0 ? top : 1;
     var grid = html("div", {"class": "bx-grid", role: "grid"}, this.figure);
-    grid.style.gridTemplateColumns = "auto repeat(" + model.heads + ", minmax(0, " + (nk >= nq ? 72 : Math.max(24, Math.round(72 * nk / nq))) + "px))";
+    // Thumbnails up to 72 px wide for 12 heads, larger when there are few (at most 140 px).
+    var widest = Math.max(72, Math.min(140, Math.floor(480 / model.heads)));
+    var thumb = nk >= nq ? widest : Math.max(24, Math.round(widest * nk / nq));
+    grid.style.gridTemplateColumns = "max-content repeat(" + model.heads + ", minmax(0, " + thumb + "px))";
     html("div", {"class": "bx-grid-corner"}, grid, "layer \\ head");
     for (head = 0; head < model.heads; head++) html("div", {"class": "bx-grid-head"}, grid, String(head));
     for (layer = 0; layer < model.layers; layer++) {

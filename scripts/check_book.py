@@ -95,7 +95,11 @@ def explorer_moves(explorer) -> list[tuple[str, Callable[[], object]]]:
 
 
 def check_explorer(explorer, name: str) -> list[str]:
-    """Move every control of one explorer; each move must change the picture."""
+    """Move every control of one explorer; each move must change the picture.
+
+    A menu with a single entry cannot move, so it is left out (an explorer of one model
+    is fine); every other control must redraw.
+    """
     drawing = explorer.locator(".bx-figure svg, .bx-figure canvas")
     if not drawing.count():
         return [f"{name}: the explorer drew no picture (its script did not run)"]
@@ -103,8 +107,8 @@ def check_explorer(explorer, name: str) -> list[str]:
     for label, move in explorer_moves(explorer):
         before = picture(explorer)
         if move() is False:
-            problems.append(f"{name}: {label} cannot move (a menu with one entry)")
-        elif not drawing.count():
+            continue
+        if not drawing.count():
             problems.append(f"{name}: after moving {label}, no picture is drawn")
         elif picture(explorer) == before:
             problems.append(f"{name}: moving {label} left the picture unchanged")

@@ -277,6 +277,12 @@ def test_the_book_check_moves_every_control_and_accepts_a_working_explorer(open_
     assert check_book.check_explorer(page.locator(check_book.EXPLORER), "explorer") == []
 
 
+def test_the_book_check_leaves_out_menus_with_a_single_entry(open_page):
+    single = StaticExplorer({"only model": [self_example("only example", 5)]})
+    page = open_page(single.html())
+    assert check_book.check_explorer(page.locator(check_book.EXPLORER), "explorer") == []
+
+
 def test_the_book_check_catches_an_explorer_that_does_not_redraw(open_page, explorer):
     working = explorer.html()
     redraw = "this.pinned = null;\n    this.draw();"

@@ -289,7 +289,8 @@ class StaticExplorer:
         css = (assets / "explorer.css").read_text(encoding="utf-8")
         script = (assets / "explorer.js").read_text(encoding="utf-8")
         fallback = html.escape(
-            "The attention explorer needs JavaScript: this output shows no picture without it."
+            "The attention explorer is drawn by JavaScript, which did not run here. In "
+            "Jupyter, run this cell (or trust the notebook) to draw it."
         )
         return (
             f"<style>{css}</style>"

@@ -9,9 +9,8 @@
 
 Every function takes an attention map as ``[seq, seq]``, ``[layers, heads, seq, seq]``
 (or ``[heads, seq, seq]``, or a model's ``outputs.attentions`` for one example), as a
-tensor or an array, plus the token strings. :class:`AttentionExplorer` (imported from
-``bertedu.viz.explorer``, it needs ipywidgets) puts them behind widgets;
-``bertedu.viz.static_explorer`` draws every layer and head in the browser, with no
+tensor or an array, plus the token strings. ``bertedu.viz.static_explorer`` draws
+every layer and head of the models in ``bertedu.viz.explorer`` in the browser, with no
 kernel (``bertedu.viz.cross_attention`` does the same for a decoder's cross-attention),
 and ``bertedu.viz.importance`` asks which attention weights the output depends on.
 """

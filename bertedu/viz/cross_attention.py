@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from bertedu.nn_utils import eval_mode, model_device
 from bertedu.qa.datasets import QAExample
 from bertedu.qa.decoding import decode_answer, greedy_decode
 from bertedu.qa.generative import BertEncoderDecoder, prepare_seq2seq_features
@@ -70,7 +71,7 @@ def cross_attention_for(
         with_labels=False,
     )
     length = int(features.attention_mask[0].sum())
-    device = next(model.parameters()).device
+    device = model_device(model)
     inputs = [
         tensor[:1, :length].to(device)
         for tensor in (features.input_ids, features.token_type_ids, features.attention_mask)
@@ -80,14 +81,9 @@ def cross_attention_for(
     else:
         ids = tokenizer(answer, add_special_tokens=False)["input_ids"][:max_new_tokens]
     decoder_input = torch.tensor([[model.bos_token_id, *ids]], device=device)
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            states = model.encode(*inputs)
-            _, cross = model.decode(decoder_input, states, inputs[2], output_attentions=True)
-    finally:
-        model.train(was_training)
+    with eval_mode(model), torch.no_grad():
+        states = model.encode(*inputs)
+        _, cross = model.decode(decoder_input, states, inputs[2], output_attentions=True)
     return CrossAttentionResult(
         source_tokens=tokenizer.convert_ids_to_tokens(inputs[0][0].tolist()),
         target_tokens=tokenizer.convert_ids_to_tokens([*ids, model.eos_token_id]),

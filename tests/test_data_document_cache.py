@@ -1,4 +1,4 @@
-"""Sentence splitting once: the cached corpus, and a process pool that is safe after CUDA/NCCL."""
+"""Sentence splitting once (the cached corpus, a pool safe after CUDA/NCCL); the right licence."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ import pytest
 import torch
 
 from bertedu.data import document_cache
-from bertedu.data.corpus import load_corpus
+from bertedu.data.attribution import corpus_attribution
+from bertedu.data.corpus import WIKIPEDIA_ATTRIBUTION, Document, load_corpus
 from bertedu.data.document_cache import cached_corpus, corpus_key
 from bertedu.data.sentences import pool_start_method, split_many, split_sentences
+from bertedu.data.wikitext import WIKITEXT_ATTRIBUTION
 
 TEXTS = [f"Dr. Smith met {n} people. They paid 3.14 dollars each! Did it rain?" for n in range(120)]
 
@@ -55,3 +57,15 @@ def test_a_local_corpus_is_split_again_when_its_files_change(tmp_path):
     assert corpus_key(str(text), None) != key
     documents = cached_corpus(str(text), cache_dir=tmp_path / "cache")
     assert documents[1].sentences == ("An edited one.",)
+
+
+def test_the_attribution_follows_the_corpus_really_loaded():
+    embedded = load_corpus("embedded", limit=3)
+    wikitext = [Document(("A sentence.",), "T", "", "wikitext/wikitext-103-raw-v1/train")]
+    assert corpus_attribution(embedded) == WIKIPEDIA_ATTRIBUTION
+    assert corpus_attribution(wikitext) == WIKITEXT_ATTRIBUTION
+    assert "CC BY-SA 3.0" in WIKITEXT_ATTRIBUTION and "CC BY-SA 4.0" not in WIKITEXT_ATTRIBUTION
+    both = corpus_attribution(embedded + wikitext)
+    assert both.count("\n\n") == 1 and WIKITEXT_ATTRIBUTION in both
+    with pytest.raises(ValueError, match="state the licence of your own text"):
+        corpus_attribution([Document(("Mine.",), source="notes.txt")])

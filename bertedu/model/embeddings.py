@@ -39,11 +39,13 @@ class BertEmbeddings(nn.Module):
 
         ``token_type_ids`` defaults to all zeros (a single segment).
         """
-        validate_input_ids(input_ids, self.config)
+        checked = not torch.compiler.is_compiling()  # no data-dependent checks in compiled code
+        if checked:
+            validate_input_ids(input_ids, self.config)
         seq_len = input_ids.shape[1]
         if token_type_ids is None:
             token_type_ids = torch.zeros_like(input_ids)
-        else:
+        elif checked:
             validate_token_type_ids(token_type_ids, input_ids, self.config)
         positions = self.position_ids[:seq_len]
         # Summed in transformers' order (token + segment, then + position): float addition is

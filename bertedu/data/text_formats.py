@@ -12,11 +12,14 @@ The formats:
   Dictionary;
 * WordNet 3.0 ``data.noun`` / ``data.verb`` / ``data.adj`` / ``data.adv``;
 * reStructuredText sources of the Python documentation (``*.rst.txt``);
-* the CIA World Factbook as JSON (one file a country).
+* the CIA World Factbook as JSON (one file a country);
+* novels as lines of Project Gutenberg plain text (Jane Austen's, from an R package);
+* Python source files, for their docstrings (the standard library's).
 """
 
 from __future__ import annotations
 
+import ast
 import gzip
 import json
 import re
@@ -463,3 +466,96 @@ def read_factbook(folder: Path) -> Iterator[RawDocument]:
             yield RawDocument(
                 f"{name} ({path.stem}): {section}", tuple(factbook_paragraphs(content))
             )
+
+
+# --- Novels as plain-text lines (Project Gutenberg) -----------------------------------------
+
+_HEADING_WORD = re.compile(r"^(VOLUME|CHAPTER)\s+([IVXLC]+|\d+)\b\.?$", re.IGNORECASE)
+_UNDERSCORE_EMPHASIS = re.compile(r"_([^_]+)_")
+
+
+def read_novel(book: str, lines: Iterable[str | None]) -> Iterator[RawDocument]:
+    """One document per chapter of a novel given as its lines ("CHAPTER I" headings).
+
+    The title page before the first chapter is dropped; ``_emphasis_`` (Gutenberg's italics)
+    loses its underscores; paragraphs are the blank-line separated blocks; a line indented
+    as a letter's heading or verse joins its paragraph like any other.
+    """
+    volume, title, paragraphs, current = "", None, [], []
+
+    def flush_paragraph() -> None:
+        text = _UNDERSCORE_EMPHASIS.sub(r"\1", " ".join(current))
+        if text and not (text.isupper() and len(text.split()) <= 4):  # "THE END", "FINIS"
+            paragraphs.append(text)
+        current.clear()
+
+    for line in list(lines) + [""]:
+        stripped = (line or "").strip()
+        heading = _HEADING_WORD.match(stripped)
+        if heading:
+            flush_paragraph()
+            if title is not None and paragraphs:
+                yield RawDocument(title, tuple(paragraphs))
+            paragraphs = []
+            name = f"{heading.group(1).title()} {heading.group(2).upper()}"
+            if name.startswith("Volume"):
+                volume, title = name, None
+            else:
+                title = ", ".join(part for part in (book, volume, name) if part)
+        elif not stripped:
+            flush_paragraph()
+        elif title is not None:
+            current.append(stripped)
+    flush_paragraph()
+    if title is not None and paragraphs:
+        yield RawDocument(title, tuple(paragraphs))
+
+
+# --- Docstrings of Python source files -------------------------------------------------------
+
+_SKIPPED_STDLIB_PARTS = frozenset(
+    "test tests idlelib lib2to3 turtledemo site-packages dist-packages __pycache__ _bundled".split()
+)
+
+
+def docstring_paragraphs(docstring: str) -> list[str]:
+    """The prose paragraphs of a (cleaned) docstring: doctests and indented blocks dropped."""
+    paragraphs = []
+    for block in re.split(r"\n\s*\n", docstring):
+        lines = [line for line in block.splitlines() if line.strip()]
+        if not lines or any(line.lstrip().startswith(">>>") for line in lines):
+            continue
+        if sum(line.startswith(" ") for line in lines) * 2 > len(lines):
+            continue  # mostly indented: code, a parameter table or an example
+        paragraph = clean_rst_inline(" ".join(line.strip() for line in lines))
+        if is_prose(paragraph):
+            paragraphs.append(paragraph)
+    return paragraphs
+
+
+def module_docstrings(source: str) -> list[str]:
+    """The docstrings of a module, its classes and functions, in source order."""
+    tree = ast.parse(source)
+    nodes = [tree] + [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+    ]
+    nodes.sort(key=lambda node: getattr(node, "lineno", 0))
+    return [text for text in (ast.get_docstring(node) for node in nodes) if text]
+
+
+def read_python_docstrings(folder: Path) -> Iterator[RawDocument]:
+    """One document per module under ``folder`` (tests and vendored code skipped), titled by
+    its dotted name: the prose of its docstrings."""
+    for path in sorted(folder.rglob("*.py")):
+        relative = path.relative_to(folder)
+        if _SKIPPED_STDLIB_PARTS & set(relative.parts[:-1]) or relative.name.startswith("test_"):
+            continue
+        try:
+            docstrings = module_docstrings(path.read_text(encoding="utf-8"))
+        except (SyntaxError, UnicodeDecodeError, ValueError):
+            continue  # a few files are templates or deliberately invalid (lib2to3 data)
+        module = ".".join(relative.with_suffix("").parts).removesuffix(".__init__")
+        paragraphs = [p for docstring in docstrings for p in docstring_paragraphs(docstring)]
+        yield RawDocument(module, tuple(paragraphs))

@@ -71,11 +71,12 @@ fetch_debs() {
     echo "apt-get not found: skipping the Debian sources (${missing[*]})." >&2
     return
   fi
-  if ! apt_download "${missing[@]}"; then
-    echo "apt-get download ${missing[*]} failed: run 'apt-get update' (as root) and rerun $0." >&2
-    return
-  fi
   for package in "${missing[@]}"; do
+    # One package at a time: a package missing from this release skips only its source.
+    if ! apt_download "$package"; then
+      echo "apt-get download $package failed: skipping it (run 'apt-get update' as root, rerun $0)." >&2
+      continue
+    fi
     local deb unpacked folder
     deb=$(ls "$work/${package}"_*.deb)
     unpacked="$work/x-$package"

@@ -390,6 +390,16 @@ def test_held_out_split_depends_only_on_source_and_title():
     assert set(map(id, held_out)) <= set(map(id, held_out_ten))
 
 
+def test_documents_held_out_elsewhere_are_never_trained_on():
+    documents = _documents(200)
+    _, held_out = split_held_out(documents, held_out_fraction=0.05)
+    elsewhere = [Document(("Other text.",), "title 7", "", "s"), documents[8]]
+    train, held_out_too = split_held_out(documents, held_out_fraction=0.05, also_held_out=elsewhere)
+    assert {"title 7", "title 8"} <= {d.title for d in held_out_too}
+    assert not {"title 7", "title 8"} & {d.title for d in train}
+    assert {d.title for d in held_out_too} == {d.title for d in held_out} | {"title 7", "title 8"}
+
+
 def test_held_out_split_rejects_bad_fractions_and_empty_sides():
     with pytest.raises(ValueError, match="strictly between 0 and 1"):
         split_held_out(_documents(10), held_out_fraction=1.0)

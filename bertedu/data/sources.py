@@ -420,20 +420,28 @@ def held_out_score(document: Document) -> float:
 
 
 def split_held_out(
-    documents: Sequence[Document], *, held_out_fraction: float = 0.05
+    documents: Sequence[Document],
+    *,
+    held_out_fraction: float = 0.05,
+    also_held_out: Iterable[Document] = (),
 ) -> tuple[list[Document], list[Document]]:
     """``(train, held_out)`` by document: held out when :func:`held_out_score` < fraction.
 
     The decision for a document depends on nothing else in the corpus, so it never changes
     when sources are added or removed, and a larger fraction only adds documents.
+    ``also_held_out``: documents held out elsewhere (the book's own evaluation set, say)
+    whose source and title must never be trained on either; they join the held-out side.
     """
     if not 0.0 < held_out_fraction < 1.0:
         raise ValueError(
             f"held_out_fraction must be strictly between 0 and 1, got {held_out_fraction}"
         )
+    forced = {(document.source, document.title) for document in also_held_out}
     train, held_out = [], []
     for document in documents:
-        (held_out if held_out_score(document) < held_out_fraction else train).append(document)
+        held = (document.source, document.title) in forced
+        held = held or held_out_score(document) < held_out_fraction
+        (held_out if held else train).append(document)
     if not train or not held_out:
         raise ValueError(
             f"{len(documents)} documents at held_out_fraction={held_out_fraction} leave one side "
@@ -446,13 +454,17 @@ def load_pretraining_documents(
     mix: str | Sequence[str] = "default",
     *,
     held_out_fraction: float = 0.05,
+    also_held_out: Iterable[Document] = (),
     num_proc: int = 1,
     cache: bool = True,
 ) -> tuple[list[Document], list[Document]]:
     """``(train, held_out)`` documents of a mix: :func:`load_mix`, then :func:`split_held_out`.
 
-    ``num_proc`` processes split sentences the first time (cached after that).
+    ``num_proc`` processes split sentences the first time (cached after that, about ten
+    seconds to load all sources again).
     """
     return split_held_out(
-        load_mix(mix, num_proc=num_proc, cache=cache), held_out_fraction=held_out_fraction
+        load_mix(mix, num_proc=num_proc, cache=cache),
+        held_out_fraction=held_out_fraction,
+        also_held_out=also_held_out,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import gzip
 import json
 import struct
@@ -594,3 +595,14 @@ def test_docstrings_are_one_document_per_module_without_doctests_or_tests(tmp_pa
             "Close the file, and for mode w, x and a write the ending records.",
         ),
     }
+
+
+def test_cache_key_ignores_docstrings_and_layout_but_not_code():
+    def key(source: str) -> str:
+        return ast.dump(sources._without_docstrings(ast.parse(source)))
+
+    plain = "def f(x):\n    return x + 1\n"
+    assert key(
+        '"""Module."""\ndef f(x):\n    """Add one."""\n    return (x +\n 1)  # note\n'
+    ) == key(plain)
+    assert key("def f(x):\n    return x + 2\n") != key(plain)

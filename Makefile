@@ -1,7 +1,7 @@
 # bertedu: the three commands of the README.
 #   make book       set up .venv, fetch the offline web assets, build _build/html
 #   make test       set up, ruff (lint and format check), then pytest, nbval (smoke profile),
-#                   strict book build, browser check
+#                   strict book build, browser check, layout check (nothing overflows at 1280 px)
 #   make lint       ruff check and ruff format --check only (seconds)
 #   make notebooks  re-execute every notebook in the cpu profile and store outputs + widget state
 
@@ -45,6 +45,7 @@ test: lint assets
 		--nbval-cell-timeout=600 notebooks
 	$(PY) scripts/build_book.py --strict
 	$(PY) scripts/check_book.py
+	$(PY) scripts/check_layout.py
 
 notebooks: setup
 	$(PY) scripts/execute_notebooks.py --profile cpu

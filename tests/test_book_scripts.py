@@ -70,3 +70,37 @@ def test_missing_notebook_is_named(tmp_path, capsys):
     execute_notebooks = load_script("execute_notebooks")
     assert execute_notebooks.main([str(tmp_path / "nope.ipynb")]) == 1
     assert "No such notebook" in capsys.readouterr().err
+
+
+def test_layout_check_flags_overflow_but_lets_tables_scroll(tmp_path):
+    """A too-wide code block and equation-like box fail; a wide table in a scroller does not."""
+    import shutil
+
+    import pytest
+
+    check_layout = load_script("check_layout")
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("Chromium is not installed")
+    wide = "x" * 300
+    page_html = f"""<html><body style="width: 1280px"><article class="bd-article"
+        style="width: 600px"><div class="cell"><div class="cell_input"><pre
+        style="overflow: auto">{wide}</pre></div><div class="cell_output"><div
+        class="output text_html" style="overflow-x: auto"><table><tr><td>{wide}</td></tr>
+        </table></div></div></div><pre>short enough</pre><div class="cell"><div
+        class="cell_output"><pre style="white-space: pre-wrap">{"word " * 200}</pre></div>
+        </div><p style="width: 900px">a paragraph too wide</p></article></body></html>"""
+    path = tmp_path / "page.html"
+    path.write_text(page_html)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=chromium, args=check_layout.CHROMIUM_FLAGS
+        )
+        page = browser.new_page(viewport=check_layout.VIEWPORT)
+        page.goto(path.as_uri())
+        problems = check_layout.layout_problems(page)
+        browser.close()
+    assert len(problems) == 1, problems
+    assert problems[0].startswith('cell 1, pre "xxx') and "wider than its box" in problems[0]

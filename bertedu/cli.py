@@ -118,15 +118,18 @@ def pretrain_command(args: argparse.Namespace) -> int:
         recipe, output_dir=output, seed=args.seed, resume=args.resume, progress=not args.no_progress
     )
     if info.is_main:
-        baseline = run.data.stats["unigram_baseline"]
-        _save_plot(run.output_dir, baseline["mlm_loss"])
+        baselines = run.data.stats["baselines"]
+        _save_plot(run.output_dir, baselines["unigram"]["mask_loss"])
         metrics = ", ".join(f"{k} {v:.4g}" for k, v in run.result.eval_metrics.items())
         print(
             f"done: {run.result.step} updates in {run.result.elapsed_s:.0f} s; held-out {metrics}"
         )
         print(
-            f"unigram baseline (context ignored): mlm_loss {baseline['mlm_loss']:.3f}, "
-            f"mlm_accuracy {baseline['mlm_accuracy']:.3f}"
+            "baselines at [MASK]: unigram loss "
+            f"{baselines['unigram']['mask_loss']:.3f}, accuracy "
+            f"{baselines['unigram']['mask_accuracy']:.3f}; NSP: majority "
+            f"{baselines['nsp_majority']['nsp_accuracy']:.3f}, word overlap "
+            f"{baselines['nsp_word_overlap']['nsp_accuracy']:.3f}"
         )
         print(f"last checkpoint: {run.result.checkpoint}")
     distributed.cleanup()
@@ -142,7 +145,7 @@ def _save_plot(output_dir: Path, unigram_loss: float) -> None:
     from bertedu.train.plots import plot_training
 
     ax = plot_training(
-        output_dir / "metrics.jsonl", reference_lines={"unigram baseline (MLM)": unigram_loss}
+        output_dir / "metrics.jsonl", reference_lines={"unigram baseline at [MASK]": unigram_loss}
     )
     ax.figure.savefig(output_dir / "loss.png", dpi=120, bbox_inches="tight")
     plt.close(ax.figure)

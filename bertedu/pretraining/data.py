@@ -26,7 +26,12 @@ from bertedu.data.corpus import Document, load_corpus
 from bertedu.data.nsp import Instance, create_instances
 from bertedu.data.pipeline import PretrainingCollator, document_token_ids, tokenize_documents
 from bertedu.data.splits import split_by_document
-from bertedu.pretraining.baselines import unigram_baseline
+from bertedu.pretraining.baselines import (
+    WordOverlapRule,
+    copy_rule_baseline,
+    nsp_majority_baseline,
+    unigram_baseline,
+)
 from bertedu.pretraining.recipes import PretrainRecipe
 from bertedu.train.batches import Batch
 
@@ -153,8 +158,32 @@ class PretrainingData:
 
     train: PretrainingBatches
     held_out: list[Batch]
-    stats: dict[str, Any]  # what the data was made of: sizes, the unigram baseline
+    stats: dict[str, Any]  # what the data was made of: sizes, the baselines' held-out scores
     held_out_documents: list[Document] = dataclasses.field(default_factory=list)  # for examples
+
+
+def held_out_baselines(
+    train_instances: Sequence[Instance],
+    held_out: list[Batch],
+    tokenizer: PreTrainedTokenizerBase,
+) -> dict[str, dict[str, float]]:
+    """What the rules of :mod:`bertedu.pretraining.baselines` score on the held-out batches."""
+    unigram = unigram_baseline(
+        train_instances, held_out, vocab_size=len(tokenizer), mask_token_id=tokenizer.mask_token_id
+    )
+    copy_rule = copy_rule_baseline(
+        held_out, top_token_id=int(unigram["top_token_id"]), mask_token_id=tokenizer.mask_token_id
+    )
+    overlap = WordOverlapRule.fit(train_instances, tokenizer)
+    return {
+        "unigram": unigram,
+        "copy_rule": copy_rule,
+        "nsp_majority": nsp_majority_baseline(train_instances, held_out),
+        "nsp_word_overlap": {
+            "nsp_accuracy": overlap.accuracy(held_out),
+            "threshold": overlap.threshold,
+        },
+    }
 
 
 def prepare_data(
@@ -195,8 +224,15 @@ def prepare_data(
         max_predictions=recipe.max_predictions,
         pad_to=pad_to,
     )
+    # Held-out masks follow BERT's own rate whatever the training rate, so every recipe is
+    # scored at the very same positions.
+    held_out_collator = dataclasses.replace(
+        collator,
+        mlm_probability=recipe.eval_mlm_probability,
+        max_predictions=recipe.eval_max_predictions,
+    )
     held_out = fixed_batches(
-        held_instances, collator, batch_size=recipe.eval_batch_size, seed=EVAL_MASK_SEED
+        held_instances, held_out_collator, batch_size=recipe.eval_batch_size, seed=EVAL_MASK_SEED
     )
     stats = {
         "corpus": recipe.corpus,
@@ -205,7 +241,7 @@ def prepare_data(
         "train_tokens": sum(len(s) for d in train_ids for s in d),
         "train_instances_per_set": [len(s) for s in instance_sets],
         "held_out_instances": len(held_instances),
-        "unigram_baseline": unigram_baseline(instance_sets[0], held_out, vocab_size=len(tokenizer)),
+        "baselines": held_out_baselines(instance_sets[0], held_out, tokenizer),
     }
     batches = PretrainingBatches(
         instance_sets,

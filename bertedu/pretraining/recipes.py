@@ -53,8 +53,10 @@ class PretrainRecipe:
     held_out_fraction: float = 0.05  # documents kept for evaluation, never trained on
     unigram_output_bias: bool = False  # start the MLM bias at log unigram frequencies
     sinusoidal_position_std: float | None = None  # start positions as scaled sinusoids
-    mlm_probability: float = 0.15
+    mlm_probability: float = 0.15  # training masks; held-out masks use eval_* below
     max_predictions: int = 20
+    eval_mlm_probability: float = 0.15  # BERT's rate: every recipe is scored at the same positions
+    eval_max_predictions: int = 20  # Google's cap for sequences of 128
     group_by_length: int = 0  # sort runs of this many batches by length (less padding); 0: off
     pad_to_max: bool = False  # static shapes (for torch.compile), not padding to the longest
     batch_size: int = 32
@@ -104,6 +106,7 @@ RECIPES: dict[str, PretrainRecipe] = {
         model=NO_DROPOUT,
         max_seq_length=64,
         max_predictions=10,
+        eval_max_predictions=10,
         batch_size=8,
         train=PRETRAIN_TRAIN_CONFIG.replace(
             total_steps=10, eval_every=5, checkpoint_every=5, log_every=1

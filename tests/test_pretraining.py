@@ -145,6 +145,8 @@ def test_evaluation_matches_a_dense_computation_by_kind_of_position():
     assert metrics["mask_top5_accuracy"] == pytest.approx(mean("mask", 2))
     assert metrics["mask_distinct_predictions"] == len({entry[3] for entry in rows["mask"]})
     assert metrics["mask_positions"] == len(rows["mask"])
+    assert metrics["kept_positions"] == len(rows["kept"])
+    assert metrics["random_positions"] == len(rows["random"])
     assert metrics["kept_accuracy"] == pytest.approx(mean("kept", 1))
     assert metrics["random_accuracy"] == pytest.approx(mean("random", 1))
     assert metrics["labelled_accuracy"] == pytest.approx(mean("labelled", 1))

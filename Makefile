@@ -27,6 +27,7 @@ $(STAMP): requirements.txt pyproject.toml
 
 assets:
 	bash scripts/fetch_web_assets.sh
+	bash scripts/fetch_corpora.sh
 
 book: setup assets
 	$(PY) scripts/build_book.py

@@ -3,6 +3,9 @@
 * :mod:`bertedu.data.sentences`: clean text and split it into sentences (pysbd);
 * :mod:`bertedu.data.corpus`: documents from the embedded Wikipedia leads, local text files,
   and ``load_corpus(name)``, which picks a source by name;
+* :mod:`bertedu.data.sources`: a multi-source corpus (Factbook, FOLDOC, Brown...), deduplicated,
+  with a held-out split by document that adding sources never changes;
+* :mod:`bertedu.data.text_formats`: readers for those sources' on-disk formats;
 * :mod:`bertedu.data.wikitext`: documents from WikiText-2/103 on the Hugging Face Hub;
 * :mod:`bertedu.data.splits`: held-out sets by document;
 * :mod:`bertedu.data.nsp`: next-sentence-prediction pairs (Google's ``create_pretraining_data.py``);

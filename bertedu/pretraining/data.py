@@ -25,6 +25,7 @@ from transformers import PreTrainedTokenizerBase
 from bertedu.data.corpus import Document, load_corpus
 from bertedu.data.nsp import Instance, create_instances
 from bertedu.data.pipeline import PretrainingCollator, document_token_ids, tokenize_documents
+from bertedu.data.sources import split_held_out
 from bertedu.data.splits import split_by_document
 from bertedu.pretraining.baselines import (
     WordOverlapRule,
@@ -162,6 +163,32 @@ class PretrainingData:
     held_out_documents: list[Document] = dataclasses.field(default_factory=list)  # for examples
 
 
+def split_for_pretraining(
+    recipe: PretrainRecipe, documents: list[Document], *, num_proc: int = 1
+) -> tuple[list[Document], list[Document]]:
+    """``(train, held_out)`` documents of a run, split by whole documents.
+
+    A single corpus is split by :func:`~bertedu.data.splits.split_by_document`.
+    A multi-source mix (``corpus="mix:..."``) is scored on the book's own
+    evaluation set, the embedded corpus's held-out documents exactly as a run on
+    the embedded corpus holds them out, so runs on any mix compare at the same
+    positions; those documents, and every document the mix holds out, never
+    reach training.
+    """
+    if not recipe.corpus.startswith("mix:"):
+        return split_by_document(
+            documents, held_out_fraction=recipe.held_out_fraction, seed=HELD_OUT_SEED
+        )
+    embedded = load_corpus("embedded", limit=recipe.corpus_limit, num_proc=num_proc)
+    _, evaluation = split_by_document(
+        embedded, held_out_fraction=recipe.held_out_fraction, seed=HELD_OUT_SEED
+    )
+    train, _ = split_held_out(
+        documents, held_out_fraction=recipe.held_out_fraction, also_held_out=evaluation
+    )
+    return train, evaluation
+
+
 def held_out_baselines(
     train_instances: Sequence[Instance],
     held_out: list[Batch],
@@ -198,9 +225,7 @@ def prepare_data(
     """Documents -> held-out split -> WordPieces -> NSP instance sets -> resumable masked batches."""
     if documents is None:
         documents = load_corpus(recipe.corpus, limit=recipe.corpus_limit, num_proc=num_proc)
-    train_docs, held_docs = split_by_document(
-        documents, held_out_fraction=recipe.held_out_fraction, seed=HELD_OUT_SEED
-    )
+    train_docs, held_docs = split_for_pretraining(recipe, documents, num_proc=num_proc)
     train_ids = document_token_ids(tokenize_documents(train_docs, tokenizer, cache_dir=cache_dir))
     held_ids = document_token_ids(tokenize_documents(held_docs, tokenizer, cache_dir=cache_dir))
     instance_sets = build_instance_sets(

@@ -1,6 +1,8 @@
 # bertedu: the three commands of the README.
 #   make book       set up .venv, fetch the offline web assets, build _build/html
-#   make test       set up, then pytest, nbval (smoke profile), strict book build, browser check
+#   make test       set up, ruff (lint and format check), then pytest, nbval (smoke profile),
+#                   strict book build, browser check
+#   make lint       ruff check and ruff format --check only (seconds)
 #   make notebooks  re-execute every notebook in the cpu profile and store outputs + widget state
 
 PYTHON ?= python3
@@ -10,7 +12,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 
-.PHONY: book test notebooks setup assets clean
+.PHONY: book test lint notebooks setup assets clean
 
 setup: $(STAMP)
 
@@ -32,7 +34,12 @@ assets:
 book: setup assets
 	$(PY) scripts/build_book.py
 
-test: setup assets
+# ruff first: a style slip fails in seconds, not after the slow steps.
+lint: setup
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+test: lint assets
 	$(PY) -m pytest -p no:cacheprovider tests
 	BERTEDU_PROFILE=smoke $(PY) -m pytest -p no:cacheprovider --nbval-lax --nbval-current-env \
 		--nbval-cell-timeout=600 notebooks

@@ -25,7 +25,9 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 from bertedu.data.corpus import load_embedded_wikipedia  # noqa: E402  (after the offline switches)
 from bertedu.data.nsp import create_instances  # noqa: E402
-from bertedu.data.pipeline import PretrainingCollator, document_token_ids, tokenize_documents  # noqa: E402
+
+# noqa: E402
+from bertedu.data.pipeline import PretrainingCollator, document_token_ids, tokenize_documents
 from bertedu.tokenization import load_tokenizer  # noqa: E402
 
 BATCH_SIZE = 128
@@ -55,9 +57,8 @@ def main() -> None:
     start = time.perf_counter()
     instances = create_instances(token_ids, max_seq_length=MAX_SEQ_LENGTH, rng=random.Random(0))
     seconds = time.perf_counter() - start
-    print(
-        f"NSP instances: {len(instances):,} in {seconds:.2f} s = {len(instances) / seconds:,.0f} instances/s"
-    )
+    rate = len(instances) / seconds
+    print(f"NSP instances: {len(instances):,} in {seconds:.2f} s = {rate:,.0f} instances/s")
 
     collator = PretrainingCollator.from_tokenizer(
         tokenizer, generator=torch.Generator().manual_seed(0), pad_to=MAX_SEQ_LENGTH
@@ -71,7 +72,8 @@ def main() -> None:
     rate = args.batches / seconds
     print(
         f"collate + mask: batch {BATCH_SIZE} x {MAX_SEQ_LENGTH}: {rate:,.0f} batches/s "
-        f"= {rate * BATCH_SIZE * MAX_SEQ_LENGTH:,.0f} tokens/s (torch threads: {torch.get_num_threads()})"
+        f"= {rate * BATCH_SIZE * MAX_SEQ_LENGTH:,.0f} tokens/s (torch threads: "
+        f"{torch.get_num_threads()})"
     )
 
 

@@ -1,4 +1,5 @@
-"""How fast is a BERT-Tiny pretraining step, ours against transformers'? Prints tokens/s, the ratio and MFU.
+"""How fast is a BERT-Tiny pretraining step, ours against transformers'? Prints tokens/s, the ratio
+and MFU.
 
 Usage: python benchmarks/pretrain_throughput.py [--repeats N] [--batch 32] [--seq 128] [--eager]
                                                 [--threads T] [--output results.json]
@@ -53,7 +54,8 @@ def main() -> None:
     )
     print(format_comparison(comparison))
     print(
-        f"load average before / after: {load_before:.2f} / {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores"
+        f"load average before / after: {load_before:.2f} / {os.getloadavg()[0]:.2f} on "
+        f"{os.cpu_count()} cores"
     )
     if args.output:
         record = {

@@ -1,7 +1,9 @@
 """The command line: ``python -m bertedu pretrain --profile {smoke,cpu,gpu} ...``.
 
-    python -m bertedu pretrain --profile cpu                      # minutes on a laptop, embedded corpus
-    python -m bertedu pretrain --profile cpu --resume             # continue where a killed run stopped
+    python -m bertedu pretrain --profile cpu                      # minutes on a laptop, embedded
+    corpus
+    python -m bertedu pretrain --profile cpu --resume             # continue where a killed run
+    stopped
     python -m bertedu pretrain --profile smoke --steps 5          # seconds (CI)
     torchrun --standalone --nproc_per_node=4 -m bertedu pretrain --profile gpu   # 4 GPUs, DDP
 

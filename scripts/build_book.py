@@ -59,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     result = subprocess.run(command, cwd=REPO)
     if result.returncode == 0:
         print(
-            f"Book built in {time.perf_counter() - start:.1f} s: open {REPO / '_build/html/index.html'}"
+            f"Book built in {time.perf_counter() - start:.1f} s: open "
+            f"{REPO / '_build/html/index.html'}"
         )
     return result.returncode
 

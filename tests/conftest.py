@@ -13,7 +13,7 @@ from bertedu.tokenization import load_tokenizer  # noqa: E402
 
 @pytest.fixture(scope="session")
 def tokenizer():
-    """The embedded bert-base-uncased tokenizer, loaded once (tests that change one make their own)."""
+    """The embedded bert-base-uncased tokenizer, loaded once (change it only in a copy)."""
     return load_tokenizer()
 
 

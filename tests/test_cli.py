@@ -15,23 +15,17 @@ from bertedu.train.checkpoint import latest_checkpoint
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
+def pretrain_smoke(out, steps: int, *flags: str) -> int:
+    """``python -m bertedu pretrain --profile smoke --steps N --output OUT --no-progress ...``."""
+    return main(
+        ["pretrain", "--profile", "smoke", "--steps", str(steps), "--output", str(out)]
+        + ["--no-progress", *flags]
+    )
+
+
 def test_smoke_pretrain_and_resume(tmp_path, capsys):
     out = tmp_path / "run"
-    assert (
-        main(
-            [
-                "pretrain",
-                "--profile",
-                "smoke",
-                "--steps",
-                "4",
-                "--output",
-                str(out),
-                "--no-progress",
-            ]
-        )
-        == 0
-    )
+    assert pretrain_smoke(out, 4) == 0
     printed = capsys.readouterr().out
     assert "profile smoke" in printed and "total_steps" in printed and str(out.resolve()) in printed
     assert "done: 4 updates" in printed and "held-out mlm_loss" in printed
@@ -42,22 +36,7 @@ def test_smoke_pretrain_and_resume(tmp_path, capsys):
     assert run["recipe"]["profile"] == "smoke" and run["data"]["held_out_documents"] > 0
 
     # Continue the same run to 6 updates: the schedule now ends at 6, the first 4 are not redone.
-    assert (
-        main(
-            [
-                "pretrain",
-                "--profile",
-                "smoke",
-                "--steps",
-                "6",
-                "--output",
-                str(out),
-                "--no-progress",
-                "--resume",
-            ]
-        )
-        == 0
-    )
+    assert pretrain_smoke(out, 6, "--resume") == 0
     printed = capsys.readouterr().out
     assert "Resumed from" in printed and "done: 6 updates" in printed
     assert [r["step"] for r in read_metrics(out / "metrics.jsonl", "train")] == [1, 2, 3, 4, 5, 6]

@@ -1,4 +1,5 @@
-"""Corpus sources: sentence splitting, cleaning, the embedded Wikipedia, text files, WikiText, splits."""
+"""Corpus sources: sentence splitting, cleaning, the embedded Wikipedia, text files, WikiText,
+splits."""
 
 import sys
 import time

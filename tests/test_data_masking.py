@@ -85,7 +85,7 @@ def test_standard_128_setting_predicts_19_of_126():
 def test_deterministic_for_a_generator_and_varies_between_calls():
     ids, special = _batch(rows=64)
     first, second = _mask(ids, special, seed=3), _mask(ids, special, seed=3)
-    assert all(torch.equal(a, b) for a, b in zip(first, second))
+    assert all(torch.equal(a, b) for a, b in zip(first, second, strict=True))
     generator = torch.Generator().manual_seed(3)
     epoch1 = mask_tokens(
         ids,
@@ -179,10 +179,22 @@ def test_bad_arguments_say_what_to_do(kwargs, message):
         mask_tokens(arguments.pop("input_ids"), arguments.pop("special_tokens_mask"), **arguments)
 
 
-def test_count_at_most_matches_searchsorted_with_ties():
-    from bertedu.data.masking import _count_at_most
+@pytest.mark.parametrize("probability, words", [(0.1, 1), (0.25, 2), (0.3, 3), (1.0, 10)])
+def test_whole_words_fill_the_budget_without_splitting_one(probability, words):
+    """Ten 3-piece words per row: the budget round(30 p) takes floor(budget / 3) whole words."""
+    rows, pieces = 64, torch.arange(32)
+    ids = torch.randint(999, VOCAB, (rows, 32), generator=torch.Generator().manual_seed(0))
+    special = ((pieces == 0) | (pieces == 31)).expand(rows, 32)
+    word_start = ((pieces - 1) % 3 == 0).expand(rows, 32)
+    _, labels = _mask(ids, special, word_start_mask=word_start, mlm_probability=probability)
+    chosen = labels != IGNORE_INDEX
+    assert (chosen.sum(1) == 3 * words).all()
+    by_word = chosen[:, 1:31].reshape(rows, 10, 3)
+    assert (by_word.all(-1) == by_word.any(-1)).all()  # every word whole or not at all
 
-    key = torch.randint(
-        0, 20, (50, 64)
-    ).double()  # many ties, as the pieces of one word share a key
-    assert torch.equal(_count_at_most(key), torch.searchsorted(key.sort(1).values, key, right=True))
+
+def test_token_masking_is_whole_word_masking_with_one_piece_words():
+    ids, special = _batch(rows=200)
+    tokens = _mask(ids, special, seed=4)
+    words = _mask(ids, special, seed=4, word_start_mask=torch.ones_like(special))
+    assert all(torch.equal(a, b) for a, b in zip(tokens, words, strict=True))

@@ -11,7 +11,8 @@ MAX_LEN = 64
 
 
 def _documents(count=4000, seed=0):
-    """Synthetic documents whose token ids say where they come from: doc * 10**6 + sentence * 10**3 + position."""
+    """Synthetic documents whose token ids say where they come from: doc * 10**6 + sentence * 10**3
+    + position."""
     rng = random.Random(seed)
     documents = []
     for doc in range(count):

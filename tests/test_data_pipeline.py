@@ -1,4 +1,5 @@
-"""The batching pipeline: cached tokenization, collated batches for BertForPreTraining, dynamic masks."""
+"""The batching pipeline: cached tokenization, collated batches for BertForPreTraining, dynamic
+masks."""
 
 import random
 
@@ -135,7 +136,7 @@ def test_workers_draw_new_masks_each_epoch_reproducibly(tokenizer, instances):
 
     epoch1, epoch2 = two_epochs()
     assert not torch.equal(epoch1, epoch2)
-    assert all(torch.equal(a, b) for a, b in zip((epoch1, epoch2), two_epochs()))
+    assert all(torch.equal(a, b) for a, b in zip((epoch1, epoch2), two_epochs(), strict=True))
 
 
 def test_awkward_text_goes_through_the_whole_pipeline(tokenizer):

@@ -1,4 +1,5 @@
-"""The fused MLM projection + cross-entropy equals the textbook expression, in value and in gradients."""
+"""The fused MLM projection + cross-entropy equals the textbook expression, in value and in
+gradients."""
 
 from __future__ import annotations
 
@@ -43,12 +44,12 @@ def test_equals_cross_entropy_of_linear(chunk_rows):
     fused = loss_and_grads(
         lambda h, w, b, y: linear_cross_entropy(h, w, b, y, chunk_rows), *tensors
     )
-    for name, got, want in zip(("loss", "hidden", "weight", "bias"), fused, expected):
+    for name, got, want in zip(("loss", "hidden", "weight", "bias"), fused, expected, strict=True):
         torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6, msg=name)
 
 
 def test_gradients_survive_a_second_backward_pass():
-    """retain_graph=True: the stored gradients must not be consumed or rescaled by the first pass."""
+    """retain_graph=True: the first pass must not consume or rescale the stored gradients."""
     hidden, weight, bias, targets = (tensor.clone() for tensor in leaves())
     hidden.requires_grad_()
     loss = linear_cross_entropy(hidden, weight, bias, targets)
@@ -79,7 +80,8 @@ def test_bad_input():
 
 
 def test_training_step_of_the_model_is_unchanged_by_fusing(monkeypatch):
-    """One backward pass of BertForPreTraining: the fused path gives the textbook loss and gradients."""
+    """One backward pass of BertForPreTraining: the fused path gives the textbook loss and
+    gradients."""
     config = BertConfig.tiny(
         vocab_size=211,
         max_position_embeddings=16,
@@ -115,10 +117,14 @@ def test_training_step_of_the_model_is_unchanged_by_fusing(monkeypatch):
 
 
 def test_fused_only_when_training_without_autocast():
-    model = BertForPreTraining(BertConfig.tiny(vocab_size=50, max_position_embeddings=8))
-    transformed = torch.randn(2, 128, requires_grad=True)
-    assert model._fuse_mlm_loss(transformed)
+    """Training fuses the MLM loss (no logits); evaluation and autocast keep the logits."""
+    torch.manual_seed(0)
+    model = BertForPreTraining(BertConfig.tiny(vocab_size=50, max_position_embeddings=8)).train()
+    ids = torch.randint(5, 50, (2, 6))
+    labels = torch.full_like(ids, IGNORE_INDEX)
+    labels[:, 2] = ids[:, 2]
+    assert model(ids, labels=labels).mlm_logits is None
     with torch.no_grad():
-        assert not model._fuse_mlm_loss(transformed * 1)
+        assert model(ids, labels=labels).mlm_logits.shape == (2, 50)
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        assert not model._fuse_mlm_loss(transformed)
+        assert model(ids, labels=labels).mlm_logits.shape == (2, 50)

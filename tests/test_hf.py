@@ -68,7 +68,7 @@ def test_real_minilm_weights_match_transformers_on_a_padded_pair_batch(reference
         explicit = ours(ids, types, mask, output_attentions=True)
         fused = ours(ids, types, mask)
     assert len(explicit.attentions) == len(expected.attentions) == 6
-    for got, want in zip(explicit.attentions, expected.attentions):
+    for got, want in zip(explicit.attentions, expected.attentions, strict=True):
         assert max_diff(got, want) <= TOLERANCE
     # The explicit path does transformers' eager arithmetic: every position, padding included.
     assert max_diff(explicit.last_hidden_state, expected.last_hidden_state) <= TOLERANCE
@@ -132,7 +132,9 @@ def test_to_hf_round_trip_keeps_weights_and_outputs(pair_batch):
     assert max_diff(got.seq_relationship_logits, expected.nsp_logits) <= TOLERANCE
     assert max_diff(got.attentions[-1], expected.attentions[-1]) <= TOLERANCE
     back = from_hf(hf)
-    for (name, a), (other, b) in zip(ours.state_dict().items(), back.state_dict().items()):
+    for (name, a), (other, b) in zip(
+        ours.state_dict().items(), back.state_dict().items(), strict=True
+    ):
         assert name == other and torch.equal(a, b), name
 
 

@@ -141,7 +141,7 @@ def test_changing_padded_tokens_does_not_change_real_outputs(model, batch, outpu
 
 
 def test_filling_with_1e_minus_9_leaks_weight_to_padding():
-    """The user's notes did scores.masked_fill(mask == 0, 1e-9): padded keys keep their weight."""
+    """A common first implementation does scores.masked_fill(mask == 0, 1e-9): padding leaks."""
     torch.manual_seed(0)
     q, k = torch.randn(1, 1, 4, 8), torch.randn(1, 1, 4, 8)
     keep = torch.tensor([True, True, False, False])
@@ -183,7 +183,8 @@ def test_attention_rejects_a_non_boolean_mask():
         attention_weights(torch.randn(1, 2, 4), torch.randn(1, 2, 4), torch.ones(1, 2, 2))
 
 
-# --- feed-forward ----------------------------------------------------------------------------------
+# --- feed-forward
+# ----------------------------------------------------------------------------------
 
 
 def test_feed_forward_uses_exact_erf_gelu():
@@ -244,7 +245,8 @@ def masked_labels(input_ids: torch.Tensor) -> torch.Tensor:
     return labels
 
 
-@torch.no_grad()  # with gradients on, training fuses the MLM loss and returns no logits (test_fused_loss.py)
+# with gradients on, training fuses the MLM loss and returns no logits (test_fused_loss.py)
+@torch.no_grad()
 def test_sparse_mlm_equals_dense_mlm(pretraining_model, batch):
     labels = masked_labels(batch[0])
     nsp = torch.tensor([0, 1])

@@ -73,10 +73,11 @@ def test_batches_start_anywhere_without_replaying():
     assert source.batches_in_epoch(0) == 5
     full = [unmasked_view(b) for b in source.epoch_batches(0)]
     tail = [unmasked_view(b) for b in source.epoch_batches(0, start=3)]
-    for a, b in zip(full[3:], tail):
+    for a, b in zip(full[3:], tail, strict=True):
         assert all(torch.equal(a[k], b[k]) for k in a)
     assert len(tail) == 2
-    # Epoch 1 reads the second instance set in another order; epoch 2 the first set again, reshuffled.
+    # Epoch 1 reads the second instance set in another order; epoch 2 the first set again,
+    # reshuffled.
     first_rows = [
         unmasked_view(next(source.epoch_batches(e)))["attention_mask"].sum(1).tolist()
         for e in range(3)
@@ -104,7 +105,7 @@ def test_fixed_batches_are_the_same_every_time():
     a = fixed_batches(instances(10), collator(), batch_size=4, seed=1)
     b = fixed_batches(instances(10), collator(seed=99), batch_size=4, seed=1)
     assert [x["labels"].shape[0] for x in a] == [4, 4, 2]
-    assert all(torch.equal(x["input_ids"], y["input_ids"]) for x, y in zip(a, b))
+    assert all(torch.equal(x["input_ids"], y["input_ids"]) for x, y in zip(a, b, strict=True))
 
 
 def test_evaluation_matches_a_dense_computation_by_kind_of_position():
@@ -301,7 +302,8 @@ def test_recipe_changes_reach_the_train_config_and_leave_the_profile_alone():
 
 
 def test_unigram_bias_starts_at_the_baseline():
-    """With the output bias at log frequencies, the untrained model's MLM loss is near the unigram baseline."""
+    """With the output bias at log frequencies, the untrained model's MLM loss is near the unigram
+    baseline."""
     from bertedu.pretraining import init_for_pretraining, unigram_log_probabilities
 
     train = instances(200)

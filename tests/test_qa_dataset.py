@@ -74,7 +74,7 @@ def test_squad_v11_structure(datasets):
 
 
 def test_answer_offsets_match_context(datasets):
-    for split, ds in datasets.items():
+    for ds in datasets.values():
         for _, para, qa in iter_qas(ds):
             ctx = para["context"]
             for ans in qa["answers"]:
@@ -83,7 +83,7 @@ def test_answer_offsets_match_context(datasets):
 
 
 def test_answers_are_short(datasets):
-    for split, ds in datasets.items():
+    for ds in datasets.values():
         for _, _, qa in iter_qas(ds):
             for ans in qa["answers"]:
                 assert 1 <= len(ans["text"].split()) <= 16, (qa["id"], ans["text"])
@@ -95,7 +95,7 @@ def test_ids_unique_across_splits(datasets):
 
 
 def test_questions_unique_and_end_with_question_mark(datasets):
-    for split, ds in datasets.items():
+    for ds in datasets.values():
         seen = set()
         for article, _, qa in iter_qas(ds):
             q = qa["question"]

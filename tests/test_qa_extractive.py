@@ -1,7 +1,9 @@
-"""Extractive QA: windows, offsets, labels, the span head, n-best post-processing, bad input, baselines."""
+"""Extractive QA: windows, offsets, labels, the span head, n-best post-processing, bad input,
+baselines."""
 
 from __future__ import annotations
 
+import itertools
 import logging
 
 import pytest
@@ -43,7 +45,7 @@ def long_example(before: int = 12, after: int = 12) -> QAExample:
 def test_window_starts_overlap_by_stride_and_cover_everything():
     spans = window_starts(100, capacity=30, stride=10)
     assert spans[0] == (0, 30) and spans[-1][1] == 100
-    for (s1, e1), (s2, _) in zip(spans, spans[1:]):
+    for (_, e1), (s2, _) in itertools.pairwise(spans):
         assert e1 - s2 == 10  # consecutive windows share exactly `stride` tokens
     assert window_starts(5, capacity=30, stride=10) == [(0, 5)]
     with pytest.raises(ValueError, match="never advance"):
@@ -229,7 +231,8 @@ def test_long_question_is_truncated_with_a_warning(tokenizer, tiny_qa_model):
 
 
 def test_non_english_question_gives_a_span_without_crashing(tiny_qa_model, tokenizer):
-    context = "BERT是2018年由Google公司的AI团队开发的预训练语言模型。BERT was developed by Google's AI team in 2018."
+    chinese = "BERT是2018年由Google公司的AI团队开发的预训练语言模型。"
+    context = chinese + "BERT was developed by Google's AI team in 2018."
     for question in (
         "BERT模型是由哪个公司提出的？",
         "Wer hat BERT entwickelt?",

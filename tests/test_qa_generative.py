@@ -1,4 +1,5 @@
-"""Generative QA: the decoder (causal, cross-attention, tying), teacher forcing, greedy and beam search."""
+"""Generative QA: the decoder (causal, cross-attention, tying), teacher forcing, greedy and beam
+search."""
 
 from __future__ import annotations
 
@@ -233,7 +234,8 @@ def test_long_question_is_truncated_with_a_warning_and_still_answered(trained, t
 
 
 def test_non_english_question_decodes_within_the_length_limit(trained, tokenizer):
-    """Chinese is split into characters (some [UNK]): the model answers something, never crashes or runs on."""
+    """Chinese is split into characters (some [UNK]): the model answers something, never crashes or
+    runs on."""
     model, _, _ = trained
     examples = [
         QAExample(

@@ -1,4 +1,5 @@
-"""QA loaders: local SQuAD-format JSON, the embedded set, SQuAD and MS MARCO through `datasets` (offline errors)."""
+"""QA loaders: local SQuAD-format JSON, the embedded set, SQuAD and MS MARCO through `datasets`
+(offline errors)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""SQuAD v1.1 EM/F1 (hand-computed cases that follow the official script), BLEU, ROUGE-L, evaluate modules."""
+"""SQuAD v1.1 EM/F1 (hand-computed cases that follow the official script), BLEU, ROUGE-L, evaluate
+modules."""
 
 from __future__ import annotations
 
@@ -139,7 +140,9 @@ def test_local_evaluate_modules_work_offline():
     )
     ids = ["0", "1"]
     assert squad == pytest.approx(
-        squad_em_f1(dict(zip(ids, predictions)), dict(zip(ids, references)))
+        squad_em_f1(
+            dict(zip(ids, predictions, strict=True)), dict(zip(ids, references, strict=True))
+        )
     )
     assert squad["exact_match"] == 100.0
     result = evaluate.load(metric_path("bleu")).compute(

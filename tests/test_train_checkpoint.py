@@ -1,4 +1,5 @@
-"""bertedu.train.checkpoint: safetensors + JSON, tied weights, RNGs, atomic commit, clear mismatches."""
+"""bertedu.train.checkpoint: safetensors + JSON, tied weights, RNGs, atomic commit, clear
+mismatches."""
 
 from __future__ import annotations
 
@@ -96,9 +97,9 @@ def test_round_trip_restores_everything(tmp_path, monkeypatch):
         and state.data_position == {"epoch": 1, "batch": 7}
         and state.extra == {"note": "x"}
     )
-    for (name, a), b in zip(model.state_dict().items(), model2.state_dict().values()):
+    for (name, a), b in zip(model.state_dict().items(), model2.state_dict().values(), strict=True):
         assert torch.equal(a, b), name
-    for a, b in zip(optimizer.state.values(), optimizer2.state.values()):
+    for a, b in zip(optimizer.state.values(), optimizer2.state.values(), strict=True):
         assert torch.equal(a["exp_avg"], b["exp_avg"]) and torch.equal(
             a["exp_avg_sq"], b["exp_avg_sq"]
         )
@@ -218,6 +219,6 @@ def test_fp16_weights_file(tmp_path):
     assert all(t.dtype == torch.float16 for t in load_file(str(path)).values())
     model2 = load_weights(fresh()[0], path)
     assert model2.cls.predictions.decoder.weight is model2.bert.embeddings.word_embeddings.weight
-    for (name, a), b in zip(model.state_dict().items(), model2.state_dict().values()):
+    for (name, a), b in zip(model.state_dict().items(), model2.state_dict().values(), strict=True):
         assert b.dtype == torch.float32
         torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-4, msg=name)

@@ -56,7 +56,7 @@ def new_bert(seed: int = 0) -> BertForPreTraining:
 
 @pytest.mark.parametrize("kind", ["resumable", "callable"])
 def test_interrupted_run_resumes_exactly(tmp_path, kind):
-    """N=8 updates in one go == 3 updates, a restart in a new model object, then 5 more (bitwise)."""
+    """8 updates in one go == 3, a restart in a new model object, then 5 more (bitwise)."""
     config = TrainConfig(
         total_steps=8,
         lr=2e-3,
@@ -67,15 +67,15 @@ def test_interrupted_run_resumes_exactly(tmp_path, kind):
         grad_accumulation=2 if kind == "callable" else 1,
     )
 
+    def epoch_batches(epoch):  # every epoch rebuilt from its number; resume re-reads and skips
+        return [bert_batch(torch.Generator().manual_seed(100 * epoch + i)) for i in range(3)]
+
     def run(checkpoint_dir, stop=None, resume=False, model_seed=0):
         if kind == "resumable":
             source = MaskedBatches()
             generators = {"masking": source.generator}
-        else:  # every epoch rebuilt from its number; resume re-reads and skips
-            source = lambda epoch: [
-                bert_batch(torch.Generator().manual_seed(100 * epoch + i)) for i in range(3)
-            ]  # noqa: E731
-            generators = None
+        else:
+            source, generators = epoch_batches, None
         model = new_bert(model_seed)
         result = train(
             model,
@@ -95,7 +95,7 @@ def test_interrupted_run_resumes_exactly(tmp_path, kind):
     assert sorted(first.losses) == [1, 2, 3] and sorted(second.losses) == [4, 5, 6, 7, 8]
     assert {**first.losses, **second.losses} == straight.losses  # bitwise equal floats
     for (name, a), b in zip(
-        straight_model.state_dict().items(), resumed_model.state_dict().values()
+        straight_model.state_dict().items(), resumed_model.state_dict().values(), strict=True
     ):
         assert torch.equal(a, b), name
     # The log holds each update once, across the restart.
@@ -120,7 +120,8 @@ def test_log_is_trimmed_to_the_checkpoint_on_resume(tmp_path):
         checkpoint_dir=tmp_path,
         generators={"masking": source.generator},
     )
-    # Pretend the run died at update 5, after checkpoint 4: remove checkpoint 6 (its log lines stay).
+    # Pretend the run died at update 5, after checkpoint 4: remove checkpoint 6 (its log lines
+    # stay).
     import shutil
 
     shutil.rmtree(tmp_path / "step-00000006")
@@ -166,7 +167,8 @@ def regression_batches(rows: int, count: int, seed: int = 0) -> list[dict[str, t
 
 
 def test_loop_equals_a_hand_written_loop():
-    """Groups, schedule, clipping and AdamW as documented: compare with the few lines they stand for."""
+    """Groups, schedule, clipping and AdamW as documented: compare with the few lines they stand
+    for."""
     batches = regression_batches(8, 5)
     config = TrainConfig(
         total_steps=5,
@@ -195,7 +197,7 @@ def test_loop_equals_a_hand_written_loop():
         optimizer.zero_grad()
         losses[step] = loss.item()
     assert result.losses == pytest.approx(losses, rel=1e-6)
-    for a, b in zip(model.parameters(), reference.parameters()):
+    for a, b in zip(model.parameters(), reference.parameters(), strict=True):
         torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
 
 
@@ -218,7 +220,7 @@ def test_gradient_accumulation_equals_the_big_batch():
 
 
 def test_clipping_bounds_the_gradient_norm(tmp_path):
-    """AdamW steps with gradients clipped to max_grad_norm; the log keeps the norm before clipping."""
+    """AdamW steps with gradients clipped to max_grad_norm; the log keeps the norm before."""
     seen = []
 
     def record_norm(optimizer, args, kwargs):

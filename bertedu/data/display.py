@@ -36,10 +36,11 @@ LEGEND = {
 
 def _box(text: str, kind: str, tooltip: str = "") -> str:
     title = f' title="{html.escape(tooltip)}"' if tooltip else ""
-    return (
-        f'<span{title} style="background:{COLOURS[kind]};color:#111;border-radius:3px;padding:1px 3px;'
-        f'margin:1px;display:inline-block;font-family:monospace;font-size:90%">{html.escape(text)}</span>'
+    style = (
+        f"background:{COLOURS[kind]};color:#111;border-radius:3px;padding:1px 3px;"
+        "margin:1px;display:inline-block;font-family:monospace;font-size:90%"
     )
+    return f'<span{title} style="{style}">{html.escape(text)}</span>'
 
 
 def legend_html(kinds: Sequence[str] = tuple(LEGEND)) -> str:
@@ -55,9 +56,11 @@ def token_kinds(
     labels: Sequence[int] | None = None,
     mask_token_id: int | None = None,
 ) -> list[str]:
-    """The colour key of every position: special, a, b, or for predicted positions mask/random/kept."""
+    """The colour key of every position: special, a, b, or (predicted) mask/random/kept."""
     kinds = []
-    for position, (segment, special) in enumerate(zip(token_type_ids, special_tokens_mask)):
+    for position, (segment, special) in enumerate(
+        zip(token_type_ids, special_tokens_mask, strict=True)
+    ):
         kind = "special" if special else ("a", "b")[segment]
         if labels is not None and labels[position] != IGNORE_INDEX:
             if shown_ids[position] == mask_token_id:
@@ -75,7 +78,9 @@ def tokens_html(
     tooltips = tooltips or [""] * len(tokens)
     return (
         '<div style="line-height:1.9">'
-        + "".join(_box(token, kind, tip) for token, kind, tip in zip(tokens, kinds, tooltips))
+        + "".join(
+            _box(token, kind, tip) for token, kind, tip in zip(tokens, kinds, tooltips, strict=True)
+        )
         + "</div>"
     )
 
@@ -92,7 +97,8 @@ def instance_html(tokenizer: PreTrainedTokenizerBase, instance: Instance) -> str
 def masked_row_html(
     tokenizer: PreTrainedTokenizerBase, batch: dict[str, torch.Tensor], row: int
 ) -> str:
-    """One row of a collated batch as the model sees it; predicted positions read ``shown→original``."""
+    """One row of a collated batch as the model sees it; predicted positions read
+    ``shown→original``."""
     length = int(batch["attention_mask"][row].sum())
     shown = batch["input_ids"][row, :length]
     labels = batch["labels"][row, :length]
@@ -114,6 +120,6 @@ def masked_row_html(
     originals = tokenizer.convert_ids_to_tokens(original)
     labelled = [
         f"{text}→{source}" if kind in ("mask", "random") else text
-        for text, source, kind in zip(texts, originals, kinds)
+        for text, source, kind in zip(texts, originals, kinds, strict=True)
     ]
     return tokens_html(labelled, kinds, [f"original: {source}" for source in originals])

@@ -64,9 +64,10 @@ def _default_random_token_ids(vocab_size: int) -> torch.Tensor:
     ids = _embedded_replaceable_token_ids()
     if vocab_size != int(ids.max()) + 1:
         raise ValueError(
-            f"vocab_size={vocab_size} is not the embedded bert-base-uncased vocabulary (30522), so "
-            "mask_tokens cannot tell which ids are special. Pass "
-            "random_token_ids=replaceable_token_ids(your_tokenizer) (or any 1-D tensor of allowed ids)."
+            f"vocab_size={vocab_size} is not the embedded bert-base-uncased vocabulary (30522), "
+            "so mask_tokens cannot tell which ids are special. Pass "
+            "random_token_ids=replaceable_token_ids(your_tokenizer) "
+            "(or any 1-D tensor of allowed ids)."
         )
     return ids
 
@@ -133,7 +134,8 @@ def _select_positions(
     word_index = (
         word_starts.long().cumsum(dim=1) - 1
     )  # word number of each token (-1 before the first)
-    # float64 keys: two words sharing a priority would merge into one "word" (harmless, but rarer is cleaner).
+    # float64 keys: two words sharing a priority would merge into one "word" (harmless, but rarer is
+    # cleaner).
     priority = torch.rand(candidates.shape, generator=generator, dtype=torch.float64)
     word_priority = torch.full(candidates.shape, 2.0, dtype=torch.float64)
     word_priority.scatter_reduce_(
@@ -144,7 +146,8 @@ def _select_positions(
 
 
 def _count_at_most(key: torch.Tensor) -> torch.Tensor:
-    """For each entry, how many entries of its row are <= it: the tokens taken once its whole word is.
+    """For each entry, how many entries of its row are <= it: the tokens taken once its whole word
+    is.
 
     Same as ``searchsorted(sorted_key, key, right=True)``, but five times faster on CPU:
     sort, mark the end of each run of equal keys, carry that end back over the run.
@@ -170,7 +173,8 @@ def mask_tokens(
     random_token_ids: torch.Tensor | None = None,
     word_start_mask: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mask a batch for MLM; returns ``(masked_input_ids, labels)``, labels IGNORE_INDEX (-100) where nothing is predicted.
+    """Mask a batch for MLM; returns ``(masked_input_ids, labels)``, labels IGNORE_INDEX (-100)
+    where nothing is predicted.
 
     Args:
         input_ids: ``[batch, seq]`` token ids (not modified).

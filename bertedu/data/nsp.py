@@ -1,4 +1,5 @@
-"""Sentence pairs for next-sentence prediction, built as Google's ``create_pretraining_data.py`` does.
+"""Sentence pairs for next-sentence prediction, built as Google's ``create_pretraining_data.py``
+does.
 
 Each training sequence is ``[CLS] A [SEP] B [SEP]``. A is one or more
 consecutive sentences of a document; half of the time B is the text that really
@@ -40,7 +41,8 @@ class Instance:
 
 
 def encode_instance(instance: Instance, *, cls_id: int, sep_id: int) -> dict[str, list[int]]:
-    """``[CLS] A [SEP] B [SEP]`` with segment ids (0 for A and its [SEP], 1 for B) and the special-token mask."""
+    """``[CLS] A [SEP] B [SEP]`` with segment ids (0 for A and its [SEP], 1 for B) and the
+    special-token mask."""
     len_a, len_b = len(instance.tokens_a), len(instance.tokens_b)
     return {
         "input_ids": [cls_id, *instance.tokens_a, sep_id, *instance.tokens_b, sep_id],
@@ -52,7 +54,8 @@ def encode_instance(instance: Instance, *, cls_id: int, sep_id: int) -> dict[str
 def truncate_seq_pair(
     tokens_a: list[int], tokens_b: list[int], max_num_tokens: int, rng: random.Random
 ) -> tuple[list[int], list[int]]:
-    """Shorten the pair to ``max_num_tokens`` by removing tokens from the longer side, at a random end.
+    """Shorten the pair to ``max_num_tokens`` by removing tokens from the longer side, at a random
+    end.
 
     Always cutting the longer side keeps both segments as long as possible;
     cutting from the front or the back at random (instead of always the back)
@@ -85,14 +88,16 @@ def _usable_documents(
             usable.append(sentences)
     if len(usable) < 2:
         raise ValueError(
-            f"Next-sentence prediction needs at least 2 non-empty documents (negatives come from a "
-            f"different document); got {len(usable)} out of {len(documents)}. Add more text, or check "
-            "that the documents were tokenized (each a list of sentences, each a list of token ids)."
+            "Next-sentence prediction needs at least 2 non-empty documents (negatives come from a "
+            f"different document); got {len(usable)} out of {len(documents)}. Add more text, or "
+            "check that the documents were tokenized (each a list of sentences, each a list of "
+            "token ids)."
         )
     if all(len(document) < 2 for document in usable):
         raise ValueError(
             "Every document has a single sentence, so no pair with a true next sentence exists. "
-            "Give documents of several sentences (split text with bertedu.data.sentences.split_sentences)."
+            "Give documents of several sentences (split text with "
+            "bertedu.data.sentences.split_sentences)."
         )
     return usable
 
@@ -113,7 +118,8 @@ def _pair_from_chunk(
     target_seq_length: int,
     rng: random.Random,
 ) -> tuple[list[int], list[int], bool, int]:
-    """Split a chunk of >= 2 sentences into A and B; returns ``(a, b, is_random_next, unused_sentences)``."""
+    """Split a chunk of >= 2 sentences into A and B; returns ``(a, b, is_random_next,
+    unused_sentences)``."""
     # A ends at a random sentence boundary, so A and B vary in length from pair to pair.
     a_end = rng.randint(1, len(chunk) - 1)
     tokens_a = [token for sentence in chunk[:a_end] for token in sentence]

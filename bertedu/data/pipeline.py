@@ -51,7 +51,8 @@ def tokenize_documents(
     *,
     cache_dir: str | Path | None = None,
 ) -> Dataset:
-    """A ``datasets.Dataset`` with ``title``, ``topic``, ``sentences``, ``input_ids`` (per sentence) and ``num_tokens``.
+    """A ``datasets.Dataset`` with ``title``, ``topic``, ``sentences``, ``input_ids`` (per sentence)
+    and ``num_tokens``.
 
     With ``cache_dir`` the result is stored there under a name derived from the
     documents and the tokenizer, and a second call with the same inputs reads it back.
@@ -80,7 +81,8 @@ def tokenize_documents(
 
 
 def document_token_ids(tokenized: Dataset) -> list[list[list[int]]]:
-    """The ``input_ids`` column as plain lists (documents > sentences > ids), the input of ``create_instances``."""
+    """The ``input_ids`` column as plain lists (documents > sentences > ids), the input of
+    ``create_instances``."""
     return tokenized.data.column("input_ids").to_pylist()
 
 
@@ -116,7 +118,8 @@ class PretrainingCollator:
         max_predictions: int | None = 20,
         pad_to: int | None = None,
     ) -> PretrainingCollator:
-        """A collator with the tokenizer's special ids and its real WordPieces as random replacements."""
+        """A collator with the tokenizer's special ids and its real WordPieces as random
+        replacements."""
         return cls(
             tokenizer.cls_token_id,
             tokenizer.sep_token_id,
@@ -158,9 +161,10 @@ class PretrainingCollator:
             )
 
         def padded(name: str, value: int) -> torch.Tensor:
-            # Row-wise copies into one NumPy array: ten times faster than torch.tensor on nested lists.
+            # Row-wise copies into one NumPy array: ten times faster than torch.tensor on nested
+            # lists.
             array = np.full((len(encoded), length), value, dtype=np.int64)
-            for row, (features, n) in enumerate(zip(encoded, lengths)):
+            for row, (features, n) in enumerate(zip(encoded, lengths, strict=True)):
                 array[row, :n] = features[name]
             return torch.from_numpy(array)
 

@@ -27,7 +27,8 @@ def _is_control(char: str) -> bool:
 
 
 def clean_text(text: str) -> str:
-    """NFC-normalise, drop control/format characters and U+FFFD, and collapse whitespace to single spaces."""
+    """NFC-normalise, drop control/format characters and U+FFFD, and collapse whitespace to single
+    spaces."""
     text = unicodedata.normalize("NFC", text)
     text = "".join(char for char in text if char != "\ufffd" and not _is_control(char))
     return _WHITESPACE.sub(" ", text).strip()
@@ -51,7 +52,8 @@ def split_sentences(text: str, language: str = "en") -> list[str]:
 
 
 def split_many(texts: Sequence[str], *, num_proc: int = 1) -> list[list[str]]:
-    """:func:`split_sentences` over many texts, in ``num_proc`` processes (pysbd is pure Python: ~0.2 MB/s a core)."""
+    """:func:`split_sentences` over many texts, in ``num_proc`` processes (pysbd is pure Python:
+    ~0.2 MB/s a core)."""
     if num_proc <= 1 or len(texts) < 100:
         return [split_sentences(text) for text in texts]
     with multiprocessing.get_context("fork").Pool(num_proc) as pool:

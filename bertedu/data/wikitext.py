@@ -25,7 +25,8 @@ _NUMBER_SEPARATOR = re.compile(r" @([-,.])@ ")
 
 
 def detokenize_wikitext(line: str) -> str:
-    """Undo WikiText's number splitting: ``1 @,@ 000`` -> ``1,000``, ``3 @.@ 14`` -> ``3.14``, ``a @-@ b`` -> ``a-b``."""
+    """Undo WikiText's number splitting: ``1 @,@ 000`` -> ``1,000``, ``3 @.@ 14`` -> ``3.14``, ``a
+    @-@ b`` -> ``a-b``."""
     return _NUMBER_SEPARATOR.sub(r"\1", line)
 
 
@@ -83,7 +84,7 @@ def load_wikitext(
     sentences = split_many([" ".join(paragraphs) for _, paragraphs in articles], num_proc=num_proc)
     documents = [
         Document(tuple(doc), title, "", f"wikitext/{config}/{split}")
-        for (title, _), doc in zip(articles, sentences)
+        for (title, _), doc in zip(articles, sentences, strict=True)
         if doc
     ]
     return require_documents(documents, f"wikitext {config} {split}")

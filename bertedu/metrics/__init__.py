@@ -1,7 +1,7 @@
 """Local ``evaluate`` modules for the book's QA scores, usable offline.
 
 ``evaluate.load("bleu")`` downloads its script from the Hugging Face Hub, so it
-fails without a network (the user's notes hit this). The same scores are here
+fails without a network (a common first implementation stops there). The same scores are here
 as local metric scripts: ``evaluate.load(metric_path("bleu"))`` works offline.
 Each script is a thin wrapper around :mod:`bertedu.qa.metrics`, so the
 numbers are the same whichever way they are computed.
@@ -12,7 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 
 METRICS_DIR = Path(__file__).resolve().parent
-#: The local metric modules: squad_em_f1 (SQuAD v1.1 EM/F1), bleu (sacrebleu), rouge_l (rouge-score).
+# : The local metric modules: squad_em_f1 (SQuAD v1.1 EM/F1), bleu (sacrebleu), rouge_l (rouge-
+# score).
 METRIC_NAMES = ("squad_em_f1", "bleu", "rouge_l")
 
 
@@ -29,7 +30,8 @@ def metric_paths() -> dict[str, str]:
 
 
 def text_metric_info(description: str, citation: str, inputs_description: str):
-    """The ``evaluate.MetricInfo`` every local metric shares: string predictions, lists of string references."""
+    """The ``evaluate.MetricInfo`` every local metric shares: string predictions, lists of string
+    references."""
     import datasets
     import evaluate
 

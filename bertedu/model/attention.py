@@ -5,9 +5,9 @@
 ``M`` is an *additive* mask: 0 where a query may look at a key, and the most
 negative number of the dtype (``torch.finfo(dtype).min``) where it may not.
 After the softmax, ``exp(min - max)`` underflows to exactly 0, so a padded key
-gets exactly zero weight. Filling with a small constant such as ``1e-9`` (as
-the user's notes did) leaves the score almost unchanged: the padded key keeps
-its weight. The dtype's minimum, unlike ``-inf``, never turns a fully masked
+gets exactly zero weight. Filling with a small constant such as ``1e-9`` (what
+a common first implementation does) leaves the score almost unchanged: the
+padded key keeps its weight. The dtype's minimum, unlike ``-inf``, never turns a fully masked
 row into ``NaN`` (``-inf - -inf``); such a row just becomes uniform.
 
 Masks are passed around as *boolean* tensors (True = may attend) that

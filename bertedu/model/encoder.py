@@ -21,7 +21,7 @@ from bertedu.model.feedforward import FeedForward
 
 
 class BertLayer(nn.Module):
-    """One post-LN encoder block: self-attention then feed-forward, each with residual + LayerNorm."""
+    """One post-LN encoder block: self-attention, then feed-forward, each residual + LayerNorm."""
 
     def __init__(self, config: BertConfig) -> None:
         super().__init__()
@@ -46,7 +46,8 @@ class BertLayer(nn.Module):
 
 
 class BertEncoder(nn.Module):
-    """``num_hidden_layers`` blocks applied in turn; ``layer`` mirrors transformers' ``encoder.layer``."""
+    """``num_hidden_layers`` blocks applied in turn; ``layer`` mirrors transformers'
+    ``encoder.layer``."""
 
     def __init__(self, config: BertConfig) -> None:
         super().__init__()

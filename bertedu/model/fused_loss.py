@@ -1,4 +1,5 @@
-"""The MLM loss without the ``[rows, vocab]`` logits matrix: projection and cross-entropy fused, chunk by chunk.
+"""The MLM loss without the ``[rows, vocab]`` logits matrix: projection and cross-entropy fused,
+chunk by chunk.
 
 The textbook way to train the MLM head is ``F.cross_entropy(F.linear(t, E, c), y)``:
 it writes a ``[rows, vocab]`` matrix of logits (608 x 30,522 floats, 74 MB, for
@@ -32,7 +33,8 @@ import torch
 
 
 class _LinearCrossEntropy(torch.autograd.Function):
-    """Mean cross-entropy of ``hidden @ weight.T + bias`` against ``targets``; gradients computed in forward."""
+    """Mean cross-entropy of ``hidden @ weight.T + bias`` against ``targets``; gradients computed in
+    forward."""
 
     @staticmethod
     def forward(
@@ -95,7 +97,8 @@ def linear_cross_entropy(
     targets: torch.Tensor,
     chunk_rows: int = 128,
 ) -> torch.Tensor:
-    """``F.cross_entropy(F.linear(hidden, weight, bias), targets)`` without materialising the logits.
+    """``F.cross_entropy(F.linear(hidden, weight, bias), targets)`` without materialising the
+    logits.
 
     ``hidden`` is ``[rows, hidden_size]``, ``weight`` ``[vocab, hidden_size]``,
     ``bias`` ``[vocab]`` and ``targets`` ``[rows]`` (class indices, no ignored

@@ -89,7 +89,8 @@ class BertLMPredictionHead(nn.Module):
 
 
 class BertPreTrainingHeads(nn.Module):
-    """The MLM head (``predictions``) and the NSP head (``seq_relationship``), named as in transformers."""
+    """The MLM head (``predictions``) and the NSP head (``seq_relationship``), named as in
+    transformers."""
 
     def __init__(self, config: BertConfig, word_embeddings: nn.Embedding) -> None:
         super().__init__()
@@ -147,7 +148,7 @@ class BertForPreTraining(nn.Module):
 
     @staticmethod
     def _fuse_mlm_loss(transformed: torch.Tensor) -> bool:
-        """Fuse the MLM projection and loss when training without autocast (the CPU training path)."""
+        """Fuse the MLM projection and loss when training without autocast (the CPU path)."""
         return (
             torch.is_grad_enabled()
             and transformed.requires_grad
@@ -163,7 +164,7 @@ class BertForPreTraining(nn.Module):
         next_sentence_label: torch.Tensor | None = None,
         output_attentions: bool = False,
     ) -> BertForPreTrainingOutput:
-        """Encode, then predict masked tokens (where ``labels != IGNORE_INDEX``) and the NSP class."""
+        """Encode, then predict the masked tokens (``labels != IGNORE_INDEX``) and the NSP class."""
         validate_pretraining_labels(labels, next_sentence_label, input_ids, self.config)
         encoded = self.bert(
             input_ids, token_type_ids, attention_mask, output_attentions=output_attentions

@@ -46,7 +46,8 @@ class StepBenchmark:
 
 
 def measure_matmul_peak(size: int = 1024, repeats: int = 10) -> float:
-    """The best FLOP/s of a ``size x size`` fp32 matrix product on this machine (what "100% MFU" means)."""
+    """The best FLOP/s of a ``size x size`` fp32 matrix product on this machine (what "100% MFU"
+    means)."""
     a, b = torch.randn(size, size), torch.randn(size, size)
     for _ in range(3):
         a @ b
@@ -72,7 +73,8 @@ def model_flops_per_step(config: BertConfig, batch: int, seq: int, predictions: 
 def pretraining_batch(
     config: BertConfig, batch: int, seq: int, *, max_predictions: int = 20, seed: int = 0
 ) -> dict[str, torch.Tensor]:
-    """A realistic batch: ``[CLS] A [SEP] B [SEP]`` pairs of random WordPieces, masked as BERT masks (15%, cap 20)."""
+    """A realistic batch: ``[CLS] A [SEP] B [SEP]`` pairs of random WordPieces, masked as BERT masks
+    (15%, cap 20)."""
     generator = torch.Generator().manual_seed(seed)
     ids = torch.randint(1000, config.vocab_size, (batch, seq), generator=generator)
     split = seq // 2
@@ -116,7 +118,8 @@ def make_step(
 
 
 def hf_pretraining_model(config: BertConfig, attn_implementation: str = "sdpa") -> nn.Module:
-    """transformers' ``BertForPreTraining`` with the same sizes (its dense MLM head scores every position)."""
+    """transformers' ``BertForPreTraining`` with the same sizes (its dense MLM head scores every
+    position)."""
     import transformers
 
     hf_config = transformers.BertConfig(
@@ -199,7 +202,8 @@ def format_comparison(comparison: dict[str, Any]) -> str:
         f"BERT-Tiny pretraining step (forward + backward + AdamW), batch {comparison['batch']} x "
         f"{comparison['seq']}, {comparison['predictions_per_step']} masked predictions, "
         f"{comparison['threads']} threads, median of {comparison['repeats']} interleaved repeats",
-        f"dense fp32 matmul peak measured in this run: {comparison['matmul_peak_gflops']:.0f} GFLOP/s",
+        "dense fp32 matmul peak measured in this run: "
+        f"{comparison['matmul_peak_gflops']:.0f} GFLOP/s",
         f"{'implementation':<24}{'ms/step':>10}{'tokens/s':>12}{'MFU':>8}",
     ]
     for result in comparison["results"].values():

@@ -121,7 +121,8 @@ class PretrainingBatches:
 def fixed_batches(
     instances: Sequence[Instance], collator: PretrainingCollator, *, batch_size: int, seed: int
 ) -> list[Batch]:
-    """Held-out batches masked once with ``seed``: every evaluation scores the very same predictions."""
+    """Held-out batches masked once with ``seed``: every evaluation scores the very same
+    predictions."""
     masking = dataclasses.replace(collator, generator=torch.Generator().manual_seed(seed))
     return [
         masking(list(instances[start : start + batch_size]))
@@ -137,7 +138,8 @@ def build_instance_sets(
     seed: int,
     count: int,
 ) -> list[list[Instance]]:
-    """``count`` independent NSP instance sets (different pairings and chunk boundaries), seeds ``seed..seed+count-1``."""
+    """``count`` independent NSP instance sets (different pairings and chunk boundaries), seeds
+    ``seed..seed+count-1``."""
     return [
         create_instances(
             token_documents,
@@ -222,7 +224,7 @@ def prepare_data(
     cache_dir: str | Path | None = None,
     documents: list[Document] | None = None,
 ) -> PretrainingData:
-    """Documents -> held-out split -> WordPieces -> NSP instance sets -> resumable masked batches."""
+    """Documents -> held-out split -> WordPieces -> NSP instance sets -> masked batches."""
     if documents is None:
         documents = load_corpus(recipe.corpus, limit=recipe.corpus_limit, num_proc=num_proc)
     train_docs, held_docs = split_for_pretraining(recipe, documents, num_proc=num_proc)

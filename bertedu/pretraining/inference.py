@@ -30,7 +30,8 @@ def fill_mask(
     positions = (encoded["input_ids"][0] == tokenizer.mask_token_id).nonzero().flatten()
     if positions.numel() == 0:
         raise ValueError(
-            f"No {tokenizer.mask_token} in {text!r}: write {tokenizer.mask_token} where a word is hidden."
+            f"No {tokenizer.mask_token} in {text!r}: "
+            f"write {tokenizer.mask_token} where a word is hidden."
         )
     device = model_device(model)
     with eval_mode(model), torch.no_grad():
@@ -60,7 +61,8 @@ def is_next_probability(
 def mask_a_word(
     sentence: str, tokenizer, *, fraction: float = 0.6, min_length: int = 3
 ) -> tuple[str, str] | None:
-    """Hide one word of ``sentence``: ``(text with [MASK], hidden word)``, or None if no word qualifies.
+    """Hide one word of ``sentence``: ``(text with [MASK], hidden word)``, or None if no word
+    qualifies.
 
     The word is the alphabetic, single-WordPiece word (at least ``min_length``
     letters) closest to ``fraction`` of the way through the sentence: a

@@ -1,4 +1,4 @@
-"""Starting points that skip the first, uninteresting phase of pretraining (the model stays BERT)."""
+"""Starting points that skip the first, dull phase of pretraining (the model stays BERT)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from bertedu.model import BertForPreTraining
 
 
 def sinusoidal_positions(num_positions: int, hidden_size: int) -> torch.Tensor:
-    """The Transformer's sinusoids (Vaswani et al. 2017): ``sin``/``cos`` of ``pos/10000^(2i/d)``."""
+    """The Transformer's sinusoids (Vaswani et al. 2017): sin/cos of ``pos / 10000^(2i/d)``."""
     position = torch.arange(num_positions, dtype=torch.float64)[:, None]
     frequency = torch.exp(
         -math.log(10000.0) * torch.arange(0, hidden_size, 2, dtype=torch.float64) / hidden_size

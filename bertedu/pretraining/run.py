@@ -39,7 +39,7 @@ def _git(*args: str) -> str:
 
 
 def source_commit() -> str | None:
-    """The git commit of the bertedu source (``+dirty`` with uncommitted changes); None outside git."""
+    """The git commit of the source (``+dirty`` with uncommitted changes); None outside git."""
     try:
         commit = _git("rev-parse", "HEAD")
         dirty = _git("status", "--porcelain", "--", "bertedu")
@@ -88,7 +88,8 @@ def pretrain(
     num_proc: int | None = None,
     tokenizer: PreTrainedTokenizerBase | None = None,
 ) -> PretrainRun:
-    """Pretrain a BERT by ``recipe``; checkpoints, ``metrics.jsonl`` and ``run.json`` go to ``output_dir``.
+    """Pretrain a BERT by ``recipe``; checkpoints, ``metrics.jsonl`` and ``run.json`` go to
+    ``output_dir``.
 
     Under ``torchrun`` every process calls this; rank 0 writes. ``data`` reuses
     prepared data (a notebook prepares it once for several runs).

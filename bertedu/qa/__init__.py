@@ -2,7 +2,8 @@
 
 * :mod:`bertedu.qa.datasets`: :class:`QAExample`; the embedded Wikipedia QA set, local SQuAD
   JSON, SQuAD v1.1 and MS MARCO v2.1 through ``datasets``.
-* :mod:`bertedu.qa.extractive`: windows with offsets, span labels, :class:`BertForQuestionAnswering`,
+* :mod:`bertedu.qa.extractive`: windows with offsets, span labels,
+:class:`BertForQuestionAnswering`,
   n-best post-processing, :func:`answer_question`.
 * :mod:`bertedu.qa.generative`: :class:`BertEncoderDecoder` (our BERT + a Transformer decoder with
   tied embeddings), teacher-forcing features.

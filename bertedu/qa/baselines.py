@@ -21,9 +21,10 @@ from bertedu.data.sentences import split_sentences
 _WORD = re.compile(r"\w+(?:[-'’]\w+)*")
 #: Function words that say nothing about where an answer is.
 STOPWORDS = frozenset(
-    "a an the of in on at to for from by with and or is are was were be been being do does did what which "
-    "who whom whose when where why how that this these those it its as into than then there their his her "
-    "he she they them i you we our your my me not no can could would should may might will shall has have "
+    "a an the of in on at to for from by with and or is are was were be been being do does did "
+    "what which who whom whose when where why how that this these those it its as into than then "
+    "there their his her he she they them i you we our your my me not no can could would should "
+    "may might will shall has have "
     "had about after before during over under between".split()
 )
 

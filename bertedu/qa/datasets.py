@@ -88,7 +88,8 @@ def parse_squad(data: dict[str, Any], source: str = "the data") -> list[QAExampl
                     if context[start : start + len(text)] != text:
                         raise ValueError(
                             f"{source}: question {qid!r}: answer {text!r} is not at character "
-                            f"{start} of its context (found {context[start : start + len(text)]!r})."
+                            f"{start} of its context (found "
+                            f"{context[start : start + len(text)]!r})."
                         )
                     texts.append(text)
                     starts.append(start)
@@ -183,7 +184,9 @@ def ms_marco_records_to_examples(records, passages: str = "selected") -> list[QA
         if not answers or not texts:
             continue
         if passages == "selected":
-            chosen = [t for t, used in zip(texts, row["passages"]["is_selected"]) if used]
+            chosen = [
+                t for t, used in zip(texts, row["passages"]["is_selected"], strict=False) if used
+            ]
             texts = chosen or texts[:1]
         examples.append(QAExample(str(row["query_id"]), row["query"], "\n".join(texts), answers))
     return examples

@@ -39,7 +39,8 @@ Beam = tuple[list[int], float]  # (token ids after [CLS], total log-probability)
 
 
 def decode_answer(tokenizer, token_ids: Sequence[int]) -> str:
-    """WordPiece ids -> text, without special tokens and without the spaces WordPiece adds around punctuation.
+    """WordPiece ids -> text, without special tokens and without the spaces WordPiece adds around
+    punctuation.
 
     ``tokenizer.decode`` gives ``"state - of - the - art ( 2018 )"``; the
     answer a reader expects (and SQuAD's EM compares) is
@@ -151,7 +152,8 @@ def _cannot_improve(
     max_new_tokens: int,
     length_penalty: float,
 ) -> bool:
-    """True when ``beam_width`` answers are finished and no live beam can still beat the worst of them.
+    """True when ``beam_width`` answers are finished and no live beam can still beat the worst of
+    them.
 
     A beam's log-probability can only fall as it grows; the best score it can
     still reach is its current log-probability over the longest allowed
@@ -285,7 +287,7 @@ def beam_search(
 
 
 def beam_steps_table(result: BeamSearchResult, tokenizer, top: int | None = None) -> list[dict]:
-    """The recorded steps as rows (step, prefix, token, log-probs, status), for a table or a plot."""
+    """The recorded steps as rows (step, prefix, token, log-probs, status) for a table."""
     rows = []
     for step in result.steps:
         for candidate in step.candidates[:top]:

@@ -133,7 +133,8 @@ def _answer_token_span(
 
 
 def window_starts(n_tokens: int, capacity: int, stride: int) -> list[tuple[int, int]]:
-    """``(start, end)`` passage-token ranges of windows holding ``capacity`` tokens, overlapping by ``stride``."""
+    """``(start, end)`` passage-token ranges of windows holding ``capacity`` tokens, overlapping by
+    ``stride``."""
     if capacity <= stride:
         raise ValueError(
             f"A window holds {capacity} passage tokens, not more than stride={stride}: "
@@ -146,6 +147,115 @@ def window_starts(n_tokens: int, capacity: int, stride: int) -> list[tuple[int, 
         if end >= n_tokens:
             return spans
         start += capacity - stride
+
+
+@dataclass
+class TokenizedExample:
+    """One example's WordPieces: the (maybe truncated) question, the passage and its offsets."""
+
+    question_ids: list[int]
+    passage_ids: list[int]
+    offsets: list[tuple[int, int]]  # per passage token: its characters in the passage
+    question_truncated: bool
+    answer_span: tuple[int, int] | None  # first and last passage token of the answer
+
+
+def tokenize_example(
+    example: QAExample, tokenizer, max_question_length: int, with_labels: bool
+) -> TokenizedExample:
+    """Tokenise an example's question and passage (with offsets) and locate its first answer."""
+    check_text(example.question, example.context)
+    # verbose=False: a passage longer than the model's 512 positions is expected here (it is
+    # split into windows), so the tokenizer's "sequence length is longer" warning is noise.
+    question_ids = tokenizer(example.question, add_special_tokens=False, verbose=False)
+    passage = tokenizer(
+        example.context, add_special_tokens=False, return_offsets_mapping=True, verbose=False
+    )
+    question_ids = question_ids["input_ids"]
+    if not question_ids or not passage["input_ids"]:
+        which = "question" if not question_ids else "context"
+        raise ValueError(f"Example {example.id!r}: the {which} has no tokens after tokenisation.")
+    answer_span = None
+    if with_labels:
+        if not example.is_extractive:
+            raise ValueError(
+                f"Example {example.id!r} has no located answer; pass with_labels=False."
+            )
+        char_start = example.answer_starts[0]
+        answer_span = _answer_token_span(
+            passage["offset_mapping"], char_start, char_start + len(example.answers[0])
+        )
+    return TokenizedExample(
+        question_ids[:max_question_length],
+        passage["input_ids"],
+        passage["offset_mapping"],
+        len(question_ids) > max_question_length,
+        answer_span,
+    )
+
+
+def window_capacity(example_id: str, question_length: int, max_length: int, stride: int) -> int:
+    """Passage tokens per window after the question and 3 special tokens (more than ``stride``)."""
+    capacity = max_length - question_length - 3
+    if capacity <= stride:
+        raise ValueError(
+            f"Example {example_id!r}: after its {question_length}-token question and 3 special "
+            f"tokens, a window of max_length={max_length} holds {max(capacity, 0)} passage "
+            f"tokens, which must be more than stride={stride}. Raise max_length, or lower "
+            "stride or max_question_length."
+        )
+    return capacity
+
+
+def window_label(answer_span: tuple[int, int] | None, window: Window) -> tuple[int, int]:
+    """The answer's first and last position in the window's input, or ``(0, 0)`` ([CLS])."""
+    inside = (
+        answer_span is not None
+        and window.token_start <= answer_span[0]
+        and answer_span[1] < window.token_end
+    )
+    if not inside:
+        return 0, 0
+    shift = window.context_offset - window.token_start
+    return answer_span[0] + shift, answer_span[1] + shift
+
+
+@dataclass
+class WindowRows:
+    """The padded model inputs, bookkeeping and labels of the windows, as they are cut."""
+
+    max_length: int
+    pad_id: int
+    input_ids: list[list[int]] = field(default_factory=list)
+    segments: list[list[int]] = field(default_factory=list)
+    windows: list[Window] = field(default_factory=list)
+    labels: list[tuple[int, int]] = field(default_factory=list)
+
+    def add(self, ids: list[int], window: Window, label: tuple[int, int] | None) -> None:
+        """Pad one window's ids to ``max_length``: segment 0 up to the passage, 1 after."""
+        padding = self.max_length - len(ids)
+        self.input_ids.append(ids + [self.pad_id] * padding)
+        passage = len(ids) - window.context_offset
+        self.segments.append([0] * window.context_offset + [1] * passage + [0] * padding)
+        self.windows.append(window)
+        if label is not None:
+            self.labels.append(label)
+
+    def features(self, examples: list[QAExample], stride: int, with_labels: bool) -> QAFeatures:
+        """The windows as tensors."""
+        input_ids = torch.tensor(self.input_ids)
+        labels = torch.tensor(self.labels).reshape(-1, 2) if with_labels else None
+        return QAFeatures(
+            input_ids=input_ids,
+            token_type_ids=torch.tensor(self.segments),
+            attention_mask=(input_ids != self.pad_id).long(),
+            windows=self.windows,
+            start_positions=labels[:, 0].contiguous() if with_labels else None,
+            end_positions=labels[:, 1].contiguous() if with_labels else None,
+            max_length=self.max_length,
+            stride=stride,
+            examples=examples,
+        )
 
 
 def prepare_features(
@@ -164,8 +274,9 @@ def prepare_features(
     ``max_question_length`` WordPieces is truncated to its first
     ``max_question_length`` (as Google's ``run_squad.py`` does) with a
     warning; if the question still leaves no more than ``stride`` passage
-    tokens per window, a ``ValueError`` says which limit to change. ``with_labels`` (default: when every example has located
-    answers) adds ``start_positions``/``end_positions`` for the first answer.
+    tokens per window, a ``ValueError`` says which limit to change.
+    ``with_labels`` (default: when every example has located answers) adds
+    ``start_positions``/``end_positions`` for the first answer.
     """
     if not 0 <= stride or not 0 < max_question_length:
         raise ValueError(
@@ -176,85 +287,21 @@ def prepare_features(
         raise ValueError("No examples to tokenise.")
     if with_labels is None:
         with_labels = all(example.is_extractive for example in examples)
-    cls_id, sep_id, pad_id = tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id
-    rows: list[list[int]] = []
-    segments: list[list[int]] = []
-    windows: list[Window] = []
-    starts: list[int] = []
-    ends: list[int] = []
+    cls_id, sep_id = tokenizer.cls_token_id, tokenizer.sep_token_id
+    rows = WindowRows(max_length, tokenizer.pad_token_id)
     truncated_questions = 0
     for index, example in enumerate(examples):
-        check_text(example.question, example.context)
-        # verbose=False: a passage longer than the model's 512 positions is expected here (it is
-        # split into windows below), so the tokenizer's "sequence length is longer" warning is noise.
-        question_ids = tokenizer(example.question, add_special_tokens=False, verbose=False)[
-            "input_ids"
-        ]
-        passage = tokenizer(
-            example.context, add_special_tokens=False, return_offsets_mapping=True, verbose=False
-        )
-        if not question_ids or not passage["input_ids"]:
-            which = "question" if not question_ids else "context"
-            raise ValueError(
-                f"Example {example.id!r}: the {which} has no tokens after tokenisation."
-            )
-        truncated = len(question_ids) > max_question_length
-        if truncated:
-            truncated_questions += 1
-            question_ids = question_ids[:max_question_length]
-        context_offset = len(question_ids) + 2
-        capacity = max_length - len(question_ids) - 3
-        if capacity <= stride:
-            raise ValueError(
-                f"Example {example.id!r}: after its {len(question_ids)}-token question and 3 special tokens, a "
-                f"window of max_length={max_length} holds {max(capacity, 0)} passage tokens, which must be more "
-                f"than stride={stride}. Raise max_length, or lower stride or max_question_length."
-            )
-        answer_span = None
-        if with_labels:
-            if not example.is_extractive:
-                raise ValueError(
-                    f"Example {example.id!r} has no located answer; pass with_labels=False."
-                )
-            char_start = example.answer_starts[0]
-            answer_span = _answer_token_span(
-                passage["offset_mapping"], char_start, char_start + len(example.answers[0])
-            )
-        for token_start, token_end in window_starts(len(passage["input_ids"]), capacity, stride):
-            ids = [
-                cls_id,
-                *question_ids,
-                sep_id,
-                *passage["input_ids"][token_start:token_end],
-                sep_id,
-            ]
-            rows.append(ids + [pad_id] * (max_length - len(ids)))
-            segments.append(
-                [0] * context_offset
-                + [1] * (len(ids) - context_offset)
-                + [0] * (max_length - len(ids))
-            )
-            offsets = [None] * context_offset + list(
-                passage["offset_mapping"][token_start:token_end]
-            )
-            windows.append(
-                Window(
-                    index,
-                    token_start,
-                    token_end,
-                    context_offset,
-                    offsets + [None] * (max_length - len(offsets)),
-                    truncated,
-                )
-            )
-            if with_labels:
-                inside = (
-                    answer_span is not None
-                    and token_start <= answer_span[0]
-                    and answer_span[1] < token_end
-                )
-                starts.append(answer_span[0] - token_start + context_offset if inside else 0)
-                ends.append(answer_span[1] - token_start + context_offset if inside else 0)
+        tokens = tokenize_example(example, tokenizer, max_question_length, with_labels)
+        truncated_questions += tokens.question_truncated
+        question = tokens.question_ids
+        capacity = window_capacity(example.id, len(question), max_length, stride)
+        context_offset = len(question) + 2
+        for start, end in window_starts(len(tokens.passage_ids), capacity, stride):
+            ids = [cls_id, *question, sep_id, *tokens.passage_ids[start:end], sep_id]
+            offsets = [None] * context_offset + list(tokens.offsets[start:end])
+            offsets += [None] * (max_length - len(offsets))
+            window = Window(index, start, end, context_offset, offsets, tokens.question_truncated)
+            rows.add(ids, window, window_label(tokens.answer_span, window) if with_labels else None)
     if truncated_questions:
         warnings.warn(
             f"{truncated_questions} question(s) were longer than max_question_length="
@@ -262,18 +309,7 @@ def prepare_features(
             f"{max_question_length}.",
             stacklevel=2,
         )
-    input_ids = torch.tensor(rows)
-    return QAFeatures(
-        input_ids=input_ids,
-        token_type_ids=torch.tensor(segments),
-        attention_mask=(input_ids != pad_id).long(),
-        windows=windows,
-        start_positions=torch.tensor(starts) if with_labels else None,
-        end_positions=torch.tensor(ends) if with_labels else None,
-        max_length=max_length,
-        stride=stride,
-        examples=examples,
-    )
+    return rows.features(examples, stride, with_labels)
 
 
 @dataclass
@@ -370,7 +406,8 @@ def best_spans(
     n_best: int = 20,
     max_answer_length: int = 30,
 ) -> list[tuple[float, int, int]]:
-    """``(score, start, end)`` of the valid spans among the top ``n_best`` starts x ends, best first.
+    """``(score, start, end)`` of the valid spans among the top ``n_best`` starts x ends, best
+    first.
 
     A span is valid when both ends are passage tokens (``offsets`` not None),
     ``end >= start`` and it has at most ``max_answer_length`` tokens. A window
@@ -461,7 +498,7 @@ def predict_answers(
     batch_size: int = 32,
     max_question_length: int = DEFAULT_MAX_QUESTION_LENGTH,
 ) -> tuple[dict[str, str], dict[str, list[SpanCandidate]]]:
-    """Answer every example: windows -> logits -> best spans. Returns predictions and n-best lists."""
+    """Answer every example: windows -> logits -> best spans; the predictions and n-best lists."""
     features = prepare_features(
         examples, tokenizer, max_length, stride, max_question_length, with_labels=False
     )

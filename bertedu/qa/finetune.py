@@ -111,7 +111,8 @@ def finetune(
     progress: bool = False,
     device: str | None = None,
 ) -> TrainResult:
-    """Train ``model`` on ``features`` for ``recipe.epochs`` epochs of shuffled batches with :func:`bertedu.train.train`.
+    """Train ``model`` on ``features`` for ``recipe.epochs`` epochs of shuffled batches with
+    :func:`bertedu.train.train`.
 
     ``generator`` shuffles the batches (its state goes into checkpoints);
     ``evaluate`` (optional) runs at the end of training.

@@ -21,11 +21,11 @@ predict ``google ' s ai team [SEP]``, position by position, in one pass:
     labels             google '       s    ai    team  [SEP]
 
 ``[CLS]`` serves as beginning-of-sequence and ``[SEP]`` as end-of-sequence,
-so no new vocabulary entries are needed. The user's notes used a per-position
-linear layer over the *encoder's input* positions instead: it can only label
-the input tokens one by one (its 64-token targets did not even align with
-the 128 input positions), it has no notion of "the previous answer token" and
-no way to stop; it is not a generator.
+so no new vocabulary entries are needed. A common first implementation puts a
+per-position linear layer over the *encoder's input* positions instead: it can
+only label the input tokens one by one (its 64-token targets do not even align
+with the 128 input positions), it has no notion of "the previous answer token"
+and no way to stop; it is not a generator.
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ class DecoderLayer(nn.Module):
         cross_mask: torch.Tensor | None,
         output_attentions: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
-        """``[batch, target, hidden]`` -> same shape (+ self- and cross-attention weights if asked)."""
+        """``[batch, target, hidden]`` -> same shape (+ self- and cross-attention weights)."""
         attended, self_weights = self.self_attention(
             y, mask=self_mask, output_attentions=output_attentions
         )
@@ -105,7 +105,8 @@ class Seq2SeqOutput:
 
 
 def shift_right(labels: torch.Tensor, bos_token_id: int, pad_token_id: int) -> torch.Tensor:
-    """Teacher forcing's decoder input: ``[BOS] + labels[:-1]``, with ``IGNORE_INDEX`` read as padding."""
+    """Teacher forcing's decoder input: ``[BOS] + labels[:-1]``, with ``IGNORE_INDEX`` read as
+    padding."""
     shifted = labels.new_full(labels.shape, pad_token_id)
     shifted[:, 0] = bos_token_id
     shifted[:, 1:] = labels[:, :-1]
@@ -162,7 +163,7 @@ class BertEncoderDecoder(nn.Module):
         token_type_ids: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Encoder states ``[batch, source, hidden]``: computed once, read by every decoding step."""
+        """Encoder states ``[batch, source, hidden]``: computed once, read by every step."""
         return self.encoder(input_ids, token_type_ids, attention_mask).last_hidden_state
 
     def decode(
@@ -215,7 +216,8 @@ class BertEncoderDecoder(nn.Module):
             decoder_attention_mask[:, 1:] = (labels[:, :-1] != IGNORE_INDEX).long()
         elif labels is not None and labels.shape != decoder_input_ids.shape:
             raise ValueError(
-                f"labels {tuple(labels.shape)} and decoder_input_ids {tuple(decoder_input_ids.shape)} "
+                f"labels {tuple(labels.shape)} and decoder_input_ids "
+                f"{tuple(decoder_input_ids.shape)} "
                 "must have the same shape: one target per decoder position."
             )
         encoder_states = self.encode(input_ids, token_type_ids, attention_mask)
@@ -236,7 +238,8 @@ class BertEncoderDecoder(nn.Module):
 
 @dataclass
 class Seq2SeqFeatures(torch.utils.data.Dataset):
-    """Encoder inputs and teacher-forcing labels for a list of examples (padded; see :func:`trim_seq2seq`)."""
+    """Encoder inputs and teacher-forcing labels for a list of examples (padded; see
+    :func:`trim_seq2seq`)."""
 
     input_ids: torch.Tensor  # [n, max_length]
     token_type_ids: torch.Tensor

@@ -172,7 +172,7 @@ def rouge_l(predictions: Sequence[str], references: Sequence[Sequence[str]]) -> 
     scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
     total = sum(
         max(scorer.score(answer, prediction)["rougeL"].fmeasure for answer in answers)
-        for prediction, answers in zip(predictions, lists)
+        for prediction, answers in zip(predictions, lists, strict=True)
     )
     return 100.0 * total / len(lists)
 
@@ -183,5 +183,7 @@ def generation_scores(
     """BLEU, ROUGE-L, EM and F1 (all 0-100) of generated answers against their references."""
     lists = _as_lists(predictions, references)
     ids = [str(index) for index in range(len(lists))]
-    squad = squad_em_f1(dict(zip(ids, predictions)), dict(zip(ids, lists)))
+    squad = squad_em_f1(
+        dict(zip(ids, predictions, strict=True)), dict(zip(ids, lists, strict=True))
+    )
     return {"bleu": bleu(predictions, lists), "rouge_l": rouge_l(predictions, lists), **squad}

@@ -34,7 +34,8 @@ The API, for any model whose ``forward(**batch)`` returns an object with a scala
                    evaluate=lambda model: {"accuracy": ...},  # optional, in eval mode, no grad
                    checkpoint_dir="runs/qa", resume=True,      # continue a killed run exactly
                    generators={"data": generator})             # RNGs the data draws from
-    result.losses, result.eval_metrics, result.checkpoint      # per-update losses, last eval, folder
+    result.losses, result.eval_metrics, result.checkpoint      # per-update losses, last eval,
+    folder
 
 ``batches`` yields dicts of tensors passed as ``model(**batch)``: a list, a DataLoader, a
 function ``epoch -> batches``, or an object with ``epoch_batches(epoch, start)`` (exact resume).

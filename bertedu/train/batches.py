@@ -76,9 +76,10 @@ class BatchStream:
                 batch = next(self._iterator)
             except StopIteration:
                 raise ValueError(
-                    f"The training data yielded no batch in epoch {self.position.epoch}. Is it empty (or smaller "
-                    "than one batch with drop_last)? A one-shot iterator (a generator) cannot be read twice: pass "
-                    "a list, a DataLoader or a function epoch -> batches instead."
+                    f"The training data yielded no batch in epoch {self.position.epoch}. Is it "
+                    "empty (or smaller than one batch with drop_last)? A one-shot iterator (a "
+                    "generator) cannot be read twice: pass a list, a DataLoader or a function "
+                    "epoch -> batches instead."
                 ) from None
         self.position.batch += 1
         return batch

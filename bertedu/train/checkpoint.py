@@ -39,6 +39,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from bertedu.nn_utils import model_device
 from bertedu.train.rng import capture_rng_state, restore_rng_state
 
 FORMAT_VERSION = 1
@@ -63,7 +64,8 @@ class CheckpointState:
 
 
 def unwrap_model(model: nn.Module) -> nn.Module:
-    """The plain module under ``DistributedDataParallel`` (``.module``) and ``torch.compile`` (``._orig_mod``)."""
+    """The plain module under ``DistributedDataParallel`` (``.module``) and ``torch.compile``
+    (``._orig_mod``)."""
     while True:
         if isinstance(model, nn.parallel.DistributedDataParallel):
             model = model.module
@@ -74,7 +76,8 @@ def unwrap_model(model: nn.Module) -> nn.Module:
 
 
 def model_config_dict(model: nn.Module) -> dict[str, Any] | None:
-    """``model.config`` as a dict when the model has a config with ``to_dict()`` (as BertConfig does)."""
+    """``model.config`` as a dict when the model has a config with ``to_dict()`` (as BertConfig
+    does)."""
     config = getattr(unwrap_model(model), "config", None)
     return config.to_dict() if hasattr(config, "to_dict") else None
 
@@ -122,7 +125,8 @@ def write_json_atomically(value: Any, path: Path) -> None:
 
 
 def deduplicated_state_dict(model: nn.Module) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    """``(tensors, aliases)``: each storage once under its first name; ``aliases[name] = stored_name``.
+    """``(tensors, aliases)``: each storage once under its first name; ``aliases[name] =
+    stored_name``.
 
     Two entries are aliases when they are the same tensor view (same storage,
     offset, shape and strides), which is what ``decoder.weight = embedding.weight``
@@ -189,7 +193,7 @@ def _check_config(saved: dict[str, Any] | None, model: nn.Module, where: Path) -
 def load_model_tensors(
     model: nn.Module, tensors: dict[str, torch.Tensor], aliases: dict[str, str], where: Path | str
 ) -> None:
-    """Copy ``tensors`` (plus re-created aliases) into ``model``, with errors that name the tensor."""
+    """Copy ``tensors`` (and re-created aliases) into ``model``; errors name the tensor."""
     model = unwrap_model(model)
     expected = model.state_dict()
     full = dict(tensors)
@@ -201,7 +205,8 @@ def load_model_tensors(
     if missing or unexpected:
         raise CheckpointMismatchError(
             f"The weights in {where} do not fit this model: missing {missing[:5]}"
-            f"{' ...' if len(missing) > 5 else ''}, unexpected {unexpected[:5]}{' ...' if len(unexpected) > 5 else ''}. "
+            f"{' ...' if len(missing) > 5 else ''}, unexpected "
+            f"{unexpected[:5]}{' ...' if len(unexpected) > 5 else ''}. "
             "Is it a checkpoint of another model class (e.g. BertModel vs BertForPreTraining)?"
         )
     for name in expected:  # the model's order, so the first differing tensor is reported
@@ -209,7 +214,8 @@ def load_model_tensors(
         if tuple(tensor.shape) != tuple(expected[name].shape):
             raise CheckpointMismatchError(
                 f"Tensor {name!r} in {where} has shape {tuple(tensor.shape)} but the model's is "
-                f"{tuple(expected[name].shape)}. The checkpoint belongs to a model of another size: build the "
+                f"{tuple(expected[name].shape)}. The checkpoint belongs to a model of another "
+                "size: build the "
                 "model with the checkpoint's config, or start a new run in a new folder."
             )
     with torch.no_grad():
@@ -297,14 +303,15 @@ def _restore_optimizer(
     saved_names = [n for g in saved["param_groups"] for n in g["param_names"]]
     if saved_names != names:
         first = next(
-            (i for i, (a, b) in enumerate(zip(saved_names, names)) if a != b),
+            (i for i, (a, b) in enumerate(zip(saved_names, names, strict=False)) if a != b),
             min(len(names), len(saved_names)),
         )
         raise CheckpointMismatchError(
-            f"The optimizer in {where} was built over other parameters: at position {first} the checkpoint has "
-            f"{saved_names[first] if first < len(saved_names) else 'nothing'!r}, this optimizer "
-            f"{names[first] if first < len(names) else 'nothing'!r}. Build the optimizer the same way "
-            "(bertedu.train.optim.build_optimizer) and with the same weight-decay grouping."
+            f"The optimizer in {where} was built over other parameters: at position {first} the "
+            f"checkpoint has {saved_names[first] if first < len(saved_names) else 'nothing'!r}, "
+            f"this optimizer {names[first] if first < len(names) else 'nothing'!r}. Build the "
+            "optimizer the same way (bertedu.train.optim.build_optimizer) and with the same "
+            "weight-decay grouping."
         )
     params = {n: p for n, p in unwrap_model(model).named_parameters()}
     state: dict[int, dict[str, Any]] = {}
@@ -318,13 +325,13 @@ def _restore_optimizer(
                 slot = key[len(prefix) :]
                 if value.dim() and tuple(value.shape) != tuple(params[name].shape):
                     raise CheckpointMismatchError(
-                        f"Optimizer state {slot!r} of {name!r} in {where} has shape {tuple(value.shape)}, the "
-                        f"parameter has {tuple(params[name].shape)}."
+                        f"Optimizer state {slot!r} of {name!r} in {where} has shape "
+                        f"{tuple(value.shape)}, the parameter has {tuple(params[name].shape)}."
                     )
                 entry[slot] = value
         state[index] = entry
     groups = []
-    for saved_group, group in zip(saved["param_groups"], current["param_groups"]):
+    for saved_group, group in zip(saved["param_groups"], current["param_groups"], strict=False):
         restored = {k: v for k, v in saved_group.items() if k != "param_names"}
         if "betas" in restored:
             restored["betas"] = tuple(restored["betas"])
@@ -393,7 +400,7 @@ def save_checkpoint(
 
 
 def list_checkpoints(directory: str | Path) -> list[Path]:
-    """Committed checkpoint folders under ``directory`` (those with ``state.json``), oldest first."""
+    """Committed checkpoints (folders with ``state.json``) under ``directory``, oldest first."""
     directory = Path(directory)
     if not directory.is_dir():
         return []
@@ -456,7 +463,7 @@ def load_checkpoint(
     load_model_tensors(model, load_file(str(path / MODEL_FILE)), state["aliases"], path)
     training = load_file(str(path / TRAINING_STATE_FILE))
     if optimizer is not None:
-        device = next(unwrap_model(model).parameters()).device
+        device = model_device(unwrap_model(model))
         _restore_optimizer(
             model,
             optimizer,

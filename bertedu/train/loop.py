@@ -52,7 +52,8 @@ Evaluator = Callable[[nn.Module], Mapping[str, float]]
 
 
 class NonFiniteLossError(FloatingPointError):
-    """A loss or gradient norm became NaN or infinite; training stopped before the weights were spoiled."""
+    """A loss or gradient norm became NaN or infinite; training stopped before the weights were
+    spoiled."""
 
 
 @dataclass
@@ -68,7 +69,8 @@ class TrainResult:
 
 
 def loss_terms(output: Any) -> dict[str, torch.Tensor]:
-    """The scalar ``loss`` and ``*_loss`` tensors of a model output (a dataclass, ModelOutput or dict)."""
+    """The scalar ``loss`` and ``*_loss`` tensors of a model output (a dataclass, ModelOutput or
+    dict)."""
     items = output.items() if isinstance(output, Mapping) else vars(output).items()
     terms = {
         name: value
@@ -79,8 +81,9 @@ def loss_terms(output: Any) -> dict[str, torch.Tensor]:
     }
     if "loss" not in terms:
         raise ValueError(
-            f"model(**batch) returned {type(output).__name__} without a scalar `loss`. The training "
-            "loop needs one: pass the labels in the batch (e.g. labels=..., next_sentence_label=...)."
+            f"model(**batch) returned {type(output).__name__} without a scalar `loss`. The "
+            "training loop needs one: pass the labels in the batch (e.g. labels=..., "
+            "next_sentence_label=...)."
         )
     return terms
 
@@ -96,8 +99,9 @@ def check_finite(terms: Mapping[str, float], step: int, checkpoint: Path | None)
             else "no checkpoint was written yet"
         )
         raise NonFiniteLossError(
-            f"Non-finite {', '.join(bad)} at update {step + 1} ({values}); training stopped before the weights "
-            f"were changed. Lower the learning rate, lengthen the warmup or clip gradients (max_grad_norm); {where}."
+            f"Non-finite {', '.join(bad)} at update {step + 1} ({values}); training stopped before "
+            "the weights were changed. Lower the learning rate, lengthen the warmup or clip "
+            f"gradients (max_grad_norm); {where}."
         )
 
 
@@ -124,7 +128,7 @@ def to_device(batch: Mapping[str, Any], device: torch.device) -> dict[str, Any]:
 
 
 def count_tokens(batch: Mapping[str, Any]) -> int:
-    """Real (non-padding) tokens of a batch: ``attention_mask.sum()``, else ``input_ids.numel()``."""
+    """Real (non-padding) tokens: ``attention_mask.sum()``, else ``input_ids.numel()``."""
     if isinstance(batch.get("attention_mask"), torch.Tensor):
         return int(batch["attention_mask"].sum())
     ids = batch.get("input_ids")
@@ -141,6 +145,28 @@ def run_evaluation(
         torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None),
     ):
         return {name: float(value) for name, value in evaluate(model).items()}
+
+
+def report_evaluation(
+    metrics: dict[str, float], step: int, log: MetricsLog | None, bar: tqdm
+) -> None:
+    """Write an evaluation to the metrics log and print it above the progress bar."""
+    if log is not None:
+        log.write({"split": "eval", "step": step, **metrics})
+    bar.write(f"update {step}: " + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
+
+
+def optimizer_and_schedule(model: nn.Module, config: TrainConfig) -> tuple[Any, Any]:
+    """AdamW over ``model`` (no decay on biases and LayerNorm) and its warmup-linear schedule."""
+    optimizer = build_optimizer(
+        model,
+        config.lr,
+        config.weight_decay,
+        config.betas,
+        config.eps,
+        config.optimizer_implementation,
+    )
+    return optimizer, warmup_linear_schedule(optimizer, config.warmup_steps, config.total_steps)
 
 
 def is_due(every: int | None, done: int, stop: int) -> bool:
@@ -168,7 +194,7 @@ def resume_point(
     total_steps: int,
     is_main: bool,
 ) -> ResumePoint:
-    """Restore the newest checkpoint of ``checkpoint_dir`` into the objects; a fresh start if none."""
+    """Restore the newest checkpoint of ``checkpoint_dir`` into the objects (none: step 0)."""
     if checkpoint_dir is None:
         raise ValueError(
             "resume=True needs checkpoint_dir: the folder the interrupted run wrote to."
@@ -346,18 +372,11 @@ def train(
     info = distributed.current()
     device = resolve_device(config.device or info.device)
     base = unwrap_model(model).to(device)
-    optimizer = build_optimizer(
-        base,
-        config.lr,
-        config.weight_decay,
-        config.betas,
-        config.eps,
-        config.optimizer_implementation,
-    )
-    scheduler = warmup_linear_schedule(optimizer, config.warmup_steps, config.total_steps)
+    optimizer, scheduler = optimizer_and_schedule(base, config)
     checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
     if metrics_path is None and checkpoint_dir is not None:
         metrics_path = checkpoint_dir / "metrics.jsonl"
+    metrics_path = Path(metrics_path) if metrics_path is not None else None
     start = ResumePoint()
     if resume:
         start = resume_point(
@@ -378,7 +397,7 @@ def train(
     result = TrainResult(
         step=start.step,
         checkpoint=start.checkpoint,
-        metrics_path=Path(metrics_path) if metrics_path is not None else None,
+        metrics_path=metrics_path,
         elapsed_s=start.elapsed_s,
     )
     if start.step >= stop:
@@ -390,14 +409,9 @@ def train(
     params = [p for p in base.parameters() if p.requires_grad]
     extra = {"train_config": config.to_dict(), **(extra or {})}
     last_checkpoint = start.checkpoint
+    show = config.progress and info.is_main  # one bar, on rank 0
     runner.train()
-    bar = tqdm(
-        total=stop,
-        initial=start.step,
-        desc="train",
-        disable=not (config.progress and info.is_main),
-        dynamic_ncols=True,
-    )
+    bar = tqdm(total=stop, initial=start.step, desc="train", disable=not show, dynamic_ncols=True)
     updates = UpdateLog(log, bar, world_size=info.world_size, elapsed_before=start.elapsed_s)
     try:
         for step in range(start.step, stop):
@@ -414,10 +428,7 @@ def train(
             if evaluate is not None and is_due(config.eval_every, done, stop):
                 if info.is_main:
                     result.eval_metrics = run_evaluation(base, evaluate, dtype, device)
-                    if log is not None:
-                        log.write({"split": "eval", "step": done, **result.eval_metrics})
-                    scores = ", ".join(f"{k} {v:.4g}" for k, v in result.eval_metrics.items())
-                    bar.write(f"update {done}: {scores}")
+                    report_evaluation(result.eval_metrics, done, log, bar)
                 distributed.barrier()
             if checkpoint_dir is not None and is_due(config.checkpoint_every, done, stop):
                 if info.is_main:

@@ -3,7 +3,8 @@
 JSON lines survive a crash (every complete line is a record), can be read
 while the run is going (``tail -f``, or :func:`read_metrics` in a notebook),
 and need no library. A train record looks like
-``{"split": "train", "step": 100, "loss": 6.1, "mlm_loss": 5.4, "nsp_loss": 0.69, "lr": 0.001, ...}``;
+``{"split": "train", "step": 100, "loss": 6.1, "mlm_loss": 5.4, "nsp_loss": 0.69, "lr": 0.001,
+...}``;
 an evaluation record has ``"split": "eval"``.
 """
 
@@ -16,7 +17,7 @@ from typing import Any
 
 
 def read_metrics(path: str | Path, split: str | None = None) -> list[dict[str, Any]]:
-    """All records of a metrics log (only those of ``split`` if given); a torn last line is skipped."""
+    """All records of a metrics log (those of ``split`` if given); a torn last line is skipped."""
     records = []
     path = Path(path)
     if not path.exists():

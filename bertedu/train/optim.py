@@ -41,7 +41,8 @@ def no_decay_parameter_names(model: nn.Module) -> set[str]:
 
 
 def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
-    """Two AdamW groups: ``decay`` (weight matrices, embeddings) and ``no_decay`` (biases, LayerNorm).
+    """Two AdamW groups: ``decay`` (weight matrices, embeddings) and ``no_decay`` (biases,
+    LayerNorm).
 
     Each group carries a ``names`` list (same order as ``params``) so that a
     checkpoint can say *which* parameter it could not match. A tied parameter
@@ -101,7 +102,8 @@ def build_optimizer(
 
 
 def warmup_linear(step: int, warmup_steps: int, total_steps: int) -> float:
-    """The multiplier of the peak learning rate at ``step``: ``0 -> 1`` over warmup, then ``1 -> 0``.
+    """The multiplier of the peak learning rate at ``step``: ``0 -> 1`` over warmup, then ``1 ->
+    0``.
 
     ``step`` counts optimizer updates already done, so the first update
     (``step=0``) uses ``1 / warmup_steps`` of the peak rather than a useless 0.
@@ -114,7 +116,7 @@ def warmup_linear(step: int, warmup_steps: int, total_steps: int) -> float:
 def warmup_linear_schedule(
     optimizer: torch.optim.Optimizer, warmup_steps: int, total_steps: int
 ) -> LambdaLR:
-    """A ``LambdaLR`` following :func:`warmup_linear`; call ``scheduler.step()`` after each update."""
+    """A ``LambdaLR`` following :func:`warmup_linear`; call ``scheduler.step()`` per update."""
     if total_steps < 1:
         raise ValueError(f"total_steps must be at least 1, got {total_steps}")
     if not 0 <= warmup_steps <= total_steps:

@@ -10,7 +10,8 @@ from bertedu.train.metrics_log import read_metrics
 
 
 def smooth(values: Sequence[float], weight: float = 0.9) -> list[float]:
-    """Exponential moving average with bias correction (TensorBoard's smoothing, unbiased at the start)."""
+    """Exponential moving average with bias correction (TensorBoard's smoothing, unbiased at the
+    start)."""
     out, average = [], 0.0
     for index, value in enumerate(values, start=1):
         average = weight * average + (1 - weight) * value
@@ -28,7 +29,8 @@ def plot_training(
     ax=None,
     title: str | None = None,
 ):
-    """Plot train losses (raw, faint; smoothed, solid) and evaluation losses (markers) against the step.
+    """Plot train losses (raw, faint; smoothed, solid) and evaluation losses (markers) against the
+    step.
 
     ``records`` is a metrics-log path or its records; ``reference_lines`` draws
     labelled horizontal lines (e.g. ``{"unigram plateau": 6.9}``). Returns the axes.

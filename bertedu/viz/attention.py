@@ -128,7 +128,8 @@ def _model_config(model):
     config = getattr(model, "config", None)
     if config is None or not hasattr(config, "num_hidden_layers"):
         raise TypeError(
-            f"Expected a BERT model with a .config (bertedu or transformers), got {type(model).__name__}."
+            "Expected a BERT model with a .config (bertedu or transformers), got "
+            f"{type(model).__name__}."
         )
     return config
 

@@ -27,7 +27,8 @@ def head_view_lines(
     threshold: float = 0.01,
     color: str = "tab:blue",
 ) -> tuple[list, np.ndarray]:
-    """The head view's line segments (query ``i`` at ``y=-i`` on the left, key ``j`` on the right) and RGBA colours."""
+    """The head view's line segments (query ``i`` at ``y=-i`` on the left, key ``j`` on the right)
+    and RGBA colours."""
     n = matrix.shape[-1]
     rows = range(n) if query is None else [query]
     segments, alphas = [], []

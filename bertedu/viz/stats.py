@@ -136,7 +136,8 @@ def strongest_heads(stats: pd.DataFrame, columns: Sequence[str] = STAT_COLUMNS) 
 def average_head_stats(
     model, tokenizer, pairs: Sequence[tuple[str, str | None]], max_length: int = 128
 ) -> pd.DataFrame:
-    """:func:`head_stats` of ``model`` averaged over sentence ``pairs`` (``(text_a, text_b or None)``).
+    """:func:`head_stats` of ``model`` averaged over sentence ``pairs`` (``(text_a, text_b or
+    None)``).
 
     Returns one row per head, indexed by ``(layer, head)``. A statistic that is
     undefined for a pair (``to_same_word`` without a repeated word) is averaged

@@ -32,4 +32,6 @@ class SquadEmF1(evaluate.Metric):
 
     def _compute(self, predictions, references):
         ids = [str(index) for index in range(len(predictions))]
-        return squad_em_f1(dict(zip(ids, predictions)), dict(zip(ids, references)))
+        return squad_em_f1(
+            dict(zip(ids, predictions, strict=True)), dict(zip(ids, references, strict=True))
+        )

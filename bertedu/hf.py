@@ -13,6 +13,8 @@ differently; :data:`LAYER_RENAMES` is the whole mapping.
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 import transformers
 from torch import nn
@@ -96,31 +98,46 @@ def config_to_hf(config: BertConfig, attn_implementation: str = "eager") -> tran
     )
 
 
-def from_hf(hf_model: nn.Module) -> BertModel | BertForPreTraining:
-    """transformers ``BertModel`` / ``BertForPreTraining`` -> our model with the same weights.
+#: Modules a transformers task model may lack; from_hf leaves them freshly initialised.
+MAY_BE_UNTRAINED = ("bert.pooler.", "pooler.", "cls.seq_relationship.")
 
-    The result has the source's dtype, device and train/eval mode.
+
+def _target_class(hf_model: nn.Module) -> type[nn.Module]:
+    """bertedu's class for a transformers BERT model (the task head decides)."""
+    if isinstance(hf_model, (transformers.BertForPreTraining, transformers.BertForMaskedLM)):
+        return BertForPreTraining
+    if isinstance(hf_model, transformers.BertForQuestionAnswering):
+        from bertedu.qa.extractive import BertForQuestionAnswering
+
+        return BertForQuestionAnswering
+    if isinstance(hf_model, transformers.BertModel):
+        return BertModel
+    raise TypeError(
+        "from_hf supports transformers BertModel, BertForPreTraining, BertForMaskedLM and "
+        f"BertForQuestionAnswering, got {type(hf_model).__name__}. For another BERT task "
+        "model, pass its encoder (model.bert) to get a BertModel and put your own head on it."
+    )
+
+
+def from_hf(hf_model: nn.Module) -> nn.Module:
+    """transformers BERT -> bertedu's model with the same weights.
+
+    * ``BertModel`` -> :class:`~bertedu.model.BertModel`;
+    * ``BertForPreTraining`` and ``BertForMaskedLM`` -> :class:`~bertedu.model.BertForPreTraining`;
+    * ``BertForQuestionAnswering`` -> :class:`bertedu.qa.extractive.BertForQuestionAnswering`.
+
+    What the source does not have (``BertForMaskedLM`` has neither a pooler nor
+    the NSP head; ``BertForQuestionAnswering`` and ``add_pooling_layer=False``
+    have no pooler) keeps a fresh initialisation: its parameter names are in
+    the result's ``untrained_parameters`` and a warning says so. The result has
+    the source's dtype, device and train/eval mode.
     """
-    if isinstance(hf_model, transformers.BertForPreTraining):
-        ours_cls, base = BertForPreTraining, hf_model.bert
-    elif isinstance(hf_model, transformers.BertModel):
-        ours_cls, base = BertModel, hf_model
-    else:
-        raise TypeError(
-            f"from_hf supports transformers BertModel and BertForPreTraining, got "
-            f"{type(hf_model).__name__}. For another BERT task model, pass its encoder "
-            "(e.g. model.bert) to get a BertModel."
-        )
-    if base.pooler is None:
-        raise ValueError(
-            "This transformers BertModel was built with add_pooling_layer=False; bertedu's "
-            "BertModel always has a pooler. Load it with add_pooling_layer=True."
-        )
+    ours_cls = _target_class(hf_model)
     config = config_from_hf(hf_model.config)
     source = hf_model.state_dict()
     if ours_cls is BertForPreTraining:
-        head = hf_model.cls.predictions
-        if not torch.equal(head.decoder.weight, base.embeddings.word_embeddings.weight):
+        decoder = hf_model.cls.predictions.decoder.weight
+        if not torch.equal(decoder, hf_model.bert.embeddings.word_embeddings.weight):
             raise ValueError(
                 "The MLM decoder is not tied to the word embeddings; bertedu's "
                 "BertForPreTraining always ties them, so these weights cannot be represented."
@@ -129,7 +146,22 @@ def from_hf(hf_model: nn.Module) -> BertModel | BertForPreTraining:
     state = {_rename(name, 0): tensor for name, tensor in source.items()}
     first = next(hf_model.parameters())
     model = ours_cls(config).to(dtype=first.dtype, device=first.device)
-    model.load_state_dict(state, strict=True)
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    not_allowed = [name for name in missing if not name.startswith(MAY_BE_UNTRAINED)]
+    if unexpected or not_allowed:
+        raise ValueError(
+            f"The weights of this {type(hf_model).__name__} do not fit bertedu's "
+            f"{ours_cls.__name__}: missing {not_allowed[:5]}, unexpected {unexpected[:5]}."
+        )
+    model.untrained_parameters = tuple(missing)
+    if missing:
+        modules = sorted({name.rsplit(".", 1)[0] for name in missing})
+        warnings.warn(
+            f"{type(hf_model).__name__} has no {', '.join(modules)}: in the converted "
+            f"{ours_cls.__name__} they are freshly initialised (untrained; see "
+            "model.untrained_parameters). Fine-tune them before relying on their outputs.",
+            stacklevel=2,
+        )
     return model.train(hf_model.training)
 
 

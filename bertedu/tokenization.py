@@ -53,12 +53,31 @@ def load_tokenizer(name_or_path: str | Path | None = None) -> PreTrainedTokenize
                 f"{path} has neither vocab.txt nor tokenizer.json; it is not a tokenizer folder."
             )
         return AutoTokenizer.from_pretrained(str(path))
+    if looks_like_a_path(str(name_or_path)):
+        raise FileNotFoundError(
+            f"The tokenizer folder {path} does not exist (looked for {path.resolve()}). Check "
+            "the path, or call load_tokenizer() with no argument for the embedded "
+            "bert-base-uncased vocabulary."
+        )
     with explain_hub_errors(
         f"the tokenizer {str(name_or_path)!r}",
         "Call load_tokenizer() with no argument for the embedded bert-base-uncased vocabulary, "
-        "or pass a local folder that holds vocab.txt.",
+        f"or pass a local folder that holds vocab.txt (if {str(name_or_path)!r} is meant as "
+        f"one: {path.resolve()} does not exist).",
     ):
         return AutoTokenizer.from_pretrained(str(name_or_path))
+
+
+def looks_like_a_path(name: str) -> bool:
+    """True when ``name`` cannot be a hub id (``name`` or ``owner/name``), so it means a folder.
+
+    An absolute path, one starting with ``.`` or ``~``, one with a backslash or
+    more than one ``/``, or one whose first part is an existing local folder
+    (``runs/my-tokenizer`` next to a ``runs/``) is a path.
+    """
+    if name.startswith((".", "~", "/")) or "\\" in name or name.count("/") > 1:
+        return True
+    return "/" in name and Path(name.split("/", 1)[0]).is_dir()
 
 
 def greedy_wordpiece(

@@ -6,6 +6,9 @@ Checks, page by page:
 - math is typeset: every Sphinx math element became a MathJax container;
 - every image (the stored plots) and every file the page asks for loaded;
 - widgets with stored state rendered as controls;
+- every attention explorer (bertedu.viz.static_explorer) redraws: moving each of
+  its controls (layer, head, hide special tokens, each view, example, model) and
+  hovering a token changes the picture (a screenshot of it), with no kernel;
 - no uncaught JavaScript error;
 and that there is one page per notebook. It uses Debian's ``chromium`` (installed
 with apt-get when missing and running as root) driven by Playwright. Where
@@ -18,10 +21,12 @@ CI (``CI=true``), where a skipped browser check is a failure.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -41,6 +46,73 @@ SKIPPED_PAGES = {"genindex.html", "search.html"}
 # twice, so the second `const THEBE_JS_URL` declaration throws; the first stays in
 # effect and thebe is not enabled in this book. Any other JavaScript error fails.
 KNOWN_UPSTREAM_ERRORS = ("Identifier 'THEBE_JS_URL' has already been declared",)
+
+
+EXPLORER = ".bx"  # the root element of each attention explorer (bertedu/viz/assets/explorer.js)
+
+
+def picture(explorer) -> str:
+    """A hash of the explorer's picture: a screenshot of its drawing, without the caption."""
+    return hashlib.sha256(explorer.locator(".bx-figure").screenshot()).hexdigest()
+
+
+def slide(slider) -> None:
+    """Move a range input as a reader would, with the keyboard: to its other end."""
+    at_end = slider.evaluate("s => Number(s.value) === Number(s.max)")
+    slider.press("Home" if at_end else "End")
+
+
+def next_option(menu) -> bool:
+    """Choose the menu's next entry (wrapping round); False when it has only one."""
+    values = menu.evaluate("m => [...m.options].map(o => o.value)")
+    if len(values) < 2:
+        return False
+    current = menu.evaluate("m => m.value")
+    menu.select_option(values[(values.index(current) + 1) % len(values)])
+    return True
+
+
+def explorer_moves(explorer) -> list[tuple[str, Callable[[], object]]]:
+    """A reader's moves of every control, in an order where each one must show: (name, move)."""
+
+    def control(key: str):
+        return explorer.locator(f'[data-control="{key}"]')
+
+    def view(label: str) -> Callable[[], object]:
+        return lambda: explorer.locator(".bx-view", has_text=label).click()
+
+    return [
+        ("layer", lambda: slide(control("layer"))),
+        ("head", lambda: slide(control("head"))),
+        ("hide special tokens", lambda: control("hide_special").click()),
+        ("view: heatmap", view("heatmap")),
+        ("view: model view", view("model view")),
+        ("view: head view", view("head view")),
+        ("hover a token", lambda: explorer.locator(".bx-token").nth(1).hover()),
+        ("example", lambda: next_option(control("example"))),
+        ("model", lambda: next_option(control("model"))),
+    ]
+
+
+def check_explorer(explorer, name: str) -> list[str]:
+    """Move every control of one explorer; each move must change the picture.
+
+    A menu with a single entry cannot move, so it is left out (an explorer of one model
+    is fine); every other control must redraw.
+    """
+    drawing = explorer.locator(".bx-figure svg, .bx-figure canvas")
+    if not drawing.count():
+        return [f"{name}: the explorer drew no picture (its script did not run)"]
+    problems = []
+    for label, move in explorer_moves(explorer):
+        before = picture(explorer)
+        if move() is False:
+            continue
+        if not drawing.count():
+            problems.append(f"{name}: after moving {label}, no picture is drawn")
+        elif picture(explorer) == before:
+            problems.append(f"{name}: moving {label} left the picture unchanged")
+    return problems
 
 
 def find_chromium() -> str | None:
@@ -111,6 +183,9 @@ def check_page(browser, page_path: Path, screenshots: Path | None) -> list[str]:
             page.wait_for_selector(".jupyter-widgets", timeout=20000)
         except Exception:
             problems.append("widget state is stored but no widget rendered")
+    explorers = page.locator(EXPLORER)
+    for index in range(explorers.count()):
+        problems += check_explorer(explorers.nth(index), f"attention explorer {index + 1}")
     broken = page.evaluate(
         "[...document.images].filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)"
     )

@@ -30,6 +30,9 @@ NOTEBOOKS = REPO / "notebooks"
 def execute(path: Path, profile: str, timeout: int) -> float:
     """Execute one notebook in place; return the wall time in seconds."""
     notebook = nbformat.read(path, as_version=4)
+    # nbclient writes widget state only when the run made widgets: drop the old state
+    # first, or a notebook that no longer makes any keeps a stale snapshot of them.
+    notebook.metadata.pop("widgets", None)
     os.environ["BERTEDU_PROFILE"] = profile  # inherited by the kernel process
     client = NotebookClient(
         notebook,

@@ -23,7 +23,7 @@ FORBIDDEN: dict[str, set[str]] = {
     "tokenization": {"model", "data", "train", "pretraining", "qa", "viz", "weights", "hf", "cli"},
     "pretraining": {"qa", "viz", "cli"},
     "qa": {"pretraining", "viz", "cli"},
-    "viz": {"train", "pretraining", "qa", "cli"},
+    "viz": {"train", "pretraining", "cli"},  # qa: the cross-attention view of its decoder
 }
 #: Only the entry point runs the command line.
 ONLY_IMPORTED_BY = {"cli": {"__main__"}}

@@ -36,7 +36,7 @@ def test_smoke_pretrain_and_resume(tmp_path, capsys):
     assert run["recipe"]["profile"] == "smoke" and run["data"]["held_out_documents"] > 0
 
     # Continue the same run to 6 updates: the schedule now ends at 6, the first 4 are not redone.
-    assert pretrain_smoke(out, 6, "--resume") == 0
+    assert pretrain_smoke(out, 6, "--resume", "--extend-steps") == 0
     printed = capsys.readouterr().out
     assert "Resumed from" in printed and "done: 6 updates" in printed
     assert [r["step"] for r in read_metrics(out / "metrics.jsonl", "train")] == [1, 2, 3, 4, 5, 6]

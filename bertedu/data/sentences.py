@@ -16,6 +16,7 @@ import unicodedata
 from collections.abc import Sequence
 
 import pysbd
+import torch
 
 _WHITESPACE = re.compile(r"\s+")
 
@@ -51,10 +52,26 @@ def split_sentences(text: str, language: str = "en") -> list[str]:
     ]
 
 
+def pool_start_method() -> str:
+    """How to start the sentence-splitting processes: ``fork`` while that is safe, else ``spawn``.
+
+    Forking is the fast way (the children share the parent's memory and imports),
+    but a process that has started CUDA or joined a ``torch.distributed`` group
+    (NCCL, gloo) has threads and driver state that a fork copies half-way: the
+    children can hang or crash. Then the pool is started with ``spawn``: fresh
+    interpreters that import only this module.
+    """
+    cuda_started = torch.cuda.is_available() and torch.cuda.is_initialized()
+    group_started = torch.distributed.is_available() and torch.distributed.is_initialized()
+    if cuda_started or group_started or "fork" not in multiprocessing.get_all_start_methods():
+        return "spawn"
+    return "fork"
+
+
 def split_many(texts: Sequence[str], *, num_proc: int = 1) -> list[list[str]]:
     """:func:`split_sentences` over many texts, in ``num_proc`` processes (pysbd is pure Python:
     ~0.2 MB/s a core)."""
     if num_proc <= 1 or len(texts) < 100:
         return [split_sentences(text) for text in texts]
-    with multiprocessing.get_context("fork").Pool(num_proc) as pool:
+    with multiprocessing.get_context(pool_start_method()).Pool(num_proc) as pool:
         return pool.map(split_sentences, texts, chunksize=max(1, len(texts) // (8 * num_proc)))

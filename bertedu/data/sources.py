@@ -13,19 +13,22 @@ Three rules keep the corpus honest:
 
 * documents stay documents (a dictionary entry, a Brown sample, a section of a manual), so
   NSP negatives come from other documents;
-* a paragraph that appeared earlier in the mix (exactly, after lower-casing and dropping
-  punctuation) is dropped, and so is a document most of whose word 8-grams appeared earlier:
-  a held-out document must not have been trained on under another name;
+* a paragraph of six words or more that appeared earlier in the mix (exactly, after
+  lower-casing and dropping punctuation) is dropped, and so is a document most of whose word
+  8-grams appeared earlier (:mod:`bertedu.data.dedup`): a held-out document must not have
+  been trained on under another name;
 * the held-out split is by a hash of ``source`` and ``title``: a document is held out or not
   whatever else is in the mix, so adding a source never moves a document across the split.
 
 Sentence splitting (pysbd) of ten million WordPieces takes minutes; the split documents are
 cached as compressed JSON lines under ``corpora/cache``, keyed by the source's version and
-the code that cleans it, so a second load takes seconds.
+the code that cleans it, so a second load takes about ten seconds.
 """
 
 from __future__ import annotations
 
+import ast
+import dataclasses
 import gzip
 import hashlib
 import importlib.metadata
@@ -40,10 +43,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bertedu.data import text_formats
+from bertedu.data import dedup, rdata, text_formats
 from bertedu.data.corpus import Document, embedded_wikipedia_path
 from bertedu.data.dedup import DedupStats, deduplicate
-from bertedu.data.rdata import read_lazy_load_data
 from bertedu.data.sentences import split_many
 from bertedu.data.text_formats import RawDocument
 
@@ -133,7 +135,7 @@ _AUSTEN_NOVELS = {
 
 
 def _read_austen(path: Path) -> Iterable[RawDocument]:
-    novels = read_lazy_load_data(path)
+    novels = rdata.read_lazy_load_data(path)
     for name, title in _AUSTEN_NOVELS.items():
         yield from text_formats.read_novel(title, novels[name])
 
@@ -293,17 +295,35 @@ class _SplitDocument:
     paragraphs: tuple[tuple[str, ...], ...]
 
 
-def _code_fingerprint() -> str:
-    files = [text_formats.__file__, __file__, split_many.__code__.co_filename]
-    digest = hashlib.sha256()
-    for path in files:
-        digest.update(Path(path).read_bytes())
-    digest.update(importlib.metadata.version("pysbd").encode())
+def _without_docstrings(tree: ast.AST) -> ast.AST:
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and isinstance(body[0], ast.Expr):
+            if isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
+                node.body = body[1:] or [ast.Pass()]
+    return tree
+
+
+def _code_fingerprint(*modules: str) -> str:
+    # The syntax trees of the code that makes a cache, docstrings removed: editing a
+    # comment, a docstring or the layout keeps the caches; editing the code does not.
+    digest = hashlib.sha256(importlib.metadata.version("pysbd").encode())
+    for path in modules:
+        tree = _without_docstrings(ast.parse(Path(path).read_text(encoding="utf-8")))
+        digest.update(ast.dump(tree).encode())
     return digest.hexdigest()[:12]
 
 
 def _cache_key(source: Source) -> str:
-    return hashlib.sha256(f"{source.version()}|{_code_fingerprint()}".encode()).hexdigest()[:16]
+    code = _code_fingerprint(
+        text_formats.__file__, rdata.__file__, __file__, split_many.__code__.co_filename
+    )
+    return hashlib.sha256(f"{source.version()}|{code}".encode()).hexdigest()[:16]
+
+
+def _partial_path(path: Path) -> Path:
+    # Unique per process: two runs filling the same cache never write one file together.
+    return path.with_name(f"{path.name}.{os.getpid()}.partial")
 
 
 def _read_cache(path: Path) -> list[_SplitDocument] | None:
@@ -317,11 +337,15 @@ def _read_cache(path: Path) -> list[_SplitDocument] | None:
 
 
 def _write_cache(path: Path, documents: list[_SplitDocument]) -> None:
+    rows = ({"title": d.title, "topic": d.topic, "paragraphs": d.paragraphs} for d in documents)
+    _write_rows(path, rows)
+
+
+def _write_rows(path: Path, rows: Iterable[dict]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".partial")
+    partial = _partial_path(path)
     with gzip.open(partial, "wt", encoding="utf-8", compresslevel=3) as file:
-        for doc in documents:
-            row = {"title": doc.title, "topic": doc.topic, "paragraphs": doc.paragraphs}
+        for row in rows:
             file.write(json.dumps(row, ensure_ascii=False) + "\n")
     partial.replace(path)  # a run killed mid-write leaves no truncated cache behind
 
@@ -395,11 +419,55 @@ def resolve_mix(mix: str | Sequence[str]) -> tuple[str, ...]:
 def load_mix_with_stats(
     mix: str | Sequence[str] = "default", *, num_proc: int = 1, cache: bool = True
 ) -> tuple[list[Document], DedupStats]:
-    """The documents of a mix after deduplication, with what deduplication removed."""
+    """The documents of a mix after deduplication, with what deduplication removed.
+
+    The result is cached too (deduplicating ten million WordPieces takes about ten seconds),
+    keyed by the sources' cache keys in mix order and the deduplication code.
+    """
     names = resolve_mix(mix)
+    for name in names:
+        SOURCES[name].locate()  # fail early, naming the install command
+    keys = "|".join(f"{name}:{_cache_key(SOURCES[name])}" for name in names)
+    code = _code_fingerprint(dedup.__file__, __file__)
+    mix_key = hashlib.sha256(f"{keys}|{code}".encode()).hexdigest()[:16]
+    path = corpora_dir() / "cache" / f"mix-{mix_key}.jsonl.gz"
+    if cache and path.exists():
+        return _read_mix_cache(path)
     loaded = [(name, _load_split_source(name, num_proc=num_proc, cache=cache)) for name in names]
     kept, stats = deduplicate(loaded)
-    return [_to_document(doc, name) for name, doc in kept], stats
+    documents = [_to_document(doc, name) for name, doc in kept]
+    if cache:
+        rows = [{"dedup_stats": _stats_to_json(stats)}] + [
+            {"source": d.source, "title": d.title, "topic": d.topic, "sentences": d.sentences}
+            for d in documents
+        ]
+        _write_rows(path, rows)
+    return documents, stats
+
+
+def _stats_to_json(stats: DedupStats) -> dict[str, list]:
+    return {
+        name: [
+            [list(key) if isinstance(key, tuple) else key, count] for key, count in counts.items()
+        ]
+        for name, counts in ((f.name, getattr(stats, f.name)) for f in dataclasses.fields(stats))
+    }
+
+
+def _read_mix_cache(path: Path) -> tuple[list[Document], DedupStats]:
+    with gzip.open(path, "rt", encoding="utf-8") as file:
+        counts = json.loads(next(file))["dedup_stats"]
+        documents = [
+            Document(tuple(row["sentences"]), row["title"], row["topic"], row["source"])
+            for row in map(json.loads, file)
+        ]
+    stats = DedupStats(
+        **{
+            name: Counter({tuple(k) if isinstance(k, list) else k: n for k, n in pairs})
+            for name, pairs in counts.items()
+        }
+    )
+    return documents, stats
 
 
 def load_mix(

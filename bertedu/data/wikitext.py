@@ -19,6 +19,17 @@ from bertedu.data.sentences import split_many
 from bertedu.hub import explain_hub_errors
 
 WIKITEXT_CONFIGS = ("wikitext-2-raw-v1", "wikitext-103-raw-v1")
+#: The dataset's canonical name on the Hugging Face Hub (the bare ``wikitext`` is an alias).
+WIKITEXT_HUB_NAME = "Salesforce/wikitext"
+#: Show this wherever text from WikiText is shown (its licence differs from the embedded corpus's).
+WIKITEXT_ATTRIBUTION = (
+    "The text is from WikiText (Merity, Xiong, Bradbury and Socher 2016, "
+    '"Pointer Sentinel Mixture Models", https://arxiv.org/abs/1609.07843), '
+    "Wikipedia's Good and Featured articles, by Wikipedia contributors, dual-licensed under "
+    "CC BY-SA 3.0 (https://creativecommons.org/licenses/by-sa/3.0/) and the GNU Free "
+    "Documentation License; read from the Hugging Face Hub dataset Salesforce/wikitext. Text "
+    "shown from it is shared under the same licences."
+)
 _ARTICLE_TITLE = re.compile(r"^ = ([^=].*?) = $")
 _HEADING = re.compile(r"^ (= )+.*?( =)+ $")
 _NUMBER_SEPARATOR = re.compile(r" @([-,.])@ ")
@@ -62,7 +73,9 @@ def load_wikitext(
     Needs the Hugging Face Hub (or its local cache); without it, a
     :class:`bertedu.hub.HubUnavailableError` names the offline alternatives.
     WikiText-103 is about 28,000 articles and 540 MB of text: splitting all of
-    it into sentences takes about 40 core-minutes, so use ``num_proc``.
+    it into sentences takes about 40 core-minutes, so use ``num_proc``, and under
+    ``torchrun`` let one process do it (:func:`bertedu.data.document_cache.cached_corpus`).
+    Attribute the text with :data:`WIKITEXT_ATTRIBUTION`.
     """
     if config not in WIKITEXT_CONFIGS:
         raise ValueError(
@@ -71,11 +84,11 @@ def load_wikitext(
     from datasets import load_dataset  # deferred: importing datasets takes a second
 
     with explain_hub_errors(
-        f"the dataset 'wikitext' ({config}, split {split!r})",
+        f"the dataset {WIKITEXT_HUB_NAME!r} ({config}, split {split!r})",
         "Use bertedu.data.corpus.load_embedded_wikipedia() (10,033 Wikipedia leads, offline) "
         "or bertedu.data.corpus.load_text_documents(path) for your own .txt files.",
     ):
-        lines = load_dataset("wikitext", config, split=split)["text"]
+        lines = load_dataset(WIKITEXT_HUB_NAME, config, split=split)["text"]
     articles = []
     for article in wikitext_articles(lines):
         if limit is not None and len(articles) >= limit:

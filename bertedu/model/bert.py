@@ -130,10 +130,15 @@ class BertModel(nn.Module):
         ``output_attentions=True`` returns each layer's attention weights (and
         uses the explicit attention formula instead of the fused kernel).
         """
-        validate_input_ids(input_ids, self.config)
+        # The checks read values (a data-dependent branch): torch.compile would split its graph at
+        # each one, so compiled code (a training run on checked batches) skips them.
+        checked = not torch.compiler.is_compiling()
+        if checked:
+            validate_input_ids(input_ids, self.config)
         mask = None
         if attention_mask is not None:
-            validate_attention_mask(attention_mask, input_ids)
+            if checked:
+                validate_attention_mask(attention_mask, input_ids)
             mask = padding_mask(attention_mask)
         hidden = self.embeddings(input_ids, token_type_ids)
         hidden, attentions = self.encoder(hidden, mask=mask, output_attentions=output_attentions)

@@ -56,6 +56,12 @@ class BertConfig:
             value = getattr(self, name)
             if not 0.0 <= value < 1.0:
                 raise ValueError(f"BertConfig.{name} must be in [0, 1), got {value!r}")
+        if not (isinstance(self.layer_norm_eps, (int, float)) and 0 < self.layer_norm_eps < 1):
+            raise ValueError(
+                f"BertConfig.layer_norm_eps must be a small positive number (BERT uses 1e-12), "
+                f"got {self.layer_norm_eps!r}: LayerNorm divides by sqrt(variance + eps), and a "
+                "negative eps gives NaN for tokens of small variance."
+            )
         if not 0 <= self.pad_token_id < self.vocab_size:
             raise ValueError(f"pad_token_id {self.pad_token_id} is outside the vocabulary")
 

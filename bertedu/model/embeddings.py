@@ -39,11 +39,13 @@ class BertEmbeddings(nn.Module):
 
         ``token_type_ids`` defaults to all zeros (a single segment).
         """
-        validate_input_ids(input_ids, self.config)
+        checked = not torch.compiler.is_compiling()  # no data-dependent checks in compiled code
+        if checked:
+            validate_input_ids(input_ids, self.config)
         seq_len = input_ids.shape[1]
         if token_type_ids is None:
             token_type_ids = torch.zeros_like(input_ids)
-        else:
+        elif checked:
             validate_token_type_ids(token_type_ids, input_ids, self.config)
         positions = self.position_ids[:seq_len]
         # Summed in transformers' order (token + segment, then + position): float addition is
@@ -91,7 +93,12 @@ def validate_input_ids(input_ids: torch.Tensor, config: BertConfig) -> None:
 def validate_token_type_ids(
     token_type_ids: torch.Tensor, input_ids: torch.Tensor, config: BertConfig
 ) -> None:
-    """Raise a ``ValueError`` for segment ids of the wrong shape or range."""
+    """Raise a ``ValueError`` for segment ids of the wrong dtype, shape or range."""
+    if token_type_ids.dtype == torch.bool or token_type_ids.is_floating_point():
+        raise ValueError(
+            f"token_type_ids must hold integer segment ids (0 for sentence A, 1 for sentence B), "
+            f"got dtype {token_type_ids.dtype}; convert with token_type_ids.long()."
+        )
     if tuple(token_type_ids.shape) != tuple(input_ids.shape):
         raise ValueError(
             f"token_type_ids has shape {tuple(token_type_ids.shape)} but input_ids has "

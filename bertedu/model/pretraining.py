@@ -130,12 +130,53 @@ def validate_pretraining_labels(
             raise ValueError("next_sentence_label must be 0 (B follows A) or 1 (B is random)")
 
 
-class BertForPreTraining(nn.Module):
-    """BERT with the MLM and NSP heads. Names mirror transformers' ``bert`` and ``cls`` modules."""
+def masked_mean_cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """The mean cross-entropy over the rows whose label is not ``IGNORE_INDEX``; 0 when there is
+    none (a plain mean would be 0/0 = NaN), with no data-dependent branch."""
+    total = F.cross_entropy(logits.float(), labels, ignore_index=IGNORE_INDEX, reduction="sum")
+    return total / (labels != IGNORE_INDEX).sum().clamp(min=1)
 
-    def __init__(self, config: BertConfig) -> None:
+
+def gather_predictions(
+    hidden: torch.Tensor, labels: torch.Tensor, max_predictions: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The labelled positions of every row, padded to ``max_predictions``: a fixed shape.
+
+    ``hidden[labels != IGNORE_INDEX]`` has as many rows as there happen to be
+    labels, a shape only known at run time, so ``torch.compile`` must break the
+    graph there. Here a stable sort moves each row's labelled positions to its
+    front (in their original order), and the first ``max_predictions`` are
+    gathered: ``[batch * max_predictions, hidden]`` whatever the masks, with
+    ``IGNORE_INDEX`` as the label of the padding rows (a row with fewer
+    predictions gathers some unlabelled positions, whose label is already
+    ``IGNORE_INDEX``). Google's BERT feeds its model ``masked_lm_positions`` of this
+    fixed size for the same reason. Rows with more labels than ``max_predictions``
+    would lose some; :meth:`BertForPreTraining.forward` refuses them outside compiled code.
+    """
+    unlabelled = (labels == IGNORE_INDEX).to(torch.int8)
+    positions = unlabelled.argsort(dim=1, stable=True)[:, :max_predictions]
+    gathered = hidden.gather(1, positions.unsqueeze(-1).expand(-1, -1, hidden.shape[-1]))
+    return gathered.flatten(0, 1), labels.gather(1, positions).flatten().long()
+
+
+class BertForPreTraining(nn.Module):
+    """BERT with the MLM and NSP heads. Names mirror transformers' ``bert`` and ``cls`` modules.
+
+    ``max_predictions`` (optional, not part of the architecture): the most MLM labels a row
+    has. When it is set, compiled code (``torch.compile``) gathers the labelled positions at
+    a fixed size (:func:`gather_predictions`) and traces as one graph; eager code keeps the
+    exact sparse selection, so its outputs do not depend on it.
+    """
+
+    def __init__(self, config: BertConfig, max_predictions: int | None = None) -> None:
         super().__init__()
+        if max_predictions is not None and max_predictions < 1:
+            raise ValueError(
+                f"max_predictions must be a positive number of labels per row or None, "
+                f"got {max_predictions}"
+            )
         self.config = config
+        self.max_predictions = max_predictions
         self.bert = BertModel(config)
         self.cls = BertPreTrainingHeads(config, self.bert.embeddings.word_embeddings)
         self.cls.apply(lambda module: init_bert_weights(module, config.initializer_range))
@@ -155,6 +196,19 @@ class BertForPreTraining(nn.Module):
             and not torch.is_autocast_enabled(transformed.device.type)
         )
 
+    def _check_predictions_fit(self, labels: torch.Tensor | None) -> None:
+        """Refuse rows with more labels than ``max_predictions`` (the fixed gather would drop
+        some)."""
+        if labels is None or self.max_predictions is None:
+            return
+        most = int((labels != IGNORE_INDEX).sum(dim=1).max()) if labels.numel() else 0
+        if most > self.max_predictions:
+            raise ValueError(
+                f"A row has {most} MLM labels but the model was built with "
+                f"max_predictions={self.max_predictions}: build it with the collator's "
+                "max_predictions (or None)."
+            )
+
     def forward(
         self,
         input_ids: torch.Tensor,
@@ -164,8 +218,17 @@ class BertForPreTraining(nn.Module):
         next_sentence_label: torch.Tensor | None = None,
         output_attentions: bool = False,
     ) -> BertForPreTrainingOutput:
-        """Encode, then predict the masked tokens (``labels != IGNORE_INDEX``) and the NSP class."""
-        validate_pretraining_labels(labels, next_sentence_label, input_ids, self.config)
+        """Encode, then predict the masked tokens (``labels != IGNORE_INDEX``) and the NSP class.
+
+        Under ``torch.compile`` the label checks (data-dependent Python branches, which
+        would split the graph) are skipped, and with ``max_predictions`` set the MLM rows
+        are ``batch * max_predictions`` long, the padding rows labelled ``IGNORE_INDEX`` in
+        ``mlm_labels``.
+        """
+        compiling = torch.compiler.is_compiling()
+        if not compiling:
+            validate_pretraining_labels(labels, next_sentence_label, input_ids, self.config)
+            self._check_predictions_fit(labels)
         encoded = self.bert(
             input_ids, token_type_ids, attention_mask, output_attentions=output_attentions
         )
@@ -176,23 +239,22 @@ class BertForPreTraining(nn.Module):
         if labels is None:
             mlm_logits = self.cls.predictions(hidden)  # dense: [batch, seq, vocab]
         else:
-            selected = labels != IGNORE_INDEX
-            mlm_labels = labels[selected].long()
+            fixed = compiling and self.max_predictions is not None
+            if fixed:
+                rows, mlm_labels = gather_predictions(hidden, labels, self.max_predictions)
+            else:
+                selected = labels != IGNORE_INDEX
+                rows, mlm_labels = hidden[selected], labels[selected].long()
             predictions = self.cls.predictions
-            transformed = predictions.transform(hidden[selected])  # sparse: [n_labelled, hidden]
-            if mlm_labels.numel() and self._fuse_mlm_loss(transformed):
+            transformed = predictions.transform(rows)  # sparse: [n_rows, hidden]
+            if not fixed and mlm_labels.numel() and self._fuse_mlm_loss(transformed):
                 mlm_logits = None  # never materialised: see bertedu.model.fused_loss
                 mlm_loss = linear_cross_entropy(
                     transformed, predictions.decoder.weight, predictions.bias, mlm_labels
                 )
             else:
-                mlm_logits = predictions.project(transformed)  # [n_labelled, vocab]
-                # With no labelled token the mean would be 0/0 = NaN; a zero keeps the graph valid.
-                mlm_loss = (
-                    F.cross_entropy(mlm_logits, mlm_labels)
-                    if mlm_labels.numel()
-                    else mlm_logits.sum() * 0.0
-                )
+                mlm_logits = predictions.project(transformed)  # [n_rows, vocab]
+                mlm_loss = masked_mean_cross_entropy(mlm_logits, mlm_labels)
         if next_sentence_label is not None:
             nsp_loss = F.cross_entropy(nsp_logits, next_sentence_label.long())
         losses = [value for value in (mlm_loss, nsp_loss) if value is not None]

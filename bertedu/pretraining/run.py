@@ -8,16 +8,19 @@ data statistics, source commit) and hands everything to the generic loop
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
 import time
+from array import array
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from transformers import PreTrainedTokenizerBase
 
+from bertedu.data.document_cache import cached_corpus
 from bertedu.model import BertForPreTraining
 from bertedu.pretraining.baselines import unigram_log_probabilities
 from bertedu.pretraining.data import PretrainingData, prepare_data
@@ -27,6 +30,8 @@ from bertedu.pretraining.recipes import PretrainRecipe
 from bertedu.seeding import seed_everything
 from bertedu.tokenization import load_tokenizer
 from bertedu.train import TrainResult, distributed, train
+from bertedu.train.checkpoint import claim_output_folder
+from bertedu.train.resume import checkpoint_to_resume
 
 SOURCE_ROOT = Path(__file__).resolve().parents[2]
 
@@ -58,22 +63,106 @@ class PretrainRun:
     output_dir: Path
 
 
+def data_fingerprint(data: PretrainingData) -> str:
+    """SHA-256 of the training instances (every token id and NSP label, in order).
+
+    The recipe and seed name the data only as long as the corpus files do not
+    change; the fingerprint is of the data itself, so resuming on another
+    corpus (or an edited one) is caught.
+    """
+    digest = hashlib.sha256()
+    for instance_set in data.train.instance_sets:
+        ids = array("q")
+        for instance in instance_set:
+            ids.extend((len(instance.tokens_a), len(instance.tokens_b), instance.is_random_next))
+            ids.extend(instance.tokens_a)
+            ids.extend(instance.tokens_b)
+        digest.update(ids.tobytes())
+    return digest.hexdigest()
+
+
 def write_run_info(
-    output_dir: Path, recipe: PretrainRecipe, *, seed: int, world_size: int, data: PretrainingData
+    output_dir: Path,
+    recipe: PretrainRecipe,
+    *,
+    seed: int,
+    world_size: int,
+    data: PretrainingData,
+    fingerprint: str,
+    resume: bool = False,
 ) -> None:
-    """``run.json``: what the run was made of and where (the model card reads it)."""
+    """``run.json``: what the run was made of and where (the model card reads it).
+
+    A resumption keeps the original ``started`` and adds its own time to ``resumed``.
+    """
     output_dir.mkdir(parents=True, exist_ok=True)
+    path = output_dir / "run.json"
+    now = time.strftime("%Y-%m-%d %H:%M:%S")
+    earlier = _read_run_info(path) if resume else {}
     run_info = {
         "recipe": recipe.to_dict(),
         "seed": seed,
         "world_size": world_size,
         "data": data.stats,
-        "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "data_fingerprint": fingerprint,
+        "started": earlier.get("started", now),
         "commit": source_commit(),
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
     }
-    (output_dir / "run.json").write_text(json.dumps(run_info, indent=1) + "\n", encoding="utf-8")
+    if resume:
+        run_info["resumed"] = [*earlier.get("resumed", []), now]
+    path.write_text(json.dumps(run_info, indent=1) + "\n", encoding="utf-8")
+
+
+def _read_run_info(path: Path) -> dict:
+    """An existing ``run.json`` (empty when missing or unreadable: it is rewritten anyway)."""
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return {}
+    return info if isinstance(info, dict) else {}
+
+
+def batch_for_processes(
+    recipe: PretrainRecipe, info: distributed.DistributedInfo
+) -> PretrainRecipe:
+    """The recipe with a batch every process can take an equal share of, checked before any data
+    is read.
+
+    On 3 GPUs the gpu recipe's 256 sequences become 3 x 85 = 255 (the remainder is
+    dropped, and said so); a batch smaller than the number of processes is refused.
+    """
+    split = distributed.split_batch(recipe.batch_size, info.world_size)
+    if info.world_size > 1 and info.is_main:
+        print(f"Batch: {split.describe()}.")
+    return recipe if split.used == recipe.batch_size else recipe.replace(batch_size=split.used)
+
+
+def prepare_once(
+    recipe: PretrainRecipe,
+    tokenizer: PreTrainedTokenizerBase,
+    *,
+    seed: int,
+    num_proc: int | None,
+    output_dir: Path,
+) -> PretrainingData:
+    """The run's data, prepared by rank 0 into ``output_dir/cache`` and read from there by the
+    other processes (one process: prepared and cached).
+
+    The sentence-split corpus and the WordPieces are the expensive, cached steps;
+    every process still builds the (cheap, seeded) NSP pairs itself, so all of them
+    hold the same batches and each takes its rows of every batch.
+    """
+    cache_dir = output_dir / "cache"
+    with distributed.main_process_first():
+        documents = cached_corpus(
+            recipe.corpus,
+            limit=recipe.corpus_limit,
+            num_proc=num_proc or os.cpu_count() or 1,
+            cache_dir=cache_dir,
+        )
+        return prepare_data(recipe, tokenizer, seed=seed, cache_dir=cache_dir, documents=documents)
 
 
 def pretrain(
@@ -87,26 +176,37 @@ def pretrain(
     data: PretrainingData | None = None,
     num_proc: int | None = None,
     tokenizer: PreTrainedTokenizerBase | None = None,
+    overwrite: bool = False,
+    extend_steps: bool = False,
+    resume_from: str | Path | None = None,
 ) -> PretrainRun:
     """Pretrain a BERT by ``recipe``; checkpoints, ``metrics.jsonl`` and ``run.json`` go to
     ``output_dir``.
 
-    Under ``torchrun`` every process calls this; rank 0 writes. ``data`` reuses
-    prepared data (a notebook prepares it once for several runs).
+    Under ``torchrun`` every process calls this; rank 0 prepares the data (the others read
+    its caches) and writes. The batch is cut to a multiple of the number of processes
+    before anything else (:func:`batch_for_processes`). ``data`` reuses prepared data (a
+    notebook prepares it once for several runs). A fresh run into a folder with
+    checkpoints is refused unless ``overwrite`` (the old run is moved aside); ``resume``
+    refuses a checkpoint of another recipe, seed or data, and another ``total_steps``
+    unless ``extend_steps``; ``resume_from`` picks a checkpoint folder instead of the newest.
     """
     info = distributed.init_distributed()
     output_dir = Path(output_dir)
+    recipe = batch_for_processes(recipe, info)
+    resume = resume or resume_from is not None
+    if info.is_main:  # before the data is prepared: its cache lives in the folder
+        aside = claim_output_folder(output_dir, resume=resume, overwrite=overwrite)
+        if aside is not None:
+            print(f"--overwrite: the previous run in {output_dir} was moved to {aside}.")
+    distributed.barrier()
     tokenizer = tokenizer or load_tokenizer()
     if data is None:
-        data = prepare_data(
-            recipe,
-            tokenizer,
-            seed=seed,
-            num_proc=num_proc or os.cpu_count() or 1,
-            cache_dir=output_dir / "cache",
-        )
+        data = prepare_once(recipe, tokenizer, seed=seed, num_proc=num_proc, output_dir=output_dir)
     seed_everything(seed)
-    model = BertForPreTraining(recipe.model_config(len(tokenizer)))
+    model = BertForPreTraining(
+        recipe.model_config(len(tokenizer)), max_predictions=recipe.max_predictions
+    )
     unigram = None
     if recipe.unigram_output_bias:
         unigram = unigram_log_probabilities(data.train.instance_sets[0], len(tokenizer))
@@ -117,8 +217,29 @@ def pretrain(
     config = recipe.train.replace(
         compile=recipe.train.compile and torch.cuda.is_available(), progress=progress
     )
+    identity = {
+        "recipe": recipe.to_dict(),
+        "seed": seed,
+        "data_fingerprint": data_fingerprint(data),
+    }
+    if resume:  # refuse another run's checkpoint before run.json is touched
+        checkpoint_to_resume(
+            output_dir,
+            config=config,
+            extra=identity,
+            resume_from=resume_from,
+            extend_steps=extend_steps,
+        )
     if info.is_main:
-        write_run_info(output_dir, recipe, seed=seed, world_size=info.world_size, data=data)
+        write_run_info(
+            output_dir,
+            recipe,
+            seed=seed,
+            world_size=info.world_size,
+            data=data,
+            fingerprint=identity["data_fingerprint"],
+            resume=resume,
+        )
     held_out = data.held_out
     result = train(
         model,
@@ -128,7 +249,9 @@ def pretrain(
         checkpoint_dir=output_dir,
         resume=resume,
         generators={"masking": data.train.generator},
-        extra={"recipe": recipe.to_dict(), "seed": seed},
+        extra=identity,
         stop_at_step=stop_at_step,
+        resume_from=resume_from,
+        extend_steps=extend_steps,
     )
     return PretrainRun(model, result, data, output_dir)

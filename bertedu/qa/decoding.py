@@ -64,6 +64,18 @@ def _encoder_inputs(input_ids, token_type_ids, attention_mask):
     return input_ids, token_type_ids, attention_mask
 
 
+def check_max_new_tokens(model: BertEncoderDecoder, max_new_tokens: int) -> None:
+    """Refuse, before generating, more tokens than the decoder has positions for."""
+    if max_new_tokens < 1:
+        raise ValueError(f"max_new_tokens must be at least 1, got {max_new_tokens}")
+    positions = model.config.max_position_embeddings
+    if max_new_tokens > positions:
+        raise ValueError(
+            f"max_new_tokens={max_new_tokens} is more than the decoder's {positions} positions "
+            f"(the start token and the answer share them); pass max_new_tokens <= {positions}."
+        )
+
+
 @torch.no_grad()
 def greedy_decode(
     model: BertEncoderDecoder,
@@ -73,8 +85,7 @@ def greedy_decode(
     max_new_tokens: int = 32,
 ) -> list[list[int]]:
     """The most probable token at every step, for a batch; each answer's ids (no [CLS]/[SEP])."""
-    if max_new_tokens < 1:
-        raise ValueError(f"max_new_tokens must be at least 1, got {max_new_tokens}")
+    check_max_new_tokens(model, max_new_tokens)
     input_ids, token_type_ids, attention_mask = _encoder_inputs(
         input_ids, token_type_ids, attention_mask
     )
@@ -249,10 +260,9 @@ def beam_search(
     highest length-normalised score. ``tokenizer`` (optional) only labels the
     recorded steps' tokens. ``beam_width=1`` is greedy search.
     """
-    if beam_width < 1 or max_new_tokens < 1:
-        raise ValueError(
-            f"beam_width and max_new_tokens must be at least 1, got {beam_width}, {max_new_tokens}"
-        )
+    if beam_width < 1:
+        raise ValueError(f"beam_width must be at least 1, got {beam_width}")
+    check_max_new_tokens(model, max_new_tokens)
     input_ids, token_type_ids, attention_mask = _encoder_inputs(
         input_ids, token_type_ids, attention_mask
     )

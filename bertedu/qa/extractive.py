@@ -182,6 +182,13 @@ def tokenize_example(
                 f"Example {example.id!r} has no located answer; pass with_labels=False."
             )
         char_start = example.answer_starts[0]
+        found = example.context[char_start : char_start + len(example.answers[0])]
+        if char_start < 0 or found != example.answers[0]:
+            raise ValueError(
+                f"Example {example.id!r}: the answer {example.answers[0]!r} is not at "
+                f"answer_start={char_start} of the context (found {found!r} there). Fix the "
+                "offset (context.find(answer) gives the first occurrence) or drop the example."
+            )
         answer_span = _answer_token_span(
             passage["offset_mapping"], char_start, char_start + len(example.answers[0])
         )
@@ -538,6 +545,12 @@ def answer_question(
     a span of ``context``.
     """
     check_text(question, context)
+    positions = model.config.max_position_embeddings
+    if max_length > positions:
+        raise ValueError(
+            f"max_length={max_length} is more than the model's {positions} positions; pass "
+            f"max_length <= {positions} (longer passages are split into windows anyway)."
+        )
     features = prepare_features(
         [QAExample("question", question, context, ())],
         tokenizer,

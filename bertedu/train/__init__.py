@@ -18,6 +18,8 @@ Modules (one idea each; each importable on its own):
 * :mod:`bertedu.train.rng`: capture/restore Python, NumPy, torch, CUDA and named generators.
 * :mod:`bertedu.train.batches`: data sources the loop accepts and the data position it resumes
   from.
+* :mod:`bertedu.train.resume`: which checkpoint a resumption continues, and the refusal
+  (``ResumeMismatchError``) to continue a run of other settings or data.
 * :mod:`bertedu.train.loop`: ``train(...)``, the loop itself; ``NonFiniteLossError``.
 * :mod:`bertedu.train.metrics_log`: the JSON-lines metrics log (``MetricsLog``, ``read_metrics``).
 * :mod:`bertedu.train.plots`: ``plot_training`` loss curves, ``smooth``.

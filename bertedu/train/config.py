@@ -8,7 +8,7 @@ from typing import Any
 
 from bertedu.train.optim import DEFAULT_BETAS, DEFAULT_EPS, DEFAULT_WEIGHT_DECAY
 
-PRECISIONS = ("auto", "fp32", "bf16")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
 @dataclass
@@ -30,7 +30,8 @@ class TrainConfig:
     eps: float = DEFAULT_EPS
     max_grad_norm: float | None = 1.0  # None: no clipping
     grad_accumulation: int = 1
-    precision: str = "auto"  # auto: bf16 autocast on a CUDA GPU that supports it, fp32 elsewhere
+    precision: str = "auto"  # auto: bf16 on a GPU with native bf16, fp16 + loss scaling on an
+    # older GPU (T4, V100), fp32 on the CPU; bf16 asked for on a GPU without native bf16: fp16
     compile: bool = False  # torch.compile the model (worth it on a GPU for long runs)
     eval_every: int | None = None  # evaluate every this many updates (and always at the end)
     checkpoint_every: int | None = None  # checkpoint every this many updates (and at the end)

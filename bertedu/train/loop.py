@@ -5,18 +5,20 @@ object (a dataclass, a transformers ``ModelOutput``, a dict) with a scalar
 ``loss``; other scalar fields named ``*_loss`` (BERT's ``mlm_loss`` and
 ``nsp_loss``) are logged too. One optimizer update is:
 
-1. ``grad_accumulation`` times: forward one batch (in bf16 autocast on a GPU),
-   check the loss is finite, backward ``loss / grad_accumulation`` (gradients
-   add up, so the update is the one a batch ``grad_accumulation`` times larger
-   would give);
-2. clip the global gradient norm to ``max_grad_norm``;
+1. ``grad_accumulation`` times: forward one batch (in bf16 autocast on a GPU
+   with native bf16, fp16 with loss scaling on an older one), check the loss
+   is finite, backward ``loss / grad_accumulation`` (gradients add up, so the
+   update is the one a batch ``grad_accumulation`` times larger would give);
+2. clip the global gradient norm to ``max_grad_norm`` (unscaled first in fp16);
 3. AdamW step, learning-rate schedule step, gradients set to ``None``.
 
 Around it: a tqdm bar with the running loss, a JSON-lines metrics log,
 evaluation every ``eval_every`` updates, and checkpoints every
 ``checkpoint_every`` updates from which ``resume=True`` continues exactly.
 Under ``torchrun`` (see :mod:`bertedu.train.distributed`) every process takes
-its rows of each global batch and DistributedDataParallel averages gradients.
+its rows of each global batch and DistributedDataParallel averages gradients;
+the logged losses are averaged over the processes too. On a GPU the log also
+records the peak memory and the tokens per second of all processes together.
 """
 
 from __future__ import annotations
@@ -37,16 +39,18 @@ from tqdm.auto import tqdm
 from bertedu.device import resolve_device
 from bertedu.nn_utils import eval_mode
 from bertedu.train import distributed
-from bertedu.train.batches import BatchStream, DataPosition
+from bertedu.train.batches import BatchStream
 from bertedu.train.checkpoint import (
-    latest_checkpoint,
-    load_checkpoint,
+    claim_output_folder,
+    new_run_id,
+    remove_stale_temporaries,
     save_checkpoint,
     unwrap_model,
 )
 from bertedu.train.config import TrainConfig
 from bertedu.train.metrics_log import MetricsLog
 from bertedu.train.optim import build_optimizer, warmup_linear_schedule
+from bertedu.train.resume import ResumePoint, checkpoint_to_resume, resume_point, run_identity
 
 Evaluator = Callable[[nn.Module], Mapping[str, float]]
 
@@ -105,18 +109,48 @@ def check_finite(terms: Mapping[str, float], step: int, checkpoint: Path | None)
         )
 
 
-def autocast_dtype(config: TrainConfig, device: torch.device) -> torch.dtype | None:
-    """``torch.bfloat16`` when bf16 autocast applies, else ``None`` (plain fp32).
+def gpu_has_native_bf16(device: torch.device) -> bool:
+    """True on a CUDA GPU with bf16 arithmetic in hardware (Ampere and later).
 
-    bf16 keeps fp32's exponent range, so unlike fp16 it needs no loss scaling;
-    ``auto`` uses it only on a CUDA GPU that supports it (on CPU it is slower
-    and less accurate for a model this small).
+    ``torch.cuda.is_bf16_supported()`` also says True where bf16 is only
+    emulated (T4, V100), which runs several times slower than fp16 there.
     """
-    if config.precision == "bf16":
-        return torch.bfloat16
-    if config.precision == "auto" and device.type == "cuda" and torch.cuda.is_bf16_supported():
-        return torch.bfloat16
-    return None
+    return device.type == "cuda" and torch.cuda.is_bf16_supported(including_emulation=False)
+
+
+def autocast_dtype(config: TrainConfig, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype: ``torch.bfloat16``, ``torch.float16`` or ``None`` (plain fp32).
+
+    bf16 keeps fp32's exponent range and needs no loss scaling; fp16 does
+    (:func:`grad_scaler`), but it is what T4/V100-class GPUs compute fast.
+    ``auto`` picks bf16 on a GPU with native bf16, fp16 on another GPU and
+    fp32 on the CPU (where both are slower for a model this small). ``bf16``
+    on a GPU without native bf16 becomes fp16, so the gpu recipe runs at speed
+    on every card; on the CPU ``bf16`` and ``fp16`` are taken as asked.
+    """
+    if config.precision == "fp32":
+        return None
+    if device.type != "cuda":
+        return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(config.precision)
+    if config.precision == "fp16" or not gpu_has_native_bf16(device):
+        return torch.float16
+    return torch.bfloat16
+
+
+def grad_scaler(dtype: torch.dtype | None, device: torch.device) -> torch.amp.GradScaler:
+    """A loss scaler, enabled for fp16 only: it multiplies the loss before ``backward`` so small
+    fp16 gradients do not underflow to zero, and skips an update whose gradients overflowed."""
+    return torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
+
+
+def device_memory_stats(device: torch.device) -> dict[str, float]:
+    """Peak GPU memory since the last call, in GiB (empty on the CPU), for the metrics log."""
+    if device.type != "cuda":
+        return {}
+    peak = torch.cuda.max_memory_allocated(device) / 2**30
+    reserved = torch.cuda.max_memory_reserved(device) / 2**30
+    torch.cuda.reset_peak_memory_stats(device)
+    return {"gpu_peak_allocated_gib": peak, "gpu_peak_reserved_gib": reserved}
 
 
 def to_device(batch: Mapping[str, Any], device: torch.device) -> dict[str, Any]:
@@ -174,53 +208,6 @@ def is_due(every: int | None, done: int, stop: int) -> bool:
     return bool(every and done % every == 0) or done == stop
 
 
-@dataclass
-class ResumePoint:
-    """Where a run continues: updates done, data position, wall time so far, the checkpoint."""
-
-    step: int = 0
-    position: DataPosition = field(default_factory=DataPosition)
-    elapsed_s: float = 0.0
-    checkpoint: Path | None = None
-
-
-def resume_point(
-    checkpoint_dir: Path | None,
-    *,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    scheduler: Any,
-    generators: dict[str, torch.Generator] | None,
-    total_steps: int,
-    is_main: bool,
-) -> ResumePoint:
-    """Restore the newest checkpoint of ``checkpoint_dir`` into the objects (none: step 0)."""
-    if checkpoint_dir is None:
-        raise ValueError(
-            "resume=True needs checkpoint_dir: the folder the interrupted run wrote to."
-        )
-    found = latest_checkpoint(checkpoint_dir)
-    if found is None:
-        if is_main:
-            print(f"No checkpoint in {checkpoint_dir} yet: starting from step 0.")
-        return ResumePoint()
-    state = load_checkpoint(
-        found, model=model, optimizer=optimizer, scheduler=scheduler, generators=generators
-    )
-    point = ResumePoint(
-        state.step,
-        DataPosition(**state.data_position),
-        float(state.extra.get("elapsed_s", 0.0)),
-        found,
-    )
-    if is_main:
-        print(
-            f"Resumed from {found} (update {point.step} of {total_steps}, "
-            f"epoch {point.position.epoch}, batch {point.position.batch})."
-        )
-    return point
-
-
 def training_runner(
     base: nn.Module, config: TrainConfig, info: distributed.DistributedInfo, device: torch.device
 ) -> nn.Module:
@@ -241,10 +228,12 @@ def accumulate_gradients(
     info: distributed.DistributedInfo,
     device: torch.device,
     dtype: torch.dtype | None,
+    scaler: torch.amp.GradScaler,
     step: int,
     last_checkpoint: Path | None,
 ) -> tuple[dict[str, float], int]:
-    """Forward and backward ``grad_accumulation`` batches: their mean loss terms and real tokens."""
+    """Forward and backward ``grad_accumulation`` batches: their mean loss terms and real tokens
+    (this process's)."""
     totals: dict[str, float] = defaultdict(float)
     tokens = 0
     for micro in range(config.grad_accumulation):
@@ -263,7 +252,7 @@ def accumulate_gradients(
                 terms = loss_terms(runner(**batch))
             values = {name: float(value.detach()) for name, value in terms.items()}
             check_finite(values, step, last_checkpoint)
-            (terms["loss"] / config.grad_accumulation).backward()
+            scaler.scale(terms["loss"] / config.grad_accumulation).backward()
         for name, value in values.items():
             totals[name] += value / config.grad_accumulation
     return totals, tokens
@@ -276,19 +265,29 @@ def apply_update(
     config: TrainConfig,
     totals: dict[str, float],
     *,
+    scaler: torch.amp.GradScaler,
     step: int,
     last_checkpoint: Path | None,
 ) -> None:
     """Clip the gradient norm, take the AdamW step and the schedule step, free the gradients.
 
     The gradient norm (before clipping) and the learning rate used go into ``totals``.
+    With fp16 loss scaling the gradients are unscaled first; an overflow (an
+    infinite norm) is then expected now and then: the scaler skips that update
+    and lowers its scale, so only a finite-loss run with a non-finite norm in
+    bf16/fp32 is an error.
     """
+    scaler.unscale_(optimizer)
     if config.max_grad_norm is not None:
         grad_norm = float(torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm))
         totals["grad_norm"] = grad_norm
-        check_finite({"gradient norm": grad_norm}, step, last_checkpoint)
+        if not scaler.is_enabled():
+            check_finite({"gradient norm": grad_norm}, step, last_checkpoint)
     totals["lr"] = scheduler.get_last_lr()[0]
-    optimizer.step()
+    if scaler.is_enabled():
+        totals["loss_scale"] = scaler.get_scale()
+    scaler.step(optimizer)
+    scaler.update()
     scheduler.step()
     optimizer.zero_grad(set_to_none=True)  # frees the gradients instead of writing zeros
 
@@ -297,9 +296,14 @@ class UpdateLog:
     """Between two metrics-log records: the updates' mean values, tokens/s and the progress bar."""
 
     def __init__(
-        self, log: MetricsLog | None, bar: tqdm, *, world_size: int, elapsed_before: float
+        self,
+        log: MetricsLog | None,
+        bar: tqdm,
+        *,
+        device: torch.device,
+        elapsed_before: float,
     ):
-        self.log, self.bar, self.world_size = log, bar, world_size
+        self.log, self.bar, self.device = log, bar, device
         self.elapsed_before = elapsed_before
         self.window: dict[str, list[float]] = defaultdict(list)
         self.recent: deque[float] = deque(maxlen=50)  # the bar's running loss
@@ -311,7 +315,11 @@ class UpdateLog:
         return self.elapsed_before + time.perf_counter() - self.started
 
     def add(self, done: int, totals: dict[str, float], tokens: int, *, epoch: int, due: bool):
-        """Record update ``done``; write the window's means to the log when ``due``."""
+        """Record update ``done``; write the window's means to the log when ``due``.
+
+        ``totals`` and ``tokens`` are already the whole global batch's (averaged and summed over
+        the processes).
+        """
         self.tokens += tokens
         self.recent.append(totals["loss"])
         for name, value in totals.items():
@@ -328,8 +336,9 @@ class UpdateLog:
         record = {"split": "train", "step": done, "epoch": epoch}
         record |= {name: sum(values) / len(values) for name, values in self.window.items()}
         seconds = max(now - self.time_at_log, 1e-9)
-        record["tokens_per_s"] = (self.tokens - self.tokens_at_log) * self.world_size / seconds
+        record["tokens_per_s"] = (self.tokens - self.tokens_at_log) / seconds
         record["elapsed_s"] = self.elapsed_before + now - self.started
+        record |= device_memory_stats(self.device)
         self.log.write(record)
         self.window.clear()
         self.tokens_at_log, self.time_at_log = self.tokens, now
@@ -347,6 +356,9 @@ def train(
     metrics_path: str | Path | None = None,
     extra: dict[str, Any] | None = None,
     stop_at_step: int | None = None,
+    overwrite: bool = False,
+    resume_from: str | Path | None = None,
+    extend_steps: bool = False,
 ) -> TrainResult:
     """Train ``model`` for ``config.total_steps`` optimizer updates on ``batches``.
 
@@ -360,7 +372,10 @@ def train(
         evaluate: ``evaluate(model) -> {"metric": value}``, run every ``config.eval_every``
             updates and at the end, in eval mode without gradients.
         checkpoint_dir: where checkpoints (``step-NNNNNNNN/``) and ``metrics.jsonl`` go.
-        resume: continue from the newest checkpoint in ``checkpoint_dir`` (a fresh start if none).
+        resume: continue from the newest checkpoint in ``checkpoint_dir`` (a fresh start if
+            none); it must have been written with the same ``extra`` and result-changing
+            config (see :mod:`bertedu.train.resume`). Without it, a ``checkpoint_dir`` that
+            holds checkpoints is refused.
         generators: named ``torch.Generator`` objects the data draws from (masking,
             shuffling); their states are checkpointed and restored.
         metrics_path: the JSON-lines log (default ``checkpoint_dir/metrics.jsonl``; none
@@ -368,6 +383,12 @@ def train(
         extra: JSON stored in every checkpoint (e.g. the data recipe).
         stop_at_step: stop after this many updates (a time-boxed session); the schedule
             still runs to ``total_steps``, and ``resume=True`` continues.
+        overwrite: start afresh in a ``checkpoint_dir`` that holds a run: the old run is
+            moved aside to ``<checkpoint_dir>.old-<timestamp>``, not deleted.
+        resume_from: with ``resume``, this checkpoint folder instead of the newest (e.g. when
+            the newest is damaged).
+        extend_steps: with ``resume``, allow ``config.total_steps`` to differ from the
+            checkpoint's (the rest of the schedule changes).
     """
     info = distributed.current()
     device = resolve_device(config.device or info.device)
@@ -377,10 +398,21 @@ def train(
     if metrics_path is None and checkpoint_dir is not None:
         metrics_path = checkpoint_dir / "metrics.jsonl"
     metrics_path = Path(metrics_path) if metrics_path is not None else None
+    if checkpoint_dir is not None and info.is_main:
+        claim_output_folder(checkpoint_dir, resume=resume, overwrite=overwrite)
+        remove_stale_temporaries(checkpoint_dir)
+    distributed.barrier()
     start = ResumePoint()
     if resume:
-        start = resume_point(
+        found = checkpoint_to_resume(
             checkpoint_dir,
+            config=config,
+            extra=extra,
+            resume_from=resume_from,
+            extend_steps=extend_steps,
+        )
+        start = resume_point(
+            found,
             model=base,
             optimizer=optimizer,
             scheduler=scheduler,
@@ -405,21 +437,33 @@ def train(
 
     runner = training_runner(base, config, info, device)
     dtype = autocast_dtype(config, device)
+    scaler = grad_scaler(dtype, device)
     stream = BatchStream(batches, start.position)
     params = [p for p in base.parameters() if p.requires_grad]
-    extra = {"train_config": config.to_dict(), **(extra or {})}
+    extra = run_identity(config, extra)
+    run_id = start.run_id or new_run_id()
     last_checkpoint = start.checkpoint
     show = config.progress and info.is_main  # one bar, on rank 0
     runner.train()
     bar = tqdm(total=stop, initial=start.step, desc="train", disable=not show, dynamic_ncols=True)
-    updates = UpdateLog(log, bar, world_size=info.world_size, elapsed_before=start.elapsed_s)
+    updates = UpdateLog(log, bar, device=device, elapsed_before=start.elapsed_s)
     try:
         for step in range(start.step, stop):
             where = {"step": step, "last_checkpoint": last_checkpoint}
             totals, tokens = accumulate_gradients(
-                runner, stream, config=config, info=info, device=device, dtype=dtype, **where
+                runner,
+                stream,
+                config=config,
+                info=info,
+                device=device,
+                dtype=dtype,
+                scaler=scaler,
+                **where,
             )
-            apply_update(optimizer, scheduler, params, config, totals, **where)
+            # The log shows the whole global batch, not rank 0's rows only.
+            totals = distributed.mean_across_processes(totals, device)
+            tokens = distributed.sum_across_processes(tokens, device)
+            apply_update(optimizer, scheduler, params, config, totals, scaler=scaler, **where)
             done = step + 1
             result.step = done
             result.losses[done] = totals["loss"]
@@ -441,6 +485,7 @@ def train(
                         data_position=stream.position.to_dict(),
                         generators=generators,
                         keep=config.keep_checkpoints,
+                        run_id=run_id,
                         extra=extra | {"elapsed_s": updates.elapsed_s()},
                     )
                     result.checkpoint = last_checkpoint

@@ -17,19 +17,41 @@ from typing import Any
 
 
 def read_metrics(path: str | Path, split: str | None = None) -> list[dict[str, Any]]:
-    """All records of a metrics log (those of ``split`` if given); a torn last line is skipped."""
+    """All records of a metrics log (those of ``split`` if given).
+
+    A line that is not a JSON object (one torn by a killed process, or garbage
+    written into the file) is skipped: the log is a record of training, and a
+    damaged line must not stop a resumption.
+    """
     records = []
     path = Path(path)
     if not path.exists():
         return records
-    for line in path.read_text(encoding="utf-8").splitlines():
+    _require_file(path)
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
         try:
             record = json.loads(line)
         except json.JSONDecodeError:
             continue  # a line cut short by a killed process
+        if not isinstance(record, dict):
+            continue
         if split is None or record.get("split") == split:
             records.append(record)
     return records
+
+
+def _require_file(path: Path) -> None:
+    if path.exists() and not path.is_file():
+        raise IsADirectoryError(
+            f"The metrics log {path} is not a file. Move it away (the run writes its log there) "
+            "or pass another metrics_path."
+        )
+
+
+def _step(record: dict[str, Any]) -> float:
+    """The record's step (0 if absent); a non-numeric one counts as after every step."""
+    step = record.get("step", 0)
+    return step if isinstance(step, (int, float)) else float("inf")
 
 
 class MetricsLog:
@@ -44,10 +66,11 @@ class MetricsLog:
         """
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        _require_file(self.path)
         kept = (
             []
             if resume_from_step is None
-            else [r for r in read_metrics(self.path) if r.get("step", 0) <= resume_from_step]
+            else [r for r in read_metrics(self.path) if _step(r) <= resume_from_step]
         )
         tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
         tmp.write_text("".join(json.dumps(r) + "\n" for r in kept), encoding="utf-8")

@@ -9,8 +9,10 @@
 
 Every function takes an attention map as ``[seq, seq]``, ``[layers, heads, seq, seq]``
 (or ``[heads, seq, seq]``, or a model's ``outputs.attentions`` for one example), as a
-tensor or an array, plus the token strings. :class:`AttentionExplorer` (imported from
-``bertedu.viz.explorer``, it needs ipywidgets) puts them behind widgets.
+tensor or an array, plus the token strings. ``bertedu.viz.static_explorer`` draws
+every layer and head of the models in ``bertedu.viz.explorer`` in the browser, with no
+kernel (``bertedu.viz.cross_attention`` does the same for a decoder's cross-attention),
+and ``bertedu.viz.importance`` asks which attention weights the output depends on.
 """
 
 from bertedu.viz.attention import (
@@ -24,7 +26,14 @@ from bertedu.viz.attention import (
 )
 from bertedu.viz.head_view import plot_head, plot_head_view
 from bertedu.viz.heatmaps import mosaic, plot_grid, plot_heatmap
-from bertedu.viz.stats import STAT_COLUMNS, average_head_stats, head_stats, strongest_heads
+from bertedu.viz.stats import (
+    STAT_COLUMNS,
+    average_head_stats,
+    best_of_k_heads,
+    head_stats,
+    is_punctuation,
+    strongest_heads,
+)
 
 __all__ = [
     "SPECIAL_TOKENS",
@@ -41,6 +50,8 @@ __all__ = [
     "plot_heatmap",
     "STAT_COLUMNS",
     "average_head_stats",
+    "best_of_k_heads",
     "head_stats",
+    "is_punctuation",
     "strongest_heads",
 ]

@@ -134,16 +134,15 @@ def _model_config(model):
     return config
 
 
-def attention_for(
+def encode_for(
     model, tokenizer, text_a: str, text_b: str | None = None, max_length: int = 128
-) -> AttentionResult:
-    """Tokenize ``text_a`` (and ``text_b``), run ``model`` and return every attention map.
+) -> tuple[dict, bool, str | None]:
+    """Tokenize a sentence (pair) for ``model`` the way :func:`attention_for` does.
 
-    ``model`` is a bertedu ``BertModel``/``BertForPreTraining`` or a transformers
-    ``BertModel`` loaded with ``attn_implementation="eager"``. Input longer than
-    ``max_length`` WordPieces (capped at the model's position table) is truncated,
-    never refused: ``result.truncated`` and ``result.note`` say what was cut. An empty
-    ``text_a`` raises a ``ValueError``; an empty ``text_b`` means "no second sentence".
+    Returns ``(encoded, truncated, note)``: the tokenizer's tensors (batch of one),
+    whether WordPieces were cut to fit ``max_length`` (capped at the model's position
+    table), and a note saying what was cut. An empty ``text_a`` raises a
+    ``ValueError``; an empty ``text_b`` means "no second sentence".
     """
     if not isinstance(text_a, str) or not text_a.strip():
         raise ValueError("Sentence A is empty: type a sentence to see its attention maps.")
@@ -177,7 +176,21 @@ def attention_for(
             f"Input truncated: it has {full_length} tokens, the model is shown the first {kept} "
             f"(max_length={limit}); WordPieces were cut from {where}."
         )
+    return encoded, truncated, note
 
+
+def attention_for(
+    model, tokenizer, text_a: str, text_b: str | None = None, max_length: int = 128
+) -> AttentionResult:
+    """Tokenize ``text_a`` (and ``text_b``), run ``model`` and return every attention map.
+
+    ``model`` is a bertedu ``BertModel``/``BertForPreTraining`` or a transformers
+    ``BertModel`` loaded with ``attn_implementation="eager"``. Input longer than
+    ``max_length`` WordPieces (capped at the model's position table) is truncated,
+    never refused: ``result.truncated`` and ``result.note`` say what was cut. An empty
+    ``text_a`` raises a ``ValueError``; an empty ``text_b`` means "no second sentence".
+    """
+    encoded, truncated, note = encode_for(model, tokenizer, text_a, text_b, max_length)
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()  # dropout off: attention maps must not change from one call to the next

@@ -11,6 +11,7 @@ entropy         ``-sum_j A_ij log A_ij`` (nats)                  is broad: near 
 breadth         entropy / ``log n`` (``n`` = non-[PAD] keys)     is broad: 1 = uniform, 0 = one key
 to_cls          weight on [CLS]                                  parks attention on [CLS]
 to_sep          weight on every [SEP]                            parks attention on [SEP]
+to_punct        weight on punctuation tokens (``.``, ``,``)      parks attention on punctuation
 to_prev         ``A_i,i-1`` (rows with a previous token)         reads the previous token
 to_next         ``A_i,i+1`` (rows with a next token)             reads the next token
 to_self         ``A_ii``                                         reads the token itself
@@ -20,12 +21,16 @@ mean_distance   ``sum_j A_ij |i - j|`` (in tokens)               looks far away
 ==============  ===============================================  ==========================
 
 [PAD] query rows are left out (their attention means nothing), and [CLS], [SEP]
-and [PAD] never count as repeated words. A column is NaN when it is undefined for
-the input (no [CLS], a single token, no repeated word).
+and [PAD] never count as repeated words. A punctuation token is one made only of
+Unicode punctuation characters (:func:`is_punctuation`); Clark et al. counted periods
+and commas, the most frequent of them. A column is NaN when it is undefined for the
+input (no [CLS], a single token, no repeated word, no punctuation).
 """
 
 from __future__ import annotations
 
+import math
+import unicodedata
 from collections.abc import Sequence
 
 import numpy as np
@@ -38,12 +43,25 @@ STAT_COLUMNS: tuple[str, ...] = (
     "breadth",
     "to_cls",
     "to_sep",
+    "to_punct",
     "to_prev",
     "to_next",
     "to_self",
     "to_same_word",
     "mean_distance",
 )
+
+
+def is_punctuation(token: str) -> bool:
+    """True for a WordPiece made only of punctuation (``.``, ``,``, ``'``, ``##-``, ...).
+
+    The ``##`` continuation prefix is ignored; special tokens such as ``[SEP]`` are not
+    punctuation (their brackets are part of a name, not of the text).
+    """
+    text = token.removeprefix("##")
+    if not text or (token.startswith("[") and token.endswith("]") and len(token) > 2):
+        return False
+    return all(unicodedata.category(char).startswith("P") for char in text)
 
 
 def _mean_over(rows: np.ndarray, keep: np.ndarray) -> np.ndarray:
@@ -73,6 +91,7 @@ def head_stats(
     query = np.array([token != pad_token for token in tokens])
     is_cls = np.array([token == cls_token for token in tokens])
     is_sep = np.array([token == sep_token for token in tokens])
+    is_punct = np.array([is_punctuation(token) for token in tokens])
     positions = np.arange(n)
     special = is_cls | is_sep | ~query
     same_word = (np.array(tokens)[:, None] == np.array(tokens)[None, :]) & ~np.eye(n, dtype=bool)
@@ -92,6 +111,9 @@ def head_stats(
         else np.full((layers, heads), np.nan),
         "to_sep": _mean_over(a[..., is_sep].sum(-1), query)
         if is_sep.any()
+        else np.full((layers, heads), np.nan),
+        "to_punct": _mean_over(a[..., is_punct].sum(-1), query)
+        if is_punct.any()
         else np.full((layers, heads), np.nan),
         # diagonal(offset=-1)[k] = A[k+1, k]: query k+1 looking at k; offset=+1: query k at k+1.
         "to_prev": _mean_over(np.diagonal(a, offset=-1, axis1=-2, axis2=-1), query[1:]),
@@ -150,3 +172,37 @@ def average_head_stats(
         result = attention_for(model, tokenizer, text_a, text_b, max_length=max_length)
         tables.append(head_stats(result.attentions, result.tokens))
     return pd.concat(tables).groupby(["layer", "head"]).mean()
+
+
+def best_of_k_heads(
+    stats: pd.DataFrame,
+    k: int,
+    columns: Sequence[str] = STAT_COLUMNS,
+    quantiles: Sequence[float] = (0.05, 0.5, 0.95),
+) -> pd.DataFrame:
+    """What the best of ``k`` heads drawn at random from ``stats`` scores, per statistic.
+
+    Comparing the best of a model's 72 heads with the best of another's 4 favours
+    the larger model by selection alone: the maximum of more draws is larger even
+    when every head is alike. This puts a larger model on the smaller one's footing.
+    For each column, with its ``N`` defined values sorted, the best of ``k`` heads
+    drawn without replacement is the ``r``-th smallest with probability
+    ``C(r-1, k-1) / C(N, k)``; the result gives that distribution's mean
+    (``expected``) and its ``quantiles`` (columns ``"5%"``, ``"50%"``, ...), exactly.
+    """
+    rows = {}
+    for name in columns:
+        values = np.sort(stats[name].dropna().to_numpy(dtype=np.float64))
+        count = len(values)
+        if not 1 <= k <= count:
+            raise ValueError(
+                f"best_of_k_heads: k={k} heads cannot be drawn from the {count} heads "
+                f"with a value for {name!r}; choose k between 1 and {count}."
+            )
+        total = math.comb(count, k)
+        cdf = np.array([math.comb(r, k) / total for r in range(1, count + 1)])  # P(best <= r-th)
+        row = {"expected": float(np.diff(cdf, prepend=0.0) @ values)}
+        for q in quantiles:  # the smallest value whose cumulative probability reaches q
+            row[f"{100 * q:g}%"] = float(values[np.searchsorted(cdf, q - 1e-12)])
+        rows[name] = row
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("statistic")

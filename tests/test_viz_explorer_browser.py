@@ -1,0 +1,304 @@
+"""The attention explorer's JavaScript, in headless Chromium: it draws the stored maps.
+
+Each test writes an explorer page (bertedu.viz.static_explorer) to a file, opens it
+offline, moves controls as a reader would and compares what is drawn with the
+weights computed in Python. Skipped where Chromium is not installed, except under
+CI (``CI=true``), where that is a failure.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from matplotlib import colormaps
+from matplotlib.colors import Normalize, to_hex
+
+from bertedu.viz.static_explorer import LINE_THRESHOLD, ExplorerExample, StaticExplorer
+
+REPO = Path(__file__).resolve().parent.parent
+SPECIAL = {"[CLS]", "[SEP]", "[PAD]"}
+TOKENS = ["[CLS]", "the", "cat", "sat", ",", "it", "slept", ".", "[SEP]", "then", "[SEP]"]
+
+
+def load_check_book():
+    spec = importlib.util.spec_from_file_location("check_book", REPO / "scripts" / "check_book.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["check_book"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+check_book = load_check_book()
+
+
+def peaky_maps(layers, heads, queries, keys, seed) -> np.ndarray:
+    """Random attention maps (rows sum to 1) with many weights under the line threshold."""
+    logits = np.random.default_rng(seed).normal(scale=3.0, size=(layers, heads, queries, keys))
+    weights = np.exp(logits - logits.max(-1, keepdims=True))
+    return weights / weights.sum(-1, keepdims=True)
+
+
+def self_example(label, seed, layers=3, heads=4, tokens=TOKENS):
+    return ExplorerExample(
+        label, list(tokens), list(tokens), peaky_maps(layers, heads, len(tokens), len(tokens), seed)
+    )
+
+
+@pytest.fixture(scope="module")
+def browser():
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail("Chromium is not installed: apt-get install chromium")
+        pytest.skip("Chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=chromium, args=check_book.CHROMIUM_FLAGS
+        )
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def open_page(browser, tmp_path):
+    """Open an explorer's HTML as a page; after the test, no error and no request outside."""
+    opened = []
+
+    def open_(fragment: str):
+        path = tmp_path / f"page{len(opened)}.html"
+        path.write_text(
+            f'<!doctype html><meta charset="utf-8"><body style="width: 760px">{fragment}</body>',
+            encoding="utf-8",
+        )
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        record = {"page": page, "errors": [], "outside": []}
+
+        def route(request_route):
+            url = request_route.request.url
+            if url.startswith(check_book.LOCAL_SCHEMES):
+                request_route.continue_()
+            else:
+                record["outside"].append(url)
+                request_route.abort()
+
+        page.route("**/*", route)
+        page.on("pageerror", lambda error: record["errors"].append(str(error)))
+        page.goto(path.as_uri())
+        opened.append(record)
+        return page
+
+    yield open_
+    for record in opened:
+        assert record["errors"] == [] and record["outside"] == []
+        record["page"].close()
+
+
+@pytest.fixture
+def explorer():
+    """Two models of different shapes, two examples each; opens on layer 1, head 2."""
+    return StaticExplorer(
+        {
+            "four heads": [self_example("first", 1), self_example("second", 2, tokens=TOKENS[:8])],
+            "two heads": [self_example("first", 3, 2, 2), self_example("second", 4, 2, 2)],
+        },
+        layer=1,
+        head=2,
+        kernel_note="Kernel note.",
+    )
+
+
+def state(page) -> dict:
+    import json
+
+    return json.loads(page.locator(".bx").get_attribute("data-state"))
+
+
+def drawn_lines(page) -> dict[tuple[int, int], float]:
+    """The head view's visible lines: (query, key) -> opacity."""
+    return {
+        (int(q), int(k)): float(opacity)
+        for q, k, opacity in page.evaluate(
+            """[...document.querySelectorAll('.bx-lines line')]
+                 .filter(l => l.style.display !== 'none')
+                 .map(l => [l.dataset.q, l.dataset.k, l.getAttribute('stroke-opacity')])"""
+        )
+    }
+
+
+def expected_lines(matrix, tokens, hide=False) -> dict[tuple[int, int], float]:
+    kept = [i for i, token in enumerate(tokens) if not (hide and token in SPECIAL)]
+    return {
+        (i, j): float(matrix[i, j]) for i in kept for j in kept if matrix[i, j] >= LINE_THRESHOLD
+    }
+
+
+def assert_same_lines(drawn, expected):
+    assert drawn.keys() == expected.keys()
+    assert max(abs(drawn[key] - expected[key]) for key in expected) <= 5e-5
+
+
+def test_head_view_draws_a_line_for_every_stored_weight_above_the_threshold(open_page, explorer):
+    page = open_page(explorer.html())
+    stored = explorer.stored("four heads", 0)
+    assert_same_lines(drawn_lines(page), expected_lines(stored[1, 2], TOKENS))
+    assert (
+        page.locator(".bx-caption").inner_text()
+        == "four heads \u00b7 head view \u00b7 layer 1, head 2"
+    )
+    page.locator('[data-control="head"]').press("ArrowRight")
+    page.locator('[data-control="layer"]').press("Home")
+    assert state(page)["layer"] == 0 and state(page)["head"] == 3
+    assert_same_lines(drawn_lines(page), expected_lines(stored[0, 3], TOKENS))
+    page.locator('[data-control="hide_special"]').check()
+    assert_same_lines(drawn_lines(page), expected_lines(stored[0, 3], TOKENS, hide=True))
+    shown = page.locator(".bx-token").all_text_contents()
+    assert shown == 2 * [token for token in TOKENS if token not in SPECIAL]
+
+
+def test_hovering_a_token_isolates_its_lines_and_a_click_pins_them(open_page, explorer):
+    page = open_page(explorer.html())
+    matrix = explorer.stored("four heads", 0)[1, 2]
+    everything = expected_lines(matrix, TOKENS)
+    page.locator('.bx-token[data-side="q"][data-index="2"]').hover()  # query "cat"
+    assert_same_lines(drawn_lines(page), {k: v for k, v in everything.items() if k[0] == 2})
+    assert page.locator(".bx-readout").inner_text().startswith("cat attends to:")
+    page.locator('.bx-token[data-side="k"][data-index="0"]').hover()  # key [CLS]
+    assert_same_lines(drawn_lines(page), {k: v for k, v in everything.items() if k[1] == 0})
+    page.mouse.move(1200, 10)
+    assert_same_lines(drawn_lines(page), everything)
+    page.locator('.bx-token[data-side="q"][data-index="5"]').click()
+    page.mouse.move(1200, 10)
+    assert_same_lines(drawn_lines(page), {k: v for k, v in everything.items() if k[0] == 5})
+
+
+def test_heatmap_colours_are_matplotlibs_for_the_stored_weights(open_page, explorer):
+    page = open_page(explorer.html())
+    page.locator(".bx-view", has_text="heatmap").click()
+    matrix = explorer.stored("four heads", 0)[1, 2]
+    fills = page.evaluate(
+        "[...document.querySelectorAll('.bx-heatmap rect[data-q]')]"
+        ".map(r => [Number(r.dataset.q), Number(r.dataset.k), r.getAttribute('fill')])"
+    )
+    assert len(fills) == len(TOKENS) ** 2
+    colour = colormaps["viridis"].resampled(256)
+    scale = Normalize(0.0, matrix.max())  # as plot_heatmap: 0 to the head's largest weight
+    assert all(fill == to_hex(colour(scale(matrix[q, k]))) for q, k, fill in fills)
+
+
+def test_model_view_draws_every_head_and_a_click_selects_one(open_page, explorer):
+    page = open_page(explorer.html())
+    page.locator(".bx-view", has_text="model view").click()
+    thumbs = page.locator("canvas.bx-thumb")
+    assert thumbs.count() == 3 * 4
+    assert page.locator("canvas.bx-selected").get_attribute("data-layer") == "1"
+    stored = explorer.stored("four heads", 0)
+    colour, scale = colormaps["viridis"].resampled(256), Normalize(0.0, stored.max())
+    pixel = page.evaluate(
+        """() => { const c = document.querySelector('canvas[data-layer="2"][data-head="1"]');
+                   return [...c.getContext('2d').getImageData(3, 4, 1, 1).data].slice(0, 3); }"""
+    )
+    expected = colour(scale(stored[2, 1, 4, 3]))[:3]  # row 4 = query 4, column 3 = key 3
+    assert pixel == [round(255 * channel) for channel in expected]
+    page.locator('canvas[data-layer="2"][data-head="1"]').click()
+    assert state(page)["layer"] == 2 and state(page)["head"] == 1
+    assert page.locator('[data-control="layer"]').input_value() == "2"
+    assert page.locator("canvas.bx-selected").get_attribute("data-head") == "1"
+
+
+def test_model_and_example_menus_keep_the_controls_in_each_models_range(open_page, explorer):
+    page = open_page(explorer.html())
+    page.locator('[data-control="head"]').press("End")
+    page.locator('[data-control="layer"]').press("End")
+    page.locator('[data-control="example"]').select_option("1")
+    assert state(page) == {
+        "model": 0,
+        "example": 1,
+        "layer": 2,
+        "head": 3,
+        "view": "head",
+        "hide_special": False,
+    }
+    assert page.locator(".bx-token").count() == 2 * 8  # the second example has 8 tokens
+    page.locator('[data-control="model"]').select_option("1")
+    assert (state(page)["layer"], state(page)["head"]) == (1, 1)
+    assert page.locator('[data-control="layer"]').get_attribute("max") == "1"
+    assert page.locator('[data-control="head"]').get_attribute("max") == "1"
+    assert_same_lines(
+        drawn_lines(page), expected_lines(explorer.stored("two heads", 1)[1, 1], TOKENS)
+    )
+
+
+def test_cross_attention_draws_answer_rows_against_source_columns(open_page):
+    source = ["[CLS]", "who", "wrote", "it", "?", "[SEP]", "ann", "wrote", "it", ".", "[SEP]"]
+    answer = ["ann", "[SEP]"]
+    maps = peaky_maps(2, 2, len(answer), len(source), 7)
+    explorer = StaticExplorer(
+        {"seq2seq": [ExplorerExample("q", answer, source, maps)]},
+        axes=("answer (decoder)", "question + passage (encoder)"),
+    )
+    page = open_page(explorer.html())
+    stored = explorer.stored("seq2seq", 0)[0, 0]
+    expected = {
+        (i, j): float(stored[i, j])
+        for i in range(len(answer))
+        for j in range(len(source))
+        if stored[i, j] >= LINE_THRESHOLD
+    }
+    assert_same_lines(drawn_lines(page), expected)
+    assert page.locator('.bx-token[data-side="q"]').all_text_contents() == answer
+    assert page.locator('.bx-token[data-side="k"]').all_text_contents() == source
+    assert page.locator(".bx-axis").all_text_contents() == list(explorer.axes)
+    page.locator(".bx-view", has_text="heatmap").click()
+    assert page.locator(".bx-heatmap rect[data-q]").count() == len(answer) * len(source)
+    page.locator('[data-control="hide_special"]').check()
+    assert page.locator(".bx-heatmap rect[data-q]").count() == 1 * 8
+
+
+def test_a_side_left_with_only_special_tokens_says_so(open_page):
+    only_end = ExplorerExample(
+        "empty answer", ["[SEP]"], ["[CLS]", "a", "[SEP]"], np.ones((1, 1, 1, 3)) / 3
+    )
+    page = open_page(StaticExplorer({"m": [only_end]}).html())
+    page.locator('[data-control="hide_special"]').check()
+    assert "only special tokens" in page.locator(".bx-figure").inner_text()
+
+
+# ----- the book check's explorer test, on known good and broken pages -----
+def test_the_book_check_moves_every_control_and_accepts_a_working_explorer(open_page, explorer):
+    page = open_page(explorer.html())
+    assert check_book.check_explorer(page.locator(check_book.EXPLORER), "explorer") == []
+
+
+def test_the_book_check_leaves_out_menus_with_a_single_entry(open_page):
+    single = StaticExplorer({"only model": [self_example("only example", 5)]})
+    page = open_page(single.html())
+    assert check_book.check_explorer(page.locator(check_book.EXPLORER), "explorer") == []
+
+
+def test_the_book_check_catches_an_explorer_that_does_not_redraw(open_page, explorer):
+    working = explorer.html()
+    redraw = "this.pinned = null;\n    this.draw();"
+    assert redraw in working
+    page = open_page(working.replace(redraw, "this.pinned = null;\n    this.syncControls();"))
+    problems = check_book.check_explorer(page.locator(check_book.EXPLORER), "explorer")
+    moved = ["layer", "head", "hide special tokens", "view: heatmap", "view: model view"]
+    moved += ["view: head view", "example", "model"]
+    assert problems == [f"explorer: moving {name} left the picture unchanged" for name in moved]
+
+
+def test_the_book_check_catches_an_explorer_whose_script_never_ran(browser, tmp_path, explorer):
+    path = tmp_path / "broken.html"
+    path.write_text(explorer.html().replace("window.berteduExplorer.mount(", "void ("), "utf-8")
+    page = browser.new_page()
+    page.goto(path.as_uri())
+    problems = check_book.check_explorer(page.locator(check_book.EXPLORER), "explorer")
+    assert problems == ["explorer: the explorer drew no picture (its script did not run)"]
+    page.close()

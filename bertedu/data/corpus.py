@@ -143,6 +143,6 @@ def load_corpus(name: str, *, limit: int | None = None, num_proc: int = 1) -> li
         documents = load_text_documents(name, num_proc=num_proc)
         return documents[:limit] if limit else documents
     raise ValueError(
-        f"Unknown corpus {name!r}: use embedded, mix:NAME, wikitext-2, wikitext-103, or a path to a .txt "
-        "file or a folder of .txt files."
+        f"Unknown corpus {name!r}: use embedded, mix:NAME, wikitext-2, wikitext-103, or a path "
+        "to a .txt file or a folder of .txt files."
     )

@@ -8,7 +8,6 @@ import math
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 from bertedu.constants import IGNORE_INDEX
 from bertedu.data.nsp import Instance

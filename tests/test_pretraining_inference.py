@@ -46,11 +46,11 @@ def test_shipped_checkpoint_loads_and_reads_context(tokenizer):
     info = pretrained_tiny_info()
     held, base = info["held_out"], info["baselines"]
     # At [MASK] positions the shipped model beats every rule that reads no context, by far,
-    # and its guesses are not a handful of frequent WordPieces; NSP beats the word-overlap rule.
+    # and its guesses are not a handful of frequent WordPieces; NSP is far above the majority class.
     assert held["mask_loss"] < base["unigram"]["mask_loss"] - 1.0
     assert held["mask_accuracy"] > 3 * base["copy_rule"]["mask_accuracy"]
     assert held["mask_distinct_predictions"] > 500
-    assert held["nsp_accuracy"] > base["nsp_word_overlap"]["nsp_accuracy"]
+    assert held["nsp_accuracy"] > base["nsp_majority"]["nsp_accuracy"] + 0.25
     assert "accuracy at [MASK]" in (folder / "MODEL_CARD.md").read_text()
     first = fill_mask(model, tokenizer, "Paris is the capital and largest city of [MASK].")[0]
     second = fill_mask(model, tokenizer, "She [MASK] the Nobel Prize in Physics.")[0]

@@ -22,6 +22,9 @@ def test_export_writes_a_small_reproducible_model(tmp_path):
     run = tmp_path / "run"
     save_checkpoint(run, model=model, step=7, extra={"elapsed_s": 60.0})
     recipe = {
+        "profile": "smoke",
+        "corpus": "embedded",
+        "mlm_probability": 0.15,
         "batch_size": 4,
         "grad_accumulation": 1,
         "instance_sets": 1,
@@ -82,5 +85,7 @@ def test_export_writes_a_small_reproducible_model(tmp_path):
     assert (
         f"**{info['held_out']['mask_accuracy']:.1%}**" in card
         and "`abc`" in card
+        and "--profile smoke" in card
+        and "Wikipedia" in card
         and "a [MASK] b" in card
     )

@@ -28,7 +28,7 @@ def test_smoke_pretrain_and_resume(tmp_path, capsys):
     assert pretrain_smoke(out, 4) == 0
     printed = capsys.readouterr().out
     assert "profile smoke" in printed and "total_steps" in printed and str(out.resolve()) in printed
-    assert "done: 4 updates" in printed and "held-out mlm_loss" in printed
+    assert "done: 4 updates" in printed and "held-out mask_accuracy" in printed
     assert latest_checkpoint(out).name == "step-00000004"
     for name in ("metrics.jsonl", "run.json", "loss.png"):
         assert (out / name).is_file(), name

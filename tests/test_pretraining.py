@@ -8,7 +8,6 @@ import math
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 from bertedu.constants import IGNORE_INDEX
 from bertedu.data.nsp import Instance
@@ -20,12 +19,19 @@ from bertedu.pretraining import (
     fixed_batches,
     unigram_baseline,
 )
+from bertedu.pretraining.baselines import (
+    WordOverlapRule,
+    copy_rule_baseline,
+    nsp_majority_baseline,
+)
+from bertedu.pretraining.evaluation import position_kinds
 from bertedu.pretraining.recipes import RECIPES, get_recipe
 from bertedu.train import TrainConfig
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 VOCAB = 200
+MASK = 4  # the toy collator's [MASK] id
 
 
 def instances(count: int, seed: int = 0) -> list[Instance]:
@@ -101,37 +107,166 @@ def test_fixed_batches_are_the_same_every_time():
     assert all(torch.equal(x["input_ids"], y["input_ids"]) for x, y in zip(a, b, strict=True))
 
 
-def test_evaluation_matches_a_dense_computation():
+def test_evaluation_matches_a_dense_computation_by_kind_of_position():
     torch.manual_seed(0)
     model = BertForPreTraining(BertConfig.tiny(vocab_size=VOCAB, max_position_embeddings=32)).eval()
-    batches = fixed_batches(instances(12), collator(), batch_size=5, seed=2)
+    batches = fixed_batches(instances(40), collator(), batch_size=7, seed=2)
     with torch.no_grad():
-        metrics = evaluate_pretraining(model, batches)
-        losses, correct, nsp_correct = [], 0, 0
+        metrics = evaluate_pretraining(model, batches, mask_token_id=MASK)
+        rows = {"mask": [], "kept": [], "random": [], "labelled": []}  # (loss, right, top5, guess)
+        nsp_correct = 0
         for batch in batches:
-            out = model(
-                batch["input_ids"], batch["token_type_ids"], batch["attention_mask"]
-            )  # dense logits
-            selected = batch["labels"] != IGNORE_INDEX
-            logits, targets = out.mlm_logits[selected], batch["labels"][selected]
-            losses += F.cross_entropy(logits, targets, reduction="none").tolist()
-            correct += int((logits.argmax(-1) == targets).sum())
+            out = model(batch["input_ids"], batch["token_type_ids"], batch["attention_mask"])
+            for row in range(batch["labels"].shape[0]):
+                for pos in range(batch["labels"].shape[1]):
+                    target = int(batch["labels"][row, pos])
+                    if target == IGNORE_INDEX:
+                        continue
+                    logits = out.mlm_logits[row, pos]
+                    shown = int(batch["input_ids"][row, pos])
+                    kind = "mask" if shown == MASK else "kept" if shown == target else "random"
+                    entry = (
+                        float(-logits.log_softmax(-1)[target]),
+                        int(logits.argmax()) == target,
+                        target in logits.topk(5).indices.tolist(),
+                        int(logits.argmax()),
+                    )
+                    rows[kind].append(entry)
+                    rows["labelled"].append(entry)
             nsp_correct += int((out.nsp_logits.argmax(-1) == batch["next_sentence_label"]).sum())
-    assert metrics["mlm_loss"] == pytest.approx(sum(losses) / len(losses), rel=1e-5)
-    assert metrics["mlm_perplexity"] == pytest.approx(math.exp(metrics["mlm_loss"]))
-    assert metrics["mlm_accuracy"] == pytest.approx(correct / len(losses))
-    assert metrics["nsp_accuracy"] == pytest.approx(nsp_correct / 12)
+    assert all(rows[kind] for kind in ("mask", "kept", "random"))  # the test sees all three kinds
+
+    def mean(kind, column):
+        return sum(entry[column] for entry in rows[kind]) / len(rows[kind])
+
+    assert metrics["mask_loss"] == pytest.approx(mean("mask", 0), rel=1e-5)
+    assert metrics["mask_perplexity"] == pytest.approx(math.exp(metrics["mask_loss"]))
+    assert metrics["mask_accuracy"] == pytest.approx(mean("mask", 1))
+    assert metrics["mask_top5_accuracy"] == pytest.approx(mean("mask", 2))
+    assert metrics["mask_distinct_predictions"] == len({entry[3] for entry in rows["mask"]})
+    assert metrics["mask_positions"] == len(rows["mask"])
+    assert metrics["kept_positions"] == len(rows["kept"])
+    assert metrics["random_positions"] == len(rows["random"])
+    assert metrics["kept_accuracy"] == pytest.approx(mean("kept", 1))
+    assert metrics["random_accuracy"] == pytest.approx(mean("random", 1))
+    assert metrics["labelled_accuracy"] == pytest.approx(mean("labelled", 1))
+    assert metrics["labelled_loss"] == pytest.approx(mean("labelled", 0), rel=1e-5)
+    assert metrics["nsp_accuracy"] == pytest.approx(nsp_correct / 40)
+
+
+def test_evaluation_says_when_no_position_shows_the_mask_token():
+    model = BertForPreTraining(BertConfig.tiny(vocab_size=VOCAB, max_position_embeddings=32)).eval()
+    batches = fixed_batches(instances(6), collator(), batch_size=3, seed=2)
+    with pytest.raises(ValueError, match=r"mask_token_id=7 must be the tokenizer's \[MASK\] id"):
+        evaluate_pretraining(model, batches, mask_token_id=7)
+
+
+def test_position_kinds_split_the_labelled_positions():
+    input_ids = torch.tensor([[2, MASK, 15, 30, 16, 3]])
+    labels = torch.tensor([[IGNORE_INDEX, 12, 15, 31, IGNORE_INDEX, IGNORE_INDEX]])
+    kinds = position_kinds(input_ids, labels, MASK)
+    assert kinds["mask"].tolist() == [True, False, False]
+    assert kinds["kept"].tolist() == [False, True, False]
+    assert kinds["random"].tolist() == [False, False, True]
+
+
+def held_batch(input_ids, labels, nsp=(0,)):
+    ids = torch.tensor([input_ids])
+    return {
+        "input_ids": ids,
+        "labels": torch.tensor([labels]),
+        "next_sentence_label": torch.tensor(list(nsp)),
+    }
 
 
 def test_unigram_baseline_by_hand():
     train = [Instance((10, 10, 11), (10,), False)]  # counts: 10 x3, 11 x1
-    labels = torch.full((1, 4), IGNORE_INDEX)
-    labels[0, 1], labels[0, 2] = 10, 12
-    held = [{"labels": labels, "input_ids": torch.zeros(1, 4, dtype=torch.long)}]
-    result = unigram_baseline(train, held, vocab_size=VOCAB)
-    expected = -(math.log(4 / (4 + VOCAB)) + math.log(1 / (4 + VOCAB))) / 2
-    assert result["mlm_loss"] == pytest.approx(expected) and result["mlm_accuracy"] == 0.5
+    # positions: [MASK] -> 10, [MASK] -> 12, kept 11
+    held = [held_batch([2, MASK, MASK, 11, 3], [IGNORE_INDEX, 10, 12, 11, IGNORE_INDEX])]
+    result = unigram_baseline(train, held, vocab_size=VOCAB, mask_token_id=MASK)
+    p10, p11, p12 = 4 / (4 + VOCAB), 2 / (4 + VOCAB), 1 / (4 + VOCAB)
+    assert result["mask_loss"] == pytest.approx(-(math.log(p10) + math.log(p12)) / 2)
+    assert result["mask_accuracy"] == 0.5
+    assert result["labelled_loss"] == pytest.approx(
+        -(math.log(p10) + math.log(p12) + math.log(p11)) / 3
+    )
+    assert result["labelled_accuracy"] == pytest.approx(1 / 3)
     assert result["top_token_id"] == 10
+
+
+def test_copy_rule_is_right_at_kept_positions_and_guesses_the_top_token_at_mask():
+    # [MASK] -> 10 (right: top), [MASK] -> 12 (wrong), kept 11 (right), random 40 for 13 (wrong)
+    held = [held_batch([2, MASK, MASK, 11, 40, 3], [IGNORE_INDEX, 10, 12, 11, 13, IGNORE_INDEX])]
+    result = copy_rule_baseline(held, top_token_id=10, mask_token_id=MASK)
+    assert result == {
+        "mask_accuracy": 0.5,
+        "kept_accuracy": 1.0,
+        "random_accuracy": 0.0,
+        "labelled_accuracy": 0.5,
+    }
+
+
+def test_nsp_majority_baseline_answers_the_training_majority():
+    train = [Instance((10,), (11,), True)] * 3 + [Instance((10,), (11,), False)]
+    held = [
+        held_batch([2, 3], [IGNORE_INDEX] * 2, nsp=(1,)),
+        held_batch([2, 3], [IGNORE_INDEX] * 2, nsp=(0,)),
+        held_batch([2, 3], [IGNORE_INDEX] * 2, nsp=(1,)),
+    ]
+    result = nsp_majority_baseline(train, held)
+    assert result == {"nsp_accuracy": pytest.approx(2 / 3), "majority": 1}
+
+
+class ToyTokenizer:
+    """The two methods WordOverlapRule reads: a vocabulary and the special tokens."""
+
+    all_special_tokens = ["[PAD]", "[CLS]", "[SEP]", "[MASK]"]
+
+    def __init__(self):
+        self.vocab = {"[PAD]": 0, "[CLS]": 2, "[SEP]": 3, "[MASK]": 4, ",": 5}
+        self.vocab |= {f"w{i}": i for i in range(10, VOCAB)}
+
+    def get_vocab(self):
+        return self.vocab
+
+    def __len__(self):
+        return VOCAB
+
+
+def overlap_instances(count, seed):
+    """True continuations share a rare topic word; random ones share only frequent words."""
+    rng = torch.Generator().manual_seed(seed)
+    out = []
+    for index in range(count):
+        topic = int(torch.randint(20, 110, (1,), generator=rng))
+        other = int(torch.randint(110, VOCAB, (1,), generator=rng))  # never a topic word
+        common = (10, 11, 5)
+        is_random = bool(index % 2)
+        out.append(
+            Instance((*common, topic), (*common, other if is_random else topic, 5), is_random)
+        )
+    return out
+
+
+def test_word_overlap_rule_learns_that_shared_rare_words_mean_a_true_continuation():
+    rule = WordOverlapRule.fit(overlap_instances(200, seed=0), ToyTokenizer())
+    assert 5 in rule.ignored and 4 in rule.ignored and 10 not in rule.ignored
+    assert rule.idf[10] == 0.0 < rule.idf[150]  # "w10" is in every segment, w150 in few
+    assert rule.score((10, 50, 5), (50, 5)) > rule.score((10, 50, 5), (10, 150)) == 0.0
+    assert rule.score((5,), (5,)) == 0.0  # only ignored tokens: no evidence
+    held = []
+    for instance in overlap_instances(60, seed=1):
+        ids = [2, *instance.tokens_a, 3, *instance.tokens_b, 3]
+        types = [0] * (len(instance.tokens_a) + 2) + [1] * (len(instance.tokens_b) + 1)
+        held.append(
+            {
+                "input_ids": torch.tensor([ids]),
+                "token_type_ids": torch.tensor([types]),
+                "attention_mask": torch.ones(1, len(ids), dtype=torch.long),
+                "next_sentence_label": torch.tensor([int(instance.is_random_next)]),
+            }
+        )
+    assert rule.accuracy(held) == 1.0
 
 
 @pytest.mark.parametrize("profile", sorted(RECIPES))
@@ -152,7 +287,7 @@ def test_every_recipe_makes_a_valid_run(profile):
 def test_recipe_changes_reach_the_train_config_and_leave_the_profile_alone():
     cpu = get_recipe("cpu")
     short = get_recipe("cpu", total_steps=300, corpus="wikitext-2")
-    assert (short.train.total_steps, short.corpus, short.batch_size) == (300, "wikitext-2", 32)
+    assert (short.train.total_steps, short.corpus, short.batch_size) == (300, "wikitext-2", cpu.batch_size)
     assert short.train.warmup_steps == round(300 * cpu.train.warmup_fraction)  # same fraction
     short.train.total_steps = 1
     short.model["hidden_size"] = 64
@@ -175,10 +310,10 @@ def test_unigram_bias_starts_at_the_baseline():
     torch.manual_seed(0)
     model = BertForPreTraining(BertConfig.tiny(vocab_size=VOCAB, max_position_embeddings=32)).eval()
     with torch.no_grad():
-        before = evaluate_pretraining(model, held)["mlm_loss"]
+        before = evaluate_pretraining(model, held, mask_token_id=MASK)["labelled_loss"]
         init_for_pretraining(model, unigram_log_probs=unigram_log_probabilities(train, VOCAB))
-        after = evaluate_pretraining(model, held)["mlm_loss"]
-    baseline = unigram_baseline(train, held, vocab_size=VOCAB)["mlm_loss"]
+        after = evaluate_pretraining(model, held, mask_token_id=MASK)["labelled_loss"]
+    baseline = unigram_baseline(train, held, vocab_size=VOCAB, mask_token_id=MASK)["labelled_loss"]
     assert before == pytest.approx(math.log(VOCAB), abs=0.1)
     assert after == pytest.approx(baseline, abs=0.1) and after < before
 
@@ -226,7 +361,7 @@ def test_mlm_predictions_agree_with_accuracy():
     batches = fixed_batches(instances(12), collator(), batch_size=5, seed=2)
     with torch.no_grad():
         targets, top1 = mlm_predictions(model, batches)
-        accuracy = evaluate_pretraining(model, batches)["mlm_accuracy"]
+        accuracy = evaluate_pretraining(model, batches, mask_token_id=MASK)["labelled_accuracy"]
     assert targets.shape == top1.shape and targets.numel() == sum(
         int((b["labels"] != IGNORE_INDEX).sum()) for b in batches
     )

@@ -44,14 +44,14 @@ def test_shipped_checkpoint_loads_and_reads_context(tokenizer):
     assert model.cls.predictions.decoder.weight is model.bert.embeddings.word_embeddings.weight
     assert model.config == BertConfig.from_dict(json.loads((folder / "config.json").read_text()))
     info = pretrained_tiny_info()
-    held, base = info["held_out"], info["unigram_baseline"]
-    # The shipped model beats the context-free baseline on held-out text, and NSP beats chance.
-    assert (
-        held["mlm_loss"] < base["mlm_loss"] - 0.3
-        and held["mlm_accuracy"] > 2 * base["mlm_accuracy"]
-    )
-    assert held["nsp_accuracy"] > 0.5
-    assert "MLM accuracy" in (folder / "MODEL_CARD.md").read_text()
+    held, base = info["held_out"], info["baselines"]
+    # At [MASK] positions the shipped model beats every rule that reads no context, by far,
+    # and its guesses are not a handful of frequent WordPieces; NSP is far above the majority class.
+    assert held["mask_loss"] < base["unigram"]["mask_loss"] - 1.0
+    assert held["mask_accuracy"] > 3 * base["copy_rule"]["mask_accuracy"]
+    assert held["mask_distinct_predictions"] > 500
+    assert held["nsp_accuracy"] > base["nsp_majority"]["nsp_accuracy"] + 0.25
+    assert "accuracy at [MASK]" in (folder / "MODEL_CARD.md").read_text()
     first = fill_mask(model, tokenizer, "Paris is the capital and largest city of [MASK].")[0]
     second = fill_mask(model, tokenizer, "She [MASK] the Nobel Prize in Physics.")[0]
     assert [p.token for p in first] != [p.token for p in second]  # the context changes the answer

@@ -127,9 +127,14 @@ def require_documents(documents: list[Document], where: str) -> list[Document]:
 
 
 def load_corpus(name: str, *, limit: int | None = None, num_proc: int = 1) -> list[Document]:
-    """Documents of ``embedded``, ``wikitext-2``, ``wikitext-103`` or a path to ``.txt`` files."""
+    """Documents of ``embedded``, ``mix:NAME`` (a multi-source mix of :mod:`bertedu.data.sources`,
+    e.g. ``mix:prose``), ``wikitext-2``, ``wikitext-103`` or a path to ``.txt`` files."""
     if name == "embedded":
         return load_embedded_wikipedia(limit, num_proc=num_proc)
+    if name.startswith("mix:"):
+        from bertedu.data.sources import load_mix  # deferred: sources imports this module
+
+        return _evenly_spread(load_mix(name.removeprefix("mix:"), num_proc=num_proc), limit)
     if name in ("wikitext-2", "wikitext-103"):
         from bertedu.data.wikitext import load_wikitext  # deferred: wikitext imports this module
 
@@ -138,6 +143,6 @@ def load_corpus(name: str, *, limit: int | None = None, num_proc: int = 1) -> li
         documents = load_text_documents(name, num_proc=num_proc)
         return documents[:limit] if limit else documents
     raise ValueError(
-        f"Unknown corpus {name!r}: use embedded, wikitext-2, wikitext-103, or a path to a .txt "
-        "file or a folder of .txt files."
+        f"Unknown corpus {name!r}: use embedded, mix:NAME, wikitext-2, wikitext-103, or a path "
+        "to a .txt file or a folder of .txt files."
     )

@@ -23,7 +23,7 @@ from bertedu.pretraining.data import (
     prepare_data,
 )
 from bertedu.pretraining.evaluation import evaluate_pretraining, mlm_predictions
-from bertedu.pretraining.export import export_pretrained, model_card
+from bertedu.pretraining.export import card_results, export_pretrained, model_card
 from bertedu.pretraining.inference import Prediction, fill_mask, is_next_probability, mask_a_word
 from bertedu.pretraining.initialization import init_for_pretraining, sinusoidal_positions
 from bertedu.pretraining.recipes import RECIPES, PretrainRecipe, get_recipe
@@ -48,6 +48,7 @@ __all__ = [
     "PretrainRun",
     "pretrain",
     "source_commit",
+    "card_results",
     "export_pretrained",
     "model_card",
     "Prediction",

@@ -25,8 +25,14 @@ from transformers import PreTrainedTokenizerBase
 from bertedu.data.corpus import Document, load_corpus
 from bertedu.data.nsp import Instance, create_instances
 from bertedu.data.pipeline import PretrainingCollator, document_token_ids, tokenize_documents
+from bertedu.data.sources import split_held_out
 from bertedu.data.splits import split_by_document
-from bertedu.pretraining.baselines import unigram_baseline
+from bertedu.pretraining.baselines import (
+    WordOverlapRule,
+    copy_rule_baseline,
+    nsp_majority_baseline,
+    unigram_baseline,
+)
 from bertedu.pretraining.recipes import PretrainRecipe
 from bertedu.train.batches import Batch
 
@@ -155,8 +161,58 @@ class PretrainingData:
 
     train: PretrainingBatches
     held_out: list[Batch]
-    stats: dict[str, Any]  # what the data was made of: sizes, the unigram baseline
+    stats: dict[str, Any]  # what the data was made of: sizes, the baselines' held-out scores
     held_out_documents: list[Document] = dataclasses.field(default_factory=list)  # for examples
+
+
+def split_for_pretraining(
+    recipe: PretrainRecipe, documents: list[Document], *, num_proc: int = 1
+) -> tuple[list[Document], list[Document]]:
+    """``(train, held_out)`` documents of a run, split by whole documents.
+
+    A single corpus is split by :func:`~bertedu.data.splits.split_by_document`.
+    A multi-source mix (``corpus="mix:..."``) is scored on the book's own
+    evaluation set, the embedded corpus's held-out documents exactly as a run on
+    the embedded corpus holds them out, so runs on any mix compare at the same
+    positions; those documents, and every document the mix holds out, never
+    reach training.
+    """
+    if not recipe.corpus.startswith("mix:"):
+        return split_by_document(
+            documents, held_out_fraction=recipe.held_out_fraction, seed=HELD_OUT_SEED
+        )
+    embedded = load_corpus("embedded", limit=recipe.corpus_limit, num_proc=num_proc)
+    _, evaluation = split_by_document(
+        embedded, held_out_fraction=recipe.held_out_fraction, seed=HELD_OUT_SEED
+    )
+    train, _ = split_held_out(
+        documents, held_out_fraction=recipe.held_out_fraction, also_held_out=evaluation
+    )
+    return train, evaluation
+
+
+def held_out_baselines(
+    train_instances: Sequence[Instance],
+    held_out: list[Batch],
+    tokenizer: PreTrainedTokenizerBase,
+) -> dict[str, dict[str, float]]:
+    """What the rules of :mod:`bertedu.pretraining.baselines` score on the held-out batches."""
+    unigram = unigram_baseline(
+        train_instances, held_out, vocab_size=len(tokenizer), mask_token_id=tokenizer.mask_token_id
+    )
+    copy_rule = copy_rule_baseline(
+        held_out, top_token_id=int(unigram["top_token_id"]), mask_token_id=tokenizer.mask_token_id
+    )
+    overlap = WordOverlapRule.fit(train_instances, tokenizer)
+    return {
+        "unigram": unigram,
+        "copy_rule": copy_rule,
+        "nsp_majority": nsp_majority_baseline(train_instances, held_out),
+        "nsp_word_overlap": {
+            "nsp_accuracy": overlap.accuracy(held_out),
+            "threshold": overlap.threshold,
+        },
+    }
 
 
 def prepare_data(
@@ -171,9 +227,7 @@ def prepare_data(
     """Documents -> held-out split -> WordPieces -> NSP instance sets -> masked batches."""
     if documents is None:
         documents = load_corpus(recipe.corpus, limit=recipe.corpus_limit, num_proc=num_proc)
-    train_docs, held_docs = split_by_document(
-        documents, held_out_fraction=recipe.held_out_fraction, seed=HELD_OUT_SEED
-    )
+    train_docs, held_docs = split_for_pretraining(recipe, documents, num_proc=num_proc)
     train_ids = document_token_ids(tokenize_documents(train_docs, tokenizer, cache_dir=cache_dir))
     held_ids = document_token_ids(tokenize_documents(held_docs, tokenizer, cache_dir=cache_dir))
     instance_sets = build_instance_sets(
@@ -197,8 +251,15 @@ def prepare_data(
         max_predictions=recipe.max_predictions,
         pad_to=pad_to,
     )
+    # Held-out masks follow BERT's own rate whatever the training rate, so every recipe is
+    # scored at the very same positions.
+    held_out_collator = dataclasses.replace(
+        collator,
+        mlm_probability=recipe.eval_mlm_probability,
+        max_predictions=recipe.eval_max_predictions,
+    )
     held_out = fixed_batches(
-        held_instances, collator, batch_size=recipe.eval_batch_size, seed=EVAL_MASK_SEED
+        held_instances, held_out_collator, batch_size=recipe.eval_batch_size, seed=EVAL_MASK_SEED
     )
     stats = {
         "corpus": recipe.corpus,
@@ -207,7 +268,7 @@ def prepare_data(
         "train_tokens": sum(len(s) for d in train_ids for s in d),
         "train_instances_per_set": [len(s) for s in instance_sets],
         "held_out_instances": len(held_instances),
-        "unigram_baseline": unigram_baseline(instance_sets[0], held_out, vocab_size=len(tokenizer)),
+        "baselines": held_out_baselines(instance_sets[0], held_out, tokenizer),
     }
     batches = PretrainingBatches(
         instance_sets,

@@ -245,7 +245,7 @@ def pretrain(
         model,
         data.train,
         config=config,
-        evaluate=lambda m: evaluate_pretraining(m, held_out),
+        evaluate=lambda m: evaluate_pretraining(m, held_out, mask_token_id=tokenizer.mask_token_id),
         checkpoint_dir=output_dir,
         resume=resume,
         generators={"masking": data.train.generator},

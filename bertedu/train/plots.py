@@ -23,7 +23,7 @@ def plot_training(
     records: str | Path | list[dict[str, Any]],
     *,
     keys: Sequence[str] = ("loss", "mlm_loss", "nsp_loss"),
-    eval_keys: Sequence[str] = ("mlm_loss", "nsp_loss"),
+    eval_keys: Sequence[str] = ("mask_loss", "nsp_loss"),
     reference_lines: dict[str, float] | None = None,
     smoothing: float = 0.8,
     ax=None,

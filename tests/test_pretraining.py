@@ -287,7 +287,11 @@ def test_every_recipe_makes_a_valid_run(profile):
 def test_recipe_changes_reach_the_train_config_and_leave_the_profile_alone():
     cpu = get_recipe("cpu")
     short = get_recipe("cpu", total_steps=300, corpus="wikitext-2")
-    assert (short.train.total_steps, short.corpus, short.batch_size) == (300, "wikitext-2", cpu.batch_size)
+    assert (short.train.total_steps, short.corpus, short.batch_size) == (
+        300,
+        "wikitext-2",
+        cpu.batch_size,
+    )
     assert short.train.warmup_steps == round(300 * cpu.train.warmup_fraction)  # same fraction
     short.train.total_steps = 1
     short.model["hidden_size"] = 64

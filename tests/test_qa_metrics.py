@@ -209,3 +209,14 @@ def test_bootstrap_interval_covers_the_mean_and_groups_widen_it():
         bootstrap_ci([])
     with pytest.raises(ValueError, match="one each"):
         bootstrap_ci([1.0, 2.0], ["a"])
+
+
+def test_found_in_passage_counts_whole_words_after_normalisation():
+    from bertedu.qa.metrics import found_in_passage
+
+    context = "BERT was developed by Google's AI team."
+    assert found_in_passage(["Google's AI team", "google s", "goo", ""], [context] * 4) == (
+        pytest.approx(100 * 1 / 3)
+    )
+    with pytest.raises(ValueError, match="one each"):
+        found_in_passage(["a"], [])

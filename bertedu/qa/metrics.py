@@ -322,3 +322,18 @@ def bootstrap_ci(
     tail = 100 * (1 - confidence) / 2
     low, high = np.percentile(means, [tail, 100 - tail])
     return float(values.mean()), float(low), float(high)
+
+
+def found_in_passage(predictions: Sequence[str], contexts: Sequence[str]) -> float:
+    """Percent of non-empty answers that occur in their passage (after :func:`normalize_answer`,
+    on word boundaries): how often a generative reader reads rather than recites."""
+    if len(predictions) != len(contexts):
+        raise ValueError(f"{len(predictions)} answers but {len(contexts)} passages; give one each.")
+    pairs = [
+        (normalize_answer(p), normalize_answer(c))
+        for p, c in zip(predictions, contexts, strict=True)
+    ]
+    pairs = [(p, c) for p, c in pairs if p]
+    if not pairs:
+        return 0.0
+    return 100.0 * sum(f" {p} " in f" {c} " for p, c in pairs) / len(pairs)

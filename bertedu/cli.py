@@ -92,6 +92,9 @@ def _parser() -> argparse.ArgumentParser:
         "with other jobs, 1 is often faster)",
     )
     pre.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
+    from bertedu.qa.command import add_parser as add_finetune_qa  # imports torch
+
+    add_finetune_qa(commands)
     return parser
 
 
@@ -212,4 +215,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "pretrain":
         return pretrain_command(args)
+    if args.command == "finetune-qa":
+        from bertedu.qa.command import finetune_qa_command
+
+        return finetune_qa_command(args)
     raise AssertionError(args.command)

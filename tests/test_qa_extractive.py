@@ -254,3 +254,26 @@ def test_baselines(tokenizer):
     assert answer in context and "BERT" not in answer
     assert sliding_window_answer("Who?", "...") == ""
     assert first_sentence_answer("") == ""
+
+
+def test_postprocessing_keeps_whole_words_and_one_candidate_per_text(tokenizer):
+    """ "ing ##mar bergman": the best raw span starts at "##mar" and is dropped for the whole
+    word; the same text found in two windows is listed once."""
+    from bertedu.qa.extractive import inside_word, postprocess_predictions
+
+    context = "The film was directed by Ingmar Bergman in Sweden."
+    example = QAExample("w", "Who directed the film?", context, ())
+    features = prepare_features([example], tokenizer, max_length=16, stride=4, with_labels=False)
+    assert len(features) >= 2
+    start = torch.full((len(features), 16), -10.0)
+    end = torch.full((len(features), 16), -10.0)
+    for w, window in enumerate(features.windows):
+        for i, offset in enumerate(window.offsets):
+            piece = None if offset is None else context[offset[0] : offset[1]]
+            start[w, i] = {"Ing": 8.0, "mar": 9.0}.get(piece, -10.0)
+            end[w, i] = 9.0 if piece == "Bergman" else -10.0
+    predictions, nbest = postprocess_predictions(features, start, end, n_best=20)
+    assert predictions["w"] == "Ingmar Bergman"
+    texts = [c.text for c in nbest["w"]]
+    assert "mar Bergman" not in texts and len(texts) == len(set(texts))
+    assert inside_word(context, context.index("mar B")) and not inside_word(context, 0)

@@ -94,5 +94,6 @@ def test_generative_finetune_and_scores(tokenizer):
     scores, answers = evaluate_generative(model, features, tokenizer, "greedy", max_new_tokens=8)
     assert answers == ["google's ai team", "2018"]
     assert (
-        set(scores) == {"bleu", "rouge_l", "exact_match", "f1"} and scores["exact_match"] == 100.0
+        set(scores) == {"bleu", "rouge_l", "ms_marco_rouge_l", "bleu_1", "exact_match", "f1"}
+        and scores["exact_match"] == 100.0
     )

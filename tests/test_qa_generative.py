@@ -210,8 +210,8 @@ def test_last_only_scores_just_the_last_position():
     model = BertEncoderDecoder(small_config()).eval()
     states = model.encode(torch.tensor([[CLS_ID, 3000, 3001, SEP_ID]]))
     prefix = torch.tensor([[CLS_ID, 2000, 2001]])
-    full, _ = model.decode(prefix, states)
-    last, _ = model.decode(prefix, states, last_only=True)
+    full = model.decode(prefix, states).logits
+    last = model.decode(prefix, states, last_only=True).logits
     assert last.shape == (1, 1, full.shape[-1])
     torch.testing.assert_close(last[:, 0], full[:, -1])
 

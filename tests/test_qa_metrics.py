@@ -115,9 +115,9 @@ def test_bleu_and_rouge_l():
     assert rouge_l(["x"], [["y", "x"]]) == pytest.approx(100.0)
 
 
-def test_generation_scores_bundle_all_four():
+def test_generation_scores_bundle_all_six():
     scores = generation_scores(["google", "paris"], [["Google"], ["Rome"]])
-    assert set(scores) == {"bleu", "rouge_l", "exact_match", "f1"}
+    assert set(scores) == {"bleu", "rouge_l", "ms_marco_rouge_l", "bleu_1", "exact_match", "f1"}
     assert scores["exact_match"] == 50.0 and scores["rouge_l"] == pytest.approx(50.0)
 
 
@@ -158,3 +158,65 @@ def test_local_evaluate_modules_work_offline():
 def test_unknown_local_metric():
     with pytest.raises(ValueError, match="squad_em_f1, bleu, rouge_l"):
         metric_path("bertscore")
+
+
+def test_corpus_and_sentence_bleu_agree_on_gold_answers_not_on_short_ones():
+    from bertedu.qa.metrics import bleu, sentence_bleu
+
+    gold = ["1998", "Ingmar Bergman", "the Nobel Prize in Physics"]
+    references = [[g] for g in gold]
+    assert bleu(gold, references) == pytest.approx(100.0)
+    assert sentence_bleu(gold, references) == pytest.approx(100.0)  # exact answers: 100 each
+    short = ["1998", "Bergman", "Nobel Prize"]  # right but shorter than the references
+    assert bleu(short, references) == 0.0  # no 4-gram matches in the whole corpus
+    assert 40 < sentence_bleu(short, references) < 100
+
+
+def test_ms_marco_rouge_l_by_hand():
+    from bertedu.qa.metrics import ms_marco_rouge_l
+
+    # candidate "red blue green" vs reference "red green": LCS 2, P = 2/3, R = 1.
+    p, r, beta = 2 / 3, 1.0, 1.2
+    expected = 100 * (1 + beta**2) * p * r / (r + beta**2 * p)
+    assert ms_marco_rouge_l(["red blue green"], [["red green"]]) == pytest.approx(expected)
+    # Maxima over references are taken separately for precision and recall.
+    two = ms_marco_rouge_l(["red blue"], [["red blue green yellow", "red"]])
+    p, r = 1.0, 1.0  # P from either, R = 1/1 from "red"
+    assert two == pytest.approx(100.0 * (1 + beta**2) * p * r / (r + beta**2 * p))
+    assert ms_marco_rouge_l([""], [["red"]]) == 0.0
+
+
+def test_bleu_1_is_unigram_precision_times_brevity_penalty():
+    from bertedu.qa.metrics import bleu_1
+
+    assert bleu_1(["a b c d"], [["a b x y"]]) == pytest.approx(50.0)
+    # shorter than the reference: brevity penalty exp(1 - 4/2)
+    assert bleu_1(["a b"], [["a b c d"]]) == pytest.approx(100 * math.exp(1 - 2), rel=1e-6)
+
+
+def test_bootstrap_interval_covers_the_mean_and_groups_widen_it():
+    from bertedu.qa.metrics import bootstrap_ci
+
+    scores = [100.0] * 50 + [0.0] * 50
+    mean, low, high = bootstrap_ci(scores)
+    assert mean == 50.0 and 38 < low < 45 and 55 < high < 62  # ~ mean +/- 1.96 * 5
+    # The same scores in 4 passages of 25 identical answers: far fewer independent units.
+    groups = ["a"] * 25 + ["b"] * 25 + ["c"] * 25 + ["d"] * 25
+    _, glow, ghigh = bootstrap_ci(scores, groups)
+    assert ghigh - glow > 2 * (high - low)
+    assert bootstrap_ci([70.0] * 10) == (70.0, 70.0, 70.0)
+    with pytest.raises(ValueError, match="non-empty"):
+        bootstrap_ci([])
+    with pytest.raises(ValueError, match="one each"):
+        bootstrap_ci([1.0, 2.0], ["a"])
+
+
+def test_found_in_passage_counts_whole_words_after_normalisation():
+    from bertedu.qa.metrics import found_in_passage
+
+    context = "BERT was developed by Google's AI team."
+    assert found_in_passage(["Google's AI team", "google s", "goo", ""], [context] * 4) == (
+        pytest.approx(100 * 1 / 3)
+    )
+    with pytest.raises(ValueError, match="one each"):
+        found_in_passage(["a"], [])

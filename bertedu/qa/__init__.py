@@ -6,9 +6,13 @@
 :class:`BertForQuestionAnswering`,
   n-best post-processing, :func:`answer_question`.
 * :mod:`bertedu.qa.generative`: :class:`BertEncoderDecoder` (our BERT + a Transformer decoder with
-  tied embeddings), teacher-forcing features.
+  tied embeddings; ``copy=True`` for the pointer-generator, ``warm_start=True`` to start the
+  decoder from the encoder), teacher-forcing features.
+* :mod:`bertedu.qa.copying`: the pointer-generator's copy distribution and gate.
 * :mod:`bertedu.qa.decoding`: greedy and beam search (with inspectable steps).
-* :mod:`bertedu.qa.metrics`: SQuAD v1.1 EM/F1 (``squad_em_f1``), BLEU, ROUGE-L.
+* :mod:`bertedu.qa.metrics`: SQuAD v1.1 EM/F1 (``squad_em_f1``), corpus and sentence BLEU,
+  ROUGE-L, MS MARCO's ROUGE-L and BLEU-1, bootstrap confidence intervals.
+* :mod:`bertedu.qa.command`: ``python -m bertedu finetune-qa``.
 * :mod:`bertedu.qa.baselines`: first-sentence and sliding-window word-overlap answers.
 """
 

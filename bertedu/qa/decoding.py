@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import torch
 
 from bertedu.nn_utils import eval_mode, model_device
+from bertedu.qa.copying import passage_mask
 from bertedu.qa.generative import BertEncoderDecoder, Seq2SeqFeatures, trim_seq2seq
 
 _NO_SPACE_BEFORE = re.compile(r" ([.,;:!?%)\]}]|'s\b|n't\b)")
@@ -56,12 +57,50 @@ def decode_answer(tokenizer, token_ids: Sequence[int]) -> str:
     return text.strip()
 
 
-def _encoder_inputs(input_ids, token_type_ids, attention_mask):
+@dataclass
+class _Source:
+    """The encoder's side of decoding: its states and what the decoder needs to read/copy them."""
+
+    states: torch.Tensor  # [batch, source, hidden]
+    attention_mask: torch.Tensor | None
+    input_ids: torch.Tensor
+    copy_mask: torch.Tensor
+
+    def step(self, model: BertEncoderDecoder, prefix: torch.Tensor) -> torch.Tensor:
+        """Scores of the next token after ``prefix`` ``[rows, length]``: ``[rows, vocab]``.
+
+        A batch of one source is broadcast to the rows (the beams of beam search).
+        """
+        rows = prefix.shape[0]
+
+        def expand(t: torch.Tensor | None) -> torch.Tensor | None:
+            return None if t is None else t.expand(rows, *t.shape[1:])
+
+        out = model.decode(
+            prefix,
+            expand(self.states),
+            expand(self.attention_mask),
+            last_only=True,
+            source_ids=expand(self.input_ids),
+            copy_mask=expand(self.copy_mask),
+        )
+        return out.logits[:, -1]
+
+
+def _encode(model, input_ids, token_type_ids, attention_mask) -> _Source:
+    """Run the encoder once on the inputs, moved to the model's device (``[seq]`` or
+    ``[batch, seq]``)."""
+    device = model_device(model)
     if input_ids.dim() == 1:
         input_ids = input_ids[None]
         token_type_ids = None if token_type_ids is None else token_type_ids[None]
         attention_mask = None if attention_mask is None else attention_mask[None]
-    return input_ids, token_type_ids, attention_mask
+    input_ids = input_ids.to(device)
+    token_type_ids = None if token_type_ids is None else token_type_ids.to(device)
+    attention_mask = None if attention_mask is None else attention_mask.to(device)
+    states = model.encode(input_ids, token_type_ids, attention_mask)
+    copy_mask = passage_mask(input_ids, token_type_ids, attention_mask)
+    return _Source(states, attention_mask, input_ids, copy_mask)
 
 
 def check_max_new_tokens(model: BertEncoderDecoder, max_new_tokens: int) -> None:
@@ -84,20 +123,20 @@ def greedy_decode(
     attention_mask: torch.Tensor | None = None,
     max_new_tokens: int = 32,
 ) -> list[list[int]]:
-    """The most probable token at every step, for a batch; each answer's ids (no [CLS]/[SEP])."""
+    """The most probable token at every step, for a batch; each answer's ids (no [CLS]/[SEP]).
+
+    The inputs may live on any device: they are moved to the model's.
+    """
     check_max_new_tokens(model, max_new_tokens)
-    input_ids, token_type_ids, attention_mask = _encoder_inputs(
-        input_ids, token_type_ids, attention_mask
-    )
     pad, eos = model.config.pad_token_id, model.eos_token_id
     with eval_mode(model):
-        states = model.encode(input_ids, token_type_ids, attention_mask)
-        batch = input_ids.shape[0]
-        generated = torch.full((batch, 1), model.bos_token_id, device=input_ids.device)
-        done = torch.zeros(batch, dtype=torch.bool, device=input_ids.device)
+        source = _encode(model, input_ids, token_type_ids, attention_mask)
+        batch, device = source.input_ids.shape[0], source.input_ids.device
+        generated = torch.full((batch, 1), model.bos_token_id, device=device)
+        done = torch.zeros(batch, dtype=torch.bool, device=device)
         for _ in range(max_new_tokens):
-            logits, _ = model.decode(generated, states, attention_mask, last_only=True)
-            next_token = logits[:, -1].argmax(dim=-1).masked_fill(done, pad)  # finished rows pad
+            scores = source.step(model, generated)
+            next_token = scores.argmax(dim=-1).masked_fill(done, pad)  # finished rows pad
             generated = torch.cat([generated, next_token[:, None]], dim=1)
             done |= next_token == eos
             if bool(done.all()):
@@ -180,19 +219,16 @@ def _cannot_improve(
 
 def _propose(
     model: BertEncoderDecoder,
-    states: torch.Tensor,
-    attention_mask: torch.Tensor | None,
+    source: _Source,
     beams: list[Beam],
     beam_width: int,
     tokenizer,
 ) -> list[BeamCandidate]:
     """Every live beam's ``beam_width`` most probable next tokens, best total log-prob first."""
     prefix = torch.tensor(
-        [[model.bos_token_id, *tokens] for tokens, _ in beams], device=states.device
+        [[model.bos_token_id, *tokens] for tokens, _ in beams], device=source.states.device
     )
-    mask = None if attention_mask is None else attention_mask.expand(len(beams), -1)
-    logits, _ = model.decode(prefix, states.expand(len(beams), -1, -1), mask, last_only=True)
-    top = logits[:, -1].float().log_softmax(dim=-1).topk(beam_width, dim=-1)
+    top = source.step(model, prefix).float().log_softmax(dim=-1).topk(beam_width, dim=-1)
     candidates = []
     for b, (tokens, total) in enumerate(beams):
         for value, token in zip(top.values[b].tolist(), top.indices[b].tolist(), strict=True):
@@ -258,26 +294,25 @@ def beam_search(
     hypotheses, when no beam is live, or after ``max_new_tokens`` steps (live
     beams then count as unfinished hypotheses). The best hypothesis has the
     highest length-normalised score. ``tokenizer`` (optional) only labels the
-    recorded steps' tokens. ``beam_width=1`` is greedy search.
+    recorded steps' tokens. ``beam_width=1`` is greedy search. The inputs are
+    moved to the model's device.
     """
     if beam_width < 1:
         raise ValueError(f"beam_width must be at least 1, got {beam_width}")
     check_max_new_tokens(model, max_new_tokens)
-    input_ids, token_type_ids, attention_mask = _encoder_inputs(
-        input_ids, token_type_ids, attention_mask
-    )
-    if input_ids.shape[0] != 1:
+    rows = 1 if input_ids.dim() == 1 else input_ids.shape[0]
+    if rows != 1:
         raise ValueError(
-            f"beam_search decodes one sequence at a time, got a batch of {input_ids.shape[0]}; "
+            f"beam_search decodes one sequence at a time, got a batch of {rows}; "
             "loop over the rows (or use greedy_decode for a batch)."
         )
     beams: list[Beam] = [([], 0.0)]
     finished: list[Hypothesis] = []
     steps: list[BeamStep] = []
     with eval_mode(model):
-        states = model.encode(input_ids, token_type_ids, attention_mask)
+        source = _encode(model, input_ids, token_type_ids, attention_mask)
         for step in range(max_new_tokens):
-            candidates = _propose(model, states, attention_mask, beams, beam_width, tokenizer)
+            candidates = _propose(model, source, beams, beam_width, tokenizer)
             next_beams, done = _select(
                 candidates, beams, beam_width, model.eos_token_id, length_penalty
             )

@@ -442,6 +442,11 @@ def best_spans(
     return sorted(spans, reverse=True)
 
 
+def inside_word(text: str, position: int) -> bool:
+    """True when ``position`` (a span boundary) falls between two letters or digits of a word."""
+    return 0 < position < len(text) and text[position - 1].isalnum() and text[position].isalnum()
+
+
 def postprocess_predictions(
     features: QAFeatures,
     start_logits: torch.Tensor,
@@ -451,8 +456,12 @@ def postprocess_predictions(
 ) -> tuple[dict[str, str], dict[str, list[SpanCandidate]]]:
     """Window logits -> ``({id: answer text}, {id: n-best candidates})`` over the original passages.
 
-    An example for which no window has a valid span gets the empty answer ""
-    (which scores 0), not an exception.
+    In order: each window's valid spans (:func:`best_spans`); spans that start
+    or end inside a word (``"mar Bergman"`` out of ``"Ingmar Bergman"``) are
+    dropped; the candidates of all windows are sorted by score and the n-best
+    keeps one candidate per answer text (the best-scoring), as Google's
+    ``run_squad.py`` does. An example for which no window has a valid span gets
+    the empty answer "" (which scores 0), not an exception.
     """
     if start_logits.shape[0] != len(features) or end_logits.shape[0] != len(features):
         raise ValueError(
@@ -465,12 +474,18 @@ def postprocess_predictions(
             start_logits[w], end_logits[w], window.offsets, n_best, max_answer_length
         ):
             char_start, char_end = window.offsets[s][0], window.offsets[e][1]
+            if inside_word(context, char_start) or inside_word(context, char_end):
+                continue
             by_example[window.example_index].append(
                 SpanCandidate(context[char_start:char_end], score, char_start, char_end, w, s, e)
             )
     predictions, nbest = {}, {}
     for index, example in enumerate(features.examples):
-        candidates = sorted(by_example[index], key=lambda c: c.score, reverse=True)[:n_best]
+        candidates, seen = [], set()
+        for candidate in sorted(by_example[index], key=lambda c: c.score, reverse=True):
+            if candidate.text not in seen and len(candidates) < n_best:
+                seen.add(candidate.text)
+                candidates.append(candidate)
         nbest[example.id] = candidates
         predictions[example.id] = candidates[0].text if candidates else ""
     return predictions, nbest

@@ -26,6 +26,18 @@ per-position linear layer over the *encoder's input* positions instead: it can
 only label the input tokens one by one (its 64-token targets do not even align
 with the 128 input positions), it has no notion of "the previous answer token"
 and no way to stop; it is not a generator.
+
+Two options make the reader learn from a few hundred answers:
+
+* ``copy=True``: a **pointer-generator** (See et al. 2017, :mod:`bertedu.qa.copying`):
+  each step mixes the vocabulary distribution with the last block's
+  cross-attention over the passage, through a learned gate ``p_gen``.
+* ``warm_start=True``: the decoder blocks start from the encoder's weights
+  (Rothe et al. 2020, "Leveraging Pre-trained Checkpoints for Sequence
+  Generation Tasks"): self-attention, feed-forward and their LayerNorms from
+  encoder block ``i``, the position/segment tables from the encoder's
+  embeddings; only the cross-attention (which the encoder has no counterpart
+  for), the output transform and the gate start random, as in the paper.
 """
 
 from __future__ import annotations
@@ -50,6 +62,13 @@ from bertedu.model import (
     padding_mask,
 )
 from bertedu.nn_utils import num_parameters
+from bertedu.qa.copying import (
+    CopyGate,
+    copy_attention,
+    copy_distribution,
+    mix_log_probs,
+    passage_mask,
+)
 from bertedu.qa.datasets import QAExample
 from bertedu.qa.extractive import DEFAULT_MAX_QUESTION_LENGTH, prepare_features
 
@@ -93,6 +112,21 @@ class DecoderLayer(nn.Module):
 
 
 @dataclass
+class DecoderOutput:
+    """What :meth:`BertEncoderDecoder.decode` returns.
+
+    ``logits`` are the vocabulary logits of a plain decoder, or the mixture's
+    log-probabilities of a copying one (normalised already; both go through
+    ``log_softmax``/``argmax``/cross-entropy the same way).
+    """
+
+    logits: torch.Tensor  # [batch, target, vocab]
+    cross_attentions: tuple[torch.Tensor, ...] | None = None  # per layer [batch, heads, t, s]
+    copy_gate: torch.Tensor | None = None  # p_gen [batch, target] (copy=True only)
+    copy_weights: torch.Tensor | None = None  # [batch, target, source] (copy=True only)
+
+
+@dataclass
 class Seq2SeqOutput:
     """What :class:`BertEncoderDecoder` returns."""
 
@@ -102,6 +136,8 @@ class Seq2SeqOutput:
     cross_attentions: tuple[torch.Tensor, ...] | None = (
         None  # per layer [batch, heads, target, source]
     )
+    copy_gate: torch.Tensor | None = None  # p_gen [batch, target] (copy=True only)
+    copy_weights: torch.Tensor | None = None  # [batch, target, source] (copy=True only)
 
 
 def shift_right(labels: torch.Tensor, bos_token_id: int, pad_token_id: int) -> torch.Tensor:
@@ -120,6 +156,8 @@ class BertEncoderDecoder(nn.Module):
     take their sizes (hidden, heads, FFN) from the encoder's config. The decoder
     has its own position and segment tables and LayerNorm (a
     :class:`BertEmbeddings` whose ``word_embeddings`` *is* the encoder's).
+    ``copy`` adds the pointer-generator gate; ``warm_start`` copies the
+    encoder's weights into the decoder (see the module docstring).
     """
 
     def __init__(
@@ -129,28 +167,55 @@ class BertEncoderDecoder(nn.Module):
         num_decoder_layers: int | None = None,
         bos_token_id: int = CLS_ID,
         eos_token_id: int = SEP_ID,
+        copy: bool = False,
+        warm_start: bool = False,
     ) -> None:
         super().__init__()
         if encoder is not None and encoder.config != config:
             raise ValueError("The given encoder's config differs from config; pass encoder.config.")
+        depth = num_decoder_layers or config.num_hidden_layers
+        if warm_start and depth > config.num_hidden_layers:
+            raise ValueError(
+                f"warm_start copies encoder block i into decoder block i: {depth} decoder "
+                f"layers need at least as many encoder layers (the encoder has "
+                f"{config.num_hidden_layers}); use num_decoder_layers <= "
+                f"{config.num_hidden_layers}."
+            )
         self.config = config
+        self.copy, self.warm_start = copy, warm_start
         self.bos_token_id, self.eos_token_id = bos_token_id, eos_token_id
         self.encoder = encoder if encoder is not None else BertModel(config)
         shared = self.encoder.embeddings.word_embeddings
         self.decoder_embeddings = BertEmbeddings(config)
-        self.decoder_layers = nn.ModuleList(
-            DecoderLayer(config) for _ in range(num_decoder_layers or config.num_hidden_layers)
-        )
+        self.decoder_layers = nn.ModuleList(DecoderLayer(config) for _ in range(depth))
         self.lm_head = BertLMPredictionHead(config, shared)
+        self.copy_gate = CopyGate(config.hidden_size) if copy else None
         for module in (self.decoder_embeddings, self.decoder_layers, self.lm_head.transform):
             module.apply(lambda m: init_bert_weights(m, config.initializer_range))
         self.decoder_embeddings.word_embeddings = (
             shared  # tied: after init, so the encoder's table is kept
         )
+        if warm_start:
+            self._warm_start_from_encoder()
+
+    @torch.no_grad()
+    def _warm_start_from_encoder(self) -> None:
+        """Decoder block ``i`` <- encoder block ``i`` (all but cross-attention); the decoder's
+        position/segment tables and LayerNorm <- the encoder's embeddings."""
+        source = self.encoder.embeddings
+        target = self.decoder_embeddings
+        for name in ("position_embeddings", "token_type_embeddings", "LayerNorm"):
+            getattr(target, name).load_state_dict(getattr(source, name).state_dict())
+        for block, layer in zip(self.decoder_layers, self.encoder.encoder.layer, strict=False):
+            block.self_attention.load_state_dict(layer.attention.state_dict())
+            block.self_attention_norm.load_state_dict(layer.attention_norm.state_dict())
+            block.ffn.load_state_dict(layer.ffn.state_dict())
+            block.ffn_norm.load_state_dict(layer.ffn_norm.state_dict())
 
     @classmethod
     def from_encoder(cls, encoder: BertModel, **kwargs) -> BertEncoderDecoder:
-        """A fresh decoder on an existing (e.g. pretrained) encoder."""
+        """A fresh decoder on an existing (e.g. pretrained) encoder (``copy``, ``warm_start``,
+        ``num_decoder_layers`` as keywords)."""
         return cls(encoder.config, encoder, **kwargs)
 
     def num_parameters(self) -> int:
@@ -174,25 +239,45 @@ class BertEncoderDecoder(nn.Module):
         decoder_attention_mask: torch.Tensor | None = None,
         output_attentions: bool = False,
         last_only: bool = False,
-    ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...] | None]:
-        """Logits ``[batch, target, vocab]`` for the next token after each decoder position.
+        source_ids: torch.Tensor | None = None,
+        copy_mask: torch.Tensor | None = None,
+    ) -> DecoderOutput:
+        """Scores ``[batch, target, vocab]`` for the next token after each decoder position.
 
         ``last_only=True`` scores only the last position (``[batch, 1, vocab]``): all a
         decoding step needs, and the vocabulary projection is most of a step's work.
+        A copying model also needs the encoder's ``source_ids`` and the
+        positions it may copy from, ``copy_mask`` (:func:`~bertedu.qa.copying.passage_mask`).
         """
+        if self.copy and (source_ids is None or copy_mask is None):
+            raise ValueError(
+                "This model copies from the passage: pass source_ids (the encoder's input_ids) "
+                "and copy_mask (bertedu.qa.copying.passage_mask(input_ids, token_type_ids, "
+                "attention_mask))."
+            )
         target_len = decoder_input_ids.shape[1]
         self_mask = causal_mask(target_len, decoder_input_ids.device)
         if decoder_attention_mask is not None:
             self_mask = self_mask & padding_mask(decoder_attention_mask)
         cross_mask = None if attention_mask is None else padding_mask(attention_mask)
-        y = self.decoder_embeddings(decoder_input_ids)
-        cross = []
-        for layer in self.decoder_layers:
-            y, _, weights = layer(y, encoder_states, self_mask, cross_mask, output_attentions)
+        embedded = self.decoder_embeddings(decoder_input_ids)
+        y, cross = embedded, []
+        for index, layer in enumerate(self.decoder_layers):
+            # The copying model always needs the last block's weights: they are what it copies.
+            want = output_attentions or (self.copy and index == len(self.decoder_layers) - 1)
+            y, _, weights = layer(y, encoder_states, self_mask, cross_mask, want)
             cross.append(weights)
-        return self.lm_head(y[:, -1:] if last_only else y), (
-            tuple(cross) if output_attentions else None
-        )
+        if last_only:
+            y, embedded = y[:, -1:], embedded[:, -1:]
+            cross = [None if w is None else w[:, :, -1:] for w in cross]
+        logits = self.lm_head(y)
+        gate = copied = None
+        if self.copy:
+            copied = copy_attention(cross[-1], copy_mask)
+            gate = self.copy_gate(y, copied @ encoder_states, embedded)
+            vocab = copy_distribution(copied, source_ids, logits.shape[-1])
+            logits = mix_log_probs(logits, gate, vocab)
+        return DecoderOutput(logits, tuple(cross) if output_attentions else None, gate, copied)
 
     def forward(
         self,
@@ -205,7 +290,8 @@ class BertEncoderDecoder(nn.Module):
         output_attentions: bool = False,
     ) -> Seq2SeqOutput:
         """Teacher-forced pass: ``labels`` (``IGNORE_INDEX`` = padding) give the loss and, shifted,
-        the decoder input."""
+        the decoder input. A copying model copies from the passage tokens of ``input_ids``
+        (segment 1 of ``token_type_ids``; every non-special token when it is not given)."""
         if decoder_input_ids is None:
             if labels is None:
                 raise ValueError(
@@ -221,19 +307,23 @@ class BertEncoderDecoder(nn.Module):
                 "must have the same shape: one target per decoder position."
             )
         encoder_states = self.encode(input_ids, token_type_ids, attention_mask)
-        logits, cross = self.decode(
+        out = self.decode(
             decoder_input_ids,
             encoder_states,
             attention_mask,
             decoder_attention_mask,
             output_attentions,
+            source_ids=input_ids,
+            copy_mask=passage_mask(input_ids, token_type_ids, attention_mask),
         )
         loss = None
         if labels is not None:
             loss = F.cross_entropy(
-                logits.flatten(0, 1), labels.flatten(), ignore_index=IGNORE_INDEX
+                out.logits.flatten(0, 1), labels.flatten(), ignore_index=IGNORE_INDEX
             )
-        return Seq2SeqOutput(logits, loss, encoder_states, cross)
+        return Seq2SeqOutput(
+            out.logits, loss, encoder_states, out.cross_attentions, out.copy_gate, out.copy_weights
+        )
 
 
 @dataclass

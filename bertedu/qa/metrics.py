@@ -16,7 +16,10 @@ evaluation script (``evaluate-v1.1.py``) computes them:
 
 BLEU (sacrebleu, corpus level) and ROUGE-L (rouge-score, longest common
 subsequence F-measure) are the usual scores for *generated* answers, which can
-be right without being a verbatim span of the passage.
+be right without being a verbatim span of the passage. :func:`sentence_bleu`
+shows why corpus and sentence BLEU differ on short answers;
+:func:`ms_marco_rouge_l` and :func:`bleu_1` are MS MARCO's official scores;
+:func:`bootstrap_ci` gives a 95% interval for any per-question score.
 """
 
 from __future__ import annotations
@@ -180,10 +183,157 @@ def rouge_l(predictions: Sequence[str], references: Sequence[Sequence[str]]) -> 
 def generation_scores(
     predictions: Sequence[str], references: Sequence[Sequence[str]]
 ) -> dict[str, float]:
-    """BLEU, ROUGE-L, EM and F1 (all 0-100) of generated answers against their references."""
+    """BLEU, ROUGE-L, MS MARCO's ROUGE-L and BLEU-1, EM and F1 (all 0-100) of generated answers
+    against their references."""
     lists = _as_lists(predictions, references)
     ids = [str(index) for index in range(len(lists))]
     squad = squad_em_f1(
         dict(zip(ids, predictions, strict=True)), dict(zip(ids, lists, strict=True))
     )
-    return {"bleu": bleu(predictions, lists), "rouge_l": rouge_l(predictions, lists), **squad}
+    return {
+        "bleu": bleu(predictions, lists),
+        "rouge_l": rouge_l(predictions, lists),
+        "ms_marco_rouge_l": ms_marco_rouge_l(predictions, lists),
+        "bleu_1": bleu_1(predictions, lists),
+        **squad,
+    }
+
+
+def sentence_bleu(predictions: Sequence[str], references: Sequence[Sequence[str]]) -> float:
+    """Mean sentence-level BLEU (sacrebleu, exponential smoothing, lower-cased, 0-100).
+
+    Not the same number as :func:`bleu`. Corpus BLEU pools the n-gram counts
+    of all answers before taking the four precisions, unsmoothed: gold answers
+    score 100, but a set of short answers with no matching 4-gram anywhere
+    scores 0 however many words are right. Sentence BLEU scores each answer
+    alone, smoothed (a missing 4-gram precision becomes small, not zero), and
+    averages: exact answers still score 100 each, partly right ones get credit.
+    """
+    import sacrebleu
+
+    lists = _as_lists(predictions, references)
+    total = sum(
+        sacrebleu.sentence_bleu(prediction, answers, lowercase=True).score
+        for prediction, answers in zip(predictions, lists, strict=True)
+    )
+    return total / len(lists)
+
+
+def _lcs_length(a: Sequence[str], b: Sequence[str]) -> int:
+    previous = [0] * (len(b) + 1)
+    for x in a:
+        current = [0]
+        for j, y in enumerate(b):
+            current.append(previous[j] + 1 if x == y else max(previous[j + 1], current[j]))
+        previous = current
+    return previous[-1]
+
+
+def ms_marco_rouge_l(
+    predictions: Sequence[str], references: Sequence[Sequence[str]], beta: float = 1.2
+) -> float:
+    """MS MARCO's ROUGE-L (0-100): pycocoevalcap's ``Rouge``, which the official
+    ``ms_marco_eval.py`` calls.
+
+    Per answer: the longest common subsequence with each reference gives a
+    precision and a recall; the *maxima over references* are combined as
+    ``(1 + beta^2) P R / (R + beta^2 P)`` with ``beta = 1.2`` (recall weighs
+    more). Tokens are :func:`normalize_answer`'s words. Differs from
+    :func:`rouge_l` (rouge-score: beta 1, best reference by F-measure).
+    """
+    lists = _as_lists(predictions, references)
+    total = 0.0
+    for prediction, answers in zip(predictions, lists, strict=True):
+        candidate = normalize_answer(prediction).split()
+        if not candidate:
+            continue
+        precision = recall = 0.0
+        for answer in answers:
+            reference = normalize_answer(answer).split()
+            lcs = _lcs_length(reference, candidate)
+            precision = max(precision, lcs / len(candidate))
+            recall = max(recall, lcs / max(len(reference), 1))
+        if precision and recall:
+            total += (1 + beta**2) * precision * recall / (recall + beta**2 * precision)
+    return 100.0 * total / len(lists)
+
+
+def bleu_1(predictions: Sequence[str], references: Sequence[Sequence[str]]) -> float:
+    """Corpus BLEU-1 (0-100), MS MARCO's other official score: clipped unigram precision times
+    the brevity penalty (closest reference length), sacrebleu with ``max_ngram_order=1``."""
+    from sacrebleu.metrics import BLEU
+
+    lists = _as_lists(predictions, references)
+    width = max(len(answers) for answers in lists)
+    streams = [
+        [answers[k] if k < len(answers) else None for answers in lists] for k in range(width)
+    ]
+    return BLEU(max_ngram_order=1, lowercase=True).corpus_score(list(predictions), streams).score
+
+
+def per_question_squad(
+    predictions: Sequence[str], references: Sequence[Sequence[str]]
+) -> dict[str, list[float]]:
+    """Each question's EM and F1 (0-100), for :func:`bootstrap_ci`."""
+    lists = _as_lists(predictions, references)
+    pairs = list(zip(predictions, lists, strict=True))
+    return {
+        "exact_match": [100 * max_over_ground_truths(exact_match_score, p, r) for p, r in pairs],
+        "f1": [100 * max_over_ground_truths(f1_score, p, r) for p, r in pairs],
+    }
+
+
+def bootstrap_ci(
+    scores: Sequence[float],
+    groups: Sequence[str] | None = None,
+    n_resamples: int = 2000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float, float]:
+    """``(mean, low, high)``: a percentile bootstrap confidence interval of a mean score.
+
+    Resamples questions with replacement (``n_resamples`` times). With
+    ``groups`` (e.g. each question's passage) it resamples whole groups: the
+    254 held-out questions come from 43 passages, and questions on one
+    passage are not independent, so the group bootstrap gives the honest
+    (wider) interval.
+    """
+    import numpy as np
+
+    values = np.asarray(scores, dtype=float)
+    if values.ndim != 1 or values.size == 0:
+        raise ValueError("scores must be a non-empty list of per-question numbers.")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be between 0 and 1, got {confidence}")
+    rng = np.random.default_rng(seed)
+    if groups is None:
+        draws = rng.integers(0, values.size, size=(n_resamples, values.size))
+        means = values[draws].mean(axis=1)
+    else:
+        if len(groups) != values.size:
+            raise ValueError(f"{len(groups)} groups for {values.size} scores; give one each.")
+        names = sorted(set(groups))
+        index = {name: i for i, name in enumerate(names)}
+        codes = np.array([index[g] for g in groups])
+        sums = np.bincount(codes, weights=values, minlength=len(names))
+        counts = np.bincount(codes, minlength=len(names))
+        draws = rng.integers(0, len(names), size=(n_resamples, len(names)))
+        means = sums[draws].sum(axis=1) / counts[draws].sum(axis=1)
+    tail = 100 * (1 - confidence) / 2
+    low, high = np.percentile(means, [tail, 100 - tail])
+    return float(values.mean()), float(low), float(high)
+
+
+def found_in_passage(predictions: Sequence[str], contexts: Sequence[str]) -> float:
+    """Percent of non-empty answers that occur in their passage (after :func:`normalize_answer`,
+    on word boundaries): how often a generative reader reads rather than recites."""
+    if len(predictions) != len(contexts):
+        raise ValueError(f"{len(predictions)} answers but {len(contexts)} passages; give one each.")
+    pairs = [
+        (normalize_answer(p), normalize_answer(c))
+        for p, c in zip(predictions, contexts, strict=True)
+    ]
+    pairs = [(p, c) for p, c in pairs if p]
+    if not pairs:
+        return 0.0
+    return 100.0 * sum(f" {p} " in f" {c} " for p, c in pairs) / len(pairs)

@@ -1,0 +1,222 @@
+"""``python -m bertedu finetune-qa``: fine-tune a reader on SQuAD-format JSON, score it, save it.
+
+    python -m bertedu finetune-qa --task generative --encoder minilm --output runs/qa-minilm
+    python -m bertedu finetune-qa --task extractive --encoder bert-tiny --train my-train.json \\
+        --dev my-dev.json --profile smoke --output runs/qa-tiny
+
+Reads SQuAD v1.1 JSON (default: the embedded train and dev sets), fine-tunes
+with the profile's recipe (:func:`bertedu.qa.finetune.get_qa_recipe`), and
+writes to ``--output``: ``model.safetensors`` + ``config.json`` (the model),
+``predictions.json`` (``{question id: answer text}``) and ``metrics.json``
+(held-out EM/F1, the recipe, the wall time). The generative reader is the
+pointer-generator with a warm-started decoder (:mod:`bertedu.qa.generative`).
+The notebooks call the same functions (:func:`load_encoder`, :func:`run_finetune_qa`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+ENCODERS = ("bert-tiny", "minilm")
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    """Register ``finetune-qa`` on the CLI's subcommands."""
+    qa = commands.add_parser(
+        "finetune-qa",
+        help="fine-tune an extractive or generative reader on SQuAD-format JSON",
+        description="Fine-tune a QA reader; writes model.safetensors, config.json, "
+        "predictions.json and metrics.json to --output.",
+    )
+    qa.add_argument("--task", required=True, choices=("extractive", "generative"))
+    qa.add_argument(
+        "--encoder",
+        required=True,
+        help="bert-tiny (the shipped one) | minilm | PATH to a folder with config.json and "
+        "model.safetensors (a bertedu BERT)",
+    )
+    qa.add_argument("--train", type=Path, help="SQuAD v1.1 JSON (default: the embedded train set)")
+    qa.add_argument("--dev", type=Path, help="SQuAD v1.1 JSON (default: the embedded dev set)")
+    qa.add_argument("--profile", default="cpu", choices=("smoke", "cpu", "gpu"))
+    qa.add_argument("--lr", type=float, help="peak learning rate (default: the profile's)")
+    qa.add_argument("--epochs", type=float, help="passes over the training set")
+    qa.add_argument("--seed", type=int, default=0)
+    qa.add_argument("--output", type=Path, required=True, help="a folder that does not exist yet")
+    qa.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
+
+
+def load_encoder(name: str | Path):
+    """``(BertModel, tokenizer)`` for ``bert-tiny``, ``minilm`` or a folder of a bertedu BERT."""
+    from bertedu.model import BertConfig, BertForPreTraining, BertModel
+    from bertedu.tokenization import load_tokenizer
+
+    tokenizer = load_tokenizer()
+    if name == "bert-tiny":
+        from bertedu.weights import load_pretrained_tiny
+
+        return load_pretrained_tiny().bert, tokenizer
+    if name == "minilm":
+        from bertedu.hf import from_hf
+        from bertedu.weights import load_reference_bert
+
+        return from_hf(load_reference_bert()), tokenizer
+    folder = Path(name).expanduser()
+    if not (folder / "config.json").is_file() or not (folder / "model.safetensors").is_file():
+        raise ValueError(
+            f"Unknown encoder {str(name)!r}: use one of {', '.join(ENCODERS)} or a folder with "
+            "config.json and model.safetensors (e.g. from bertedu.pretraining.export_pretrained)."
+        )
+    from bertedu.train.checkpoint import load_weights
+
+    config = BertConfig.from_dict(json.loads((folder / "config.json").read_text("utf-8")))
+    model = BertForPreTraining(config)
+    try:
+        load_weights(model, folder / "model.safetensors")
+        return model.bert, tokenizer
+    except (RuntimeError, KeyError, ValueError):  # an encoder without pretraining heads
+        encoder = BertModel(config)
+        load_weights(encoder, folder / "model.safetensors")
+        return encoder, tokenizer
+
+
+def read_examples(path: Path | None, split: str, limit: int | None):
+    """Examples of a SQuAD JSON file (or the embedded ``split``), with a clear error when the
+    file is not SQuAD JSON or holds no question."""
+    from bertedu.qa.datasets import load_embedded_qa, load_squad_json
+
+    source = f"the embedded {split} set" if path is None else str(path)
+    try:
+        examples = load_embedded_qa(split, limit) if path is None else load_squad_json(path, limit)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{source} is not JSON ({error}); give a SQuAD v1.1 JSON file.") from None
+    except (KeyError, TypeError) as error:
+        raise ValueError(
+            f"{source} is not in the SQuAD v1.1 format (missing or wrong field {error}); each "
+            "paragraph needs 'context' and 'qas' with 'id', 'question' and 'answers'."
+        ) from None
+    if not examples:
+        raise ValueError(f"{source} has no question: nothing to {split} on.")
+    return examples
+
+
+def build_model(task: str, encoder):
+    """The reader on ``encoder``: the span head, or the copying, warm-started encoder-decoder."""
+    from bertedu.qa.extractive import BertForQuestionAnswering
+    from bertedu.qa.generative import BertEncoderDecoder
+
+    if task == "extractive":
+        return BertForQuestionAnswering.from_encoder(encoder.train())
+    return BertEncoderDecoder.from_encoder(encoder.train(), copy=True, warm_start=True)
+
+
+def run_finetune_qa(
+    task: str,
+    model,
+    tokenizer,
+    train_examples,
+    dev_examples,
+    recipe,
+    *,
+    seed: int = 0,
+    progress: bool = False,
+) -> tuple[dict[str, float], dict[str, str]]:
+    """Fine-tune ``model`` on ``train_examples`` with ``recipe``; held-out scores and
+    predictions ``{question id: answer text}`` on ``dev_examples``."""
+    import torch
+
+    from bertedu.qa.extractive import prepare_features
+    from bertedu.qa.finetune import evaluate_extractive, evaluate_generative, finetune
+    from bertedu.qa.generative import prepare_seq2seq_features
+
+    torch.manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
+    if task == "extractive":
+        features = prepare_features(train_examples, tokenizer, recipe.max_length, recipe.stride)
+        finetune(model, features, recipe, generator=generator, progress=progress)
+        return evaluate_extractive(model, dev_examples, tokenizer, recipe)
+    features = prepare_seq2seq_features(
+        train_examples, tokenizer, recipe.max_length, recipe.max_target_length
+    )
+    finetune(model, features, recipe, generator=generator, progress=progress)
+    dev = prepare_seq2seq_features(
+        dev_examples, tokenizer, recipe.max_length, recipe.max_target_length, with_labels=False
+    )
+    scores, answers = evaluate_generative(
+        model, dev, tokenizer, max_new_tokens=recipe.max_target_length
+    )
+    return scores, {e.id: a for e, a in zip(dev.examples, answers, strict=True)}
+
+
+def save_reader(model, task: str, recipe, output: Path, extra: dict[str, Any]) -> None:
+    """``model.safetensors`` (tied tables once, :func:`~bertedu.train.checkpoint.save_weights`)
+    and ``config.json`` in ``output``."""
+    from bertedu.train.checkpoint import save_weights
+
+    save_weights(model, output / "model.safetensors")
+    config = {
+        "task": task,
+        "encoder_config": model.config.to_dict(),
+        "qa_recipe": recipe.to_dict(),
+        **extra,
+    }
+    if task == "generative":
+        config |= {
+            "copy": model.copy,
+            "warm_start": model.warm_start,
+            "num_decoder_layers": len(model.decoder_layers),
+        }
+    (output / "config.json").write_text(json.dumps(config, indent=2), "utf-8")
+
+
+def finetune_qa_command(args: argparse.Namespace) -> int:
+    """Run ``finetune-qa`` as parsed from the command line."""
+    if args.output.exists() and any(args.output.iterdir()):
+        raise SystemExit(f"--output {args.output} already exists and is not empty; pick a new one.")
+    from bertedu.qa.finetune import get_qa_recipe
+
+    changes = {k: v for k, v in (("lr", args.lr), ("epochs", args.epochs)) if v is not None}
+    recipe = get_qa_recipe(args.task, args.profile, **changes)
+    try:
+        train_examples = read_examples(args.train, "train", recipe.train_limit)
+        dev_examples = read_examples(args.dev, "dev", recipe.dev_limit)
+        encoder, tokenizer = load_encoder(args.encoder)
+    except (ValueError, FileNotFoundError) as error:
+        raise SystemExit(f"finetune-qa: {error}") from None
+    model = build_model(args.task, encoder)
+    print(
+        f"bertedu finetune-qa: {args.task} reader on {args.encoder}, profile {args.profile}, "
+        f"{len(train_examples)} training and {len(dev_examples)} held-out questions"
+    )
+    start = time.perf_counter()
+    scores, predictions = run_finetune_qa(
+        args.task,
+        model,
+        tokenizer,
+        train_examples,
+        dev_examples,
+        recipe,
+        seed=args.seed,
+        progress=not args.no_progress,
+    )
+    elapsed = time.perf_counter() - start
+    args.output.mkdir(parents=True, exist_ok=True)
+    save_reader(model, args.task, recipe, args.output, {"encoder": str(args.encoder)})
+    (args.output / "predictions.json").write_text(json.dumps(predictions, indent=2), "utf-8")
+    metrics = {
+        **scores,
+        "n_train": len(train_examples),
+        "n_dev": len(dev_examples),
+        "seconds": round(elapsed, 1),
+        "qa_recipe": recipe.to_dict(),
+    }
+    (args.output / "metrics.json").write_text(json.dumps(metrics, indent=2), "utf-8")
+    print("held-out " + ", ".join(f"{k} {v:.1f}" for k, v in scores.items()))
+    print(
+        f"wrote {args.output.resolve()}: model.safetensors, config.json, predictions.json, "
+        "metrics.json"
+    )
+    return 0

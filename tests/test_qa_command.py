@@ -1,0 +1,84 @@
+"""``python -m bertedu finetune-qa`` on a tiny SQuAD-format file it never saw."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from bertedu.cli import main
+from bertedu.qa.command import build_model, load_encoder
+from bertedu.train.checkpoint import load_weights
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+CONTEXT = "BERT is a language model. It was developed by Google's AI team in 2018 in Mountain View."
+QUESTIONS = [
+    ("q1", "Who developed BERT?", "Google's AI team"),
+    ("q2", "When was BERT developed?", "2018"),
+    ("q3", "What is BERT?", "a language model"),
+    ("q4", "Where was BERT developed?", "Mountain View"),
+]
+
+
+def squad_file(path, questions=QUESTIONS):
+    """A SQuAD v1.1 file without a "version" key."""
+    qas = [
+        {"id": i, "question": q, "answers": [{"text": a, "answer_start": CONTEXT.index(a)}]}
+        for i, q, a in questions
+    ]
+    data = {"data": [{"title": "BERT", "paragraphs": [{"context": CONTEXT, "qas": qas}]}]}
+    path.write_text(json.dumps(data))
+    return path
+
+
+def run(tmp_path, task: str, out_name: str = "out", train=None, dev=None, encoder="bert-tiny"):
+    data = squad_file(tmp_path / "tiny.json")
+    args = ["finetune-qa", "--task", task, "--encoder", encoder, "--profile", "smoke"]
+    args += ["--train", str(train or data), "--dev", str(dev or data)]
+    return main([*args, "--output", str(tmp_path / out_name), "--no-progress"])
+
+
+@pytest.mark.parametrize("task", ["extractive", "generative"])
+def test_finetune_qa_writes_model_predictions_and_metrics(tmp_path, capsys, task):
+    assert run(tmp_path, task) == 0
+    out = tmp_path / "out"
+    assert "4 training and 4 held-out questions" in capsys.readouterr().out
+    predictions = json.loads((out / "predictions.json").read_text())
+    assert sorted(predictions) == ["q1", "q2", "q3", "q4"]
+    assert all(isinstance(text, str) for text in predictions.values())
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert 0 <= metrics["f1"] <= 100 and metrics["n_train"] == 4 and metrics["n_dev"] == 4
+    config = json.loads((out / "config.json").read_text())
+    assert config["task"] == task and config["qa_recipe"]["max_length"] == 128
+    # The saved weights load back into a freshly built reader and equal the trained ones.
+    encoder, _ = load_encoder("bert-tiny")
+    model = build_model(task, encoder)
+    if task == "generative":
+        assert config["copy"] and config["warm_start"]
+    load_weights(model, out / "model.safetensors")
+    reloaded = build_model(task, load_encoder("bert-tiny")[0])
+    assert any(
+        not torch.equal(a, b)
+        for a, b in zip(model.parameters(), reloaded.parameters(), strict=True)
+    )  # the file holds the fine-tuned weights, not the starting ones
+
+
+def test_clear_errors(tmp_path):
+    not_json = tmp_path / "bad.txt"
+    not_json.write_text("question,answer\n")
+    with pytest.raises(SystemExit, match="is not JSON"):
+        run(tmp_path, "extractive", train=not_json)
+    not_squad = tmp_path / "list.json"
+    not_squad.write_text(json.dumps([{"question": "Who?"}]))
+    with pytest.raises(SystemExit, match="not in the SQuAD format"):
+        run(tmp_path, "extractive", train=not_squad)
+    with pytest.raises(SystemExit, match="has no question"):
+        run(tmp_path, "extractive", dev=squad_file(tmp_path / "empty.json", questions=[]))
+    with pytest.raises(SystemExit, match="Unknown encoder 'bert-huge'"):
+        run(tmp_path, "extractive", encoder="bert-huge")
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "file").write_text("x")
+    with pytest.raises(SystemExit, match="already exists"):
+        run(tmp_path, "extractive", out_name="taken")

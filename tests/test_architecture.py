@@ -14,6 +14,7 @@ ONLY: dict[str, set[str]] = {
     "constants": set(),  # leaves: everyone may import them, they import nothing of bertedu
     "nn_utils": set(),
     "device": set(),
+    "book": set(),
     "model": {"constants", "nn_utils"},
 }
 #: part -> the parts it must never import.

@@ -81,7 +81,7 @@ def test_gpu_pretraining_recipe_trains_on_hub_shaped_wikitext(hub, tmp_path):
     assert batch["input_ids"].shape == (8, recipe.max_seq_length)
     records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").open()]
     assert [r["step"] for r in records if r["split"] == "train"] == [1, 2, 3]
-    assert "mlm_loss" in next(r for r in records if r["split"] == "eval")
+    assert "mask_accuracy" in next(r for r in records if r["split"] == "eval")
     # The sentence-split corpus was cached for the other processes and later runs.
     assert len(list((tmp_path / "run" / "cache").glob("documents-wikitext-103-*"))) == 1
 

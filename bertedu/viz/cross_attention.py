@@ -83,7 +83,9 @@ def cross_attention_for(
     decoder_input = torch.tensor([[model.bos_token_id, *ids]], device=device)
     with eval_mode(model), torch.no_grad():
         states = model.encode(*inputs)
-        _, cross = model.decode(decoder_input, states, inputs[2], output_attentions=True)
+        cross = model.decode(
+            decoder_input, states, inputs[2], output_attentions=True
+        ).cross_attentions
     return CrossAttentionResult(
         source_tokens=tokenizer.convert_ids_to_tokens(inputs[0][0].tolist()),
         target_tokens=tokenizer.convert_ids_to_tokens([*ids, model.eos_token_id]),

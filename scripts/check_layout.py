@@ -33,8 +33,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from check_book import CHROMIUM_FLAGS, HTML, book_pages, find_chromium  # noqa: E402
 
-#: Pages (relative to _build/html) on which an overflow fails the check. Chapters 5-8 are
-#: being rewritten; add each page here once its layout is fixed.
+#: Pages (relative to _build/html) on which an overflow fails the check. Chapters 6 and 7
+#: are being rewritten; add each page here once its layout is fixed.
 ENFORCED_PAGES = (
     "index.html",
     "book/intro.html",
@@ -44,6 +44,8 @@ ENFORCED_PAGES = (
     "notebooks/02_attention_and_masks.html",
     "notebooks/03_the_encoder.html",
     "notebooks/04_pretraining_data.html",
+    "notebooks/05_pretraining.html",
+    "notebooks/08_inside_the_model.html",
 )
 VIEWPORT = {"width": 1280, "height": 900}
 #: A figure displayed at less than this fraction of its stored width has unreadable labels.

@@ -27,6 +27,9 @@ from bertedu.pretraining import get_recipe, prepare_data, pretrain
 from bertedu.tokenization import load_tokenizer
 from bertedu.train import read_metrics
 
+#: The recipe fields each record carries (chapter 5's table reads them).
+SHOWN_FIELDS = ("corpus", "mlm_probability", "max_predictions", "batch_size", "lr", "total_steps")
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -51,11 +54,12 @@ def main() -> None:
         pretrain(recipe, output_dir=folder, data=data, tokenizer=tokenizer, progress=False)
         log = read_metrics(Path(folder) / "metrics.jsonl")
     elapsed = {r["step"]: r["elapsed_s"] for r in log if r["split"] == "train"}
+    shown = {field: recipe.to_dict()[field] for field in SHOWN_FIELDS}
     with args.output.open("a", encoding="utf-8") as file:
         for record in (r for r in log if r["split"] == "eval"):
             step = max(s for s in elapsed if s <= record["step"])  # the update log just before
             row = {"name": args.name, "elapsed_s": elapsed[step], "threads": args.threads}
-            file.write(json.dumps(row | record | {"recipe": recipe.to_dict()}) + "\n")
+            file.write(json.dumps(row | record | {"recipe_changes": shown}) + "\n")
     print(args.name, json.dumps(record))
 
 

@@ -91,8 +91,15 @@ def test_two_processes_match_one(tmp_path):
     changed = 0
     for name, tensor in ranks[0].items():
         assert torch.equal(tensor, ranks[1][name]), f"{name} differs between the two processes"
+        # Adam divides each gradient by its own size, so where a gradient is near eps a
+        # last-bit difference of the all-reduced sum (another summation order than one
+        # process's) moves the update by up to ~1e-4 of the learning rate (seen: 2.1e-6).
         torch.testing.assert_close(
-            tensor, single[name], rtol=0, atol=1e-6, msg=f"{name}: DDP != single process"
+            tensor,
+            single[name],
+            rtol=0,
+            atol=1e-3 * TRAIN.lr,
+            msg=f"{name}: DDP != single process",
         )
         changed += not torch.equal(tensor, initial[name])
     assert changed > 10  # the step really moved the weights

@@ -103,14 +103,17 @@ def read_examples(path: Path | None, split: str, limit: int | None):
     return examples
 
 
-def build_model(task: str, encoder):
-    """The reader on ``encoder``: the span head, or the copying, warm-started encoder-decoder."""
+def build_model(task: str, encoder, **options):
+    """The reader on ``encoder``: the span head, or the encoder-decoder (copying and
+    warm-started unless ``options`` say otherwise, e.g. ``copy=False``)."""
     from bertedu.qa.extractive import BertForQuestionAnswering
     from bertedu.qa.generative import BertEncoderDecoder
 
     if task == "extractive":
         return BertForQuestionAnswering.from_encoder(encoder.train())
-    return BertEncoderDecoder.from_encoder(encoder.train(), copy=True, warm_start=True)
+    return BertEncoderDecoder.from_encoder(
+        encoder.train(), **({"copy": True, "warm_start": True} | options)
+    )
 
 
 def run_finetune_qa(

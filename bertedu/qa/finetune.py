@@ -32,7 +32,9 @@ class QARecipe:
     """Sizes and hyper-parameters of one QA fine-tuning run."""
 
     max_length: int = 384  # tokens per window (extractive) or per encoder input (generative)
-    stride: int = 128  # passage tokens shared by consecutive windows (extractive)
+    # Passage tokens shared by consecutive windows (extractive): the overlap, as Hugging Face's
+    # stride; Google's run_squad.py doc_stride is the step between window starts instead.
+    stride: int = 128
     max_target_length: int = 32  # answer tokens + [SEP] (generative)
     batch_size: int = 32
     epochs: float = 2.0

@@ -268,11 +268,12 @@ def evaluate_generative(
     beam_width: int = 4,
     max_new_tokens: int = 32,
     length_penalty: float = 1.0,
+    with_bertscore: bool = False,
 ) -> tuple[dict[str, float], list[str]]:
-    """Held-out BLEU, ROUGE-L, EM and F1 of generated answers, and the answers."""
+    """Held-out BLEU, ROUGE-L, EM and F1 (and BERTScore if asked) of generated answers, and the
+    answers."""
     answers = generate_answers(
         model, features, tokenizer, method, beam_width, max_new_tokens, length_penalty
     )
-    return generation_scores(
-        answers, [list(example.answers) for example in features.examples]
-    ), answers
+    references = [list(example.answers) for example in features.examples]
+    return generation_scores(answers, references, with_bertscore), answers

@@ -41,6 +41,9 @@ class QARecipe:
     lr: float = 5e-5
     warmup_fraction: float = 0.1  # share of the updates over which lr climbs to its peak
     weight_decay: float = DEFAULT_WEIGHT_DECAY
+    # Early stopping: this share of the training *passages* is held out as a validation split,
+    # the model is scored on it after every epoch and keeps its best epoch (None: no selection).
+    validation_fraction: float | None = None
     train_limit: int | None = None  # first N training questions (None: all)
     dev_limit: int | None = None  # first N held-out questions (None: all)
 

@@ -10,14 +10,17 @@ and scores it on the 254 embedded held-out questions: EM/F1 with group-bootstrap
 wall seconds. ``--curve`` scores the held-out set after every epoch too (the
 dev curve); ``--keep-best`` keeps the epoch with the best F1 on a validation
 split of the *training* passages (10%), so the held-out number is not chosen on
-the held-out set. ``--augment`` adds template questions
-(:mod:`bertedu.qa.augment`) to the training set. The chapters read the file.
+the held-out set. ``--augment`` adds template questions (:mod:`bertedu.qa.augment`)
+to the training set. ``--table`` prints the records as a Markdown table. The
+chapters read the file.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -52,7 +55,31 @@ def held_out_report(answers: list[str], examples) -> dict:
     return report
 
 
+def table() -> str:
+    """The recorded runs as a Markdown table (``--table``)."""
+    lines = [
+        "| run | updates | train s | dev EM | dev F1 (95% CI) | found in passage % |",
+        "|---|---|---|---|---|---|",
+    ]
+    for line in RESULTS.read_text(encoding="utf-8").splitlines():
+        record = json.loads(line)
+        for key in ("dev", "dev_greedy", "dev_beam"):
+            if key in record:
+                dev = record[key]
+                low, high = dev["f1_ci95"]
+                method = "" if key == "dev" else f" ({key[4:]})"
+                lines.append(
+                    f"| {record['name']}{method} | {record['updates']} | "
+                    f"{record['train_seconds']:.0f} | {dev['exact_match']:.1f} | "
+                    f"{dev['f1']:.1f} ({low:.1f}-{high:.1f}) | {dev['found_in_passage']:.1f} |"
+                )
+    return "\n".join(lines)
+
+
 def main() -> None:
+    if "--table" in sys.argv:
+        print(table())
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--name", required=True)
     parser.add_argument("--task", required=True, choices=("extractive", "generative"))
@@ -142,6 +169,9 @@ def main() -> None:
     train_seconds = time.perf_counter() - start
     record = {
         "name": args.name,
+        "commit": subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+        ).stdout.strip(),  # which shipped BERT-Tiny and code the run used
         "task": args.task,
         "encoder": args.encoder,
         "options": options if args.task == "generative" else {},

@@ -27,15 +27,13 @@ def _batch(rows=2000, seq=128, seed=0):
     return ids, special
 
 
-def _mask(ids, special, seed=0, **kwargs):
+def _mask(ids, special, seed=0, generator=None, **kwargs):
+    """Mask with a fresh generator seeded ``seed``, or with ``generator``, left where it ends."""
     kwargs.setdefault("random_token_ids", ALLOWED)
+    if generator is None:
+        generator = torch.Generator().manual_seed(seed)
     return mask_tokens(
-        ids,
-        special,
-        vocab_size=VOCAB,
-        mask_token_id=MASK,
-        generator=torch.Generator().manual_seed(seed),
-        **kwargs,
+        ids, special, vocab_size=VOCAB, mask_token_id=MASK, generator=generator, **kwargs
     )
 
 
@@ -87,22 +85,8 @@ def test_deterministic_for_a_generator_and_varies_between_calls():
     first, second = _mask(ids, special, seed=3), _mask(ids, special, seed=3)
     assert all(torch.equal(a, b) for a, b in zip(first, second, strict=True))
     generator = torch.Generator().manual_seed(3)
-    epoch1 = mask_tokens(
-        ids,
-        special,
-        vocab_size=VOCAB,
-        mask_token_id=MASK,
-        generator=generator,
-        random_token_ids=ALLOWED,
-    )
-    epoch2 = mask_tokens(
-        ids,
-        special,
-        vocab_size=VOCAB,
-        mask_token_id=MASK,
-        generator=generator,
-        random_token_ids=ALLOWED,
-    )
+    epoch1 = _mask(ids, special, generator=generator)
+    epoch2 = _mask(ids, special, generator=generator)  # the next epoch: the generator moved on
     assert torch.equal(epoch1[1], first[1]) and not torch.equal(
         epoch2[1], epoch1[1]
     )  # dynamic masking

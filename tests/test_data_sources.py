@@ -22,6 +22,7 @@ from bertedu.data.sources import (
     split_held_out,
 )
 from bertedu.data.text_formats import (
+    blank_line_blocks,
     clean_rst_inline,
     decode_dictd_number,
     detokenize_brown_line,
@@ -128,6 +129,12 @@ def test_is_prose_separates_sentences_from_code_and_figures():
     assert not is_prose("x = f(a, b) + g[0] * 3")
     assert not is_prose("total: 1,001,450; land: 995,450; water: 6,000 (2024 est.)")
     assert not is_prose("Too short.")
+
+
+def test_blank_line_blocks_split_at_blank_or_whitespace_lines_and_keep_indentation():
+    lines = ["", "a", "  b", " \t ", "", "c", "   ", "    d"]
+    assert list(blank_line_blocks(lines)) == [["a", "  b"], ["c"], ["    d"]]
+    assert list(blank_line_blocks(["", "  "])) == []
 
 
 def test_brown_lines_are_detokenized_and_doubled_punctuation_collapsed():

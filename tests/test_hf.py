@@ -10,6 +10,7 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 import pytest
 import torch
 import transformers
+from small_models import small_hf_config
 
 from bertedu.constants import IGNORE_INDEX
 from bertedu.hf import from_hf, to_hf
@@ -37,20 +38,6 @@ def pair_batch(tokenizer):
         padding=True,
         return_tensors="pt",
     )
-
-
-def small_hf_config(**overrides) -> transformers.BertConfig:
-    values = dict(
-        vocab_size=30522,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=64,
-        max_position_embeddings=64,
-        attn_implementation="eager",
-    )
-    values.update(overrides)
-    return transformers.BertConfig(**values)
 
 
 def test_real_minilm_weights_match_transformers_on_a_padded_pair_batch(reference, pair_batch):

@@ -5,35 +5,20 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from small_models import TINY_NO_DROPOUT as CONFIG
+from small_models import masked_batch
 
 from bertedu.constants import IGNORE_INDEX
-from bertedu.model import BertConfig, BertForPreTraining
+from bertedu.model import BertForPreTraining
 from bertedu.model.pretraining import gather_predictions
 from bertedu.pretraining.dense_loss import dense_mlm_loss
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-CONFIG = BertConfig.tiny(
-    vocab_size=300,
-    max_position_embeddings=32,
-    hidden_dropout_prob=0.0,
-    attention_probs_dropout_prob=0.0,
-)
 
 
-def batch(rows: int = 3, seq: int = 16, per_row: tuple[int, ...] = (1, 4, 2)) -> dict:
-    g = torch.Generator().manual_seed(0)
-    ids = torch.randint(5, 300, (rows, seq), generator=g)
-    labels = torch.full_like(ids, IGNORE_INDEX)
-    for row, count in enumerate(per_row):
-        positions = torch.randperm(seq - 2, generator=g)[:count] + 1
-        labels[row, positions] = ids[row, positions]
-    return {
-        "input_ids": ids,
-        "token_type_ids": torch.zeros_like(ids),
-        "attention_mask": torch.ones_like(ids),
-        "labels": labels,
-        "next_sentence_label": torch.tensor([0, 1, 0][:rows]),
-    }
+def batch(per_row: tuple[int, ...] = (1, 4, 2)) -> dict[str, torch.Tensor]:
+    """Three rows of 16 tokens, with ``per_row`` MLM labels (1, 4 and 2 by default)."""
+    return masked_batch(per_row, next_sentence_label=(0, 1, 0))
 
 
 def test_gather_predictions_has_a_fixed_shape_and_the_sparse_rows_in_order():

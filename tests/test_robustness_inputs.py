@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 import transformers
+from small_models import small_hf_config
 
 from bertedu.hf import from_hf
 from bertedu.model import BertConfig, BertForPreTraining, BertModel
@@ -18,24 +19,12 @@ from bertedu.tokenization import load_tokenizer
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def hf_config() -> transformers.BertConfig:
-    return transformers.BertConfig(
-        vocab_size=300,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=64,
-        max_position_embeddings=64,
-        attn_implementation="eager",
-    )
-
-
 # ------------------------------------------------------------------ item 4: from_hf task models
 
 
 def test_from_hf_masked_lm_gives_pretraining_model_with_untrained_nsp(recwarn):
     torch.manual_seed(0)
-    hf = transformers.BertForMaskedLM(hf_config()).eval()
+    hf = transformers.BertForMaskedLM(small_hf_config(vocab_size=300)).eval()
     with pytest.warns(UserWarning, match="freshly initialised"):
         ours = from_hf(hf)
     assert isinstance(ours, BertForPreTraining) and not ours.training
@@ -54,7 +43,7 @@ def test_from_hf_masked_lm_gives_pretraining_model_with_untrained_nsp(recwarn):
 
 def test_from_hf_question_answering_gives_the_extractive_model():
     torch.manual_seed(0)
-    hf = transformers.BertForQuestionAnswering(hf_config()).eval()
+    hf = transformers.BertForQuestionAnswering(small_hf_config(vocab_size=300)).eval()
     with pytest.warns(UserWarning, match="pooler"):
         ours = from_hf(hf)
     assert isinstance(ours, BertForQuestionAnswering)
@@ -68,7 +57,7 @@ def test_from_hf_question_answering_gives_the_extractive_model():
 
 
 def test_from_hf_encoder_without_pooler_is_converted():
-    hf = transformers.BertModel(hf_config(), add_pooling_layer=False).eval()
+    hf = transformers.BertModel(small_hf_config(vocab_size=300), add_pooling_layer=False).eval()
     with pytest.warns(UserWarning, match="pooler"):
         ours = from_hf(hf)
     ids = torch.randint(5, 300, (1, 8))
@@ -80,7 +69,7 @@ def test_from_hf_encoder_without_pooler_is_converted():
 
 def test_from_hf_of_another_task_model_says_what_to_do():
     with pytest.raises(TypeError, match=r"BertForQuestionAnswering.*model\.bert"):
-        from_hf(transformers.BertForSequenceClassification(hf_config()))
+        from_hf(transformers.BertForSequenceClassification(small_hf_config(vocab_size=300)))
 
 
 # ------------------------------------------------------------------ item 5: tokenizer paths

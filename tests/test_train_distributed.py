@@ -9,9 +9,10 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 from safetensors.torch import load_file, save_file
+from small_models import TINY_NO_DROPOUT as CONFIG
+from small_models import masked_batch
 
-from bertedu.constants import IGNORE_INDEX
-from bertedu.model import BertConfig, BertForPreTraining
+from bertedu.model import BertForPreTraining
 from bertedu.pretraining import get_recipe
 from bertedu.pretraining.run import batch_for_processes
 from bertedu.train import TrainConfig, train
@@ -25,12 +26,6 @@ from bertedu.train.distributed import (
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-CONFIG = BertConfig.tiny(
-    vocab_size=300,
-    max_position_embeddings=32,
-    hidden_dropout_prob=0.0,
-    attention_probs_dropout_prob=0.0,
-)
 TRAIN = TrainConfig(total_steps=1, lr=1e-2, max_grad_norm=1.0, progress=False)
 
 
@@ -40,19 +35,7 @@ def global_batch() -> dict[str, torch.Tensor]:
     (DDP averages the per-process mean losses; that equals the global mean only
     when every process averages over the same number of terms.)
     """
-    g = torch.Generator().manual_seed(0)
-    ids = torch.randint(5, 300, (8, 16), generator=g)
-    labels = torch.full_like(ids, IGNORE_INDEX)
-    for row in range(8):
-        positions = torch.randperm(14, generator=g)[:3] + 1
-        labels[row, positions] = ids[row, positions]
-    return {
-        "input_ids": ids,
-        "token_type_ids": torch.zeros_like(ids),
-        "attention_mask": torch.ones_like(ids),
-        "labels": labels,
-        "next_sentence_label": torch.tensor([0, 1, 1, 0, 1, 0, 0, 1]),
-    }
+    return masked_batch([3] * 8, next_sentence_label=(0, 1, 1, 0, 1, 0, 0, 1))
 
 
 def one_step() -> tuple[BertForPreTraining, float]:

@@ -53,6 +53,23 @@ def is_prose(paragraph: str, *, min_words: int = 5, min_word_share: float = 0.6)
     return words / len(tokens) >= min_word_share
 
 
+def blank_line_blocks(lines: Iterable[str]) -> Iterator[list[str]]:
+    """The runs of non-blank lines between blank (or whitespace-only) lines, lines unchanged.
+
+    The paragraphs of the Brown Corpus, of dictd entries and of docstrings are such runs;
+    each reader decides what to keep of a run's lines (their indentation, their markup).
+    """
+    block: list[str] = []
+    for line in lines:
+        if line.strip():
+            block.append(line)
+        elif block:
+            yield block
+            block = []
+    if block:
+        yield block
+
+
 # --- The Brown Corpus (form C) -------------------------------------------------------------
 
 _BROWN_GENRES = {
@@ -105,13 +122,10 @@ def detokenize_brown_line(line: str) -> str:
 def read_brown(folder: Path) -> Iterator[RawDocument]:
     """One document per Brown sample (500 of about 2,000 words), paragraphs as in the corpus."""
     for path in sorted(p for p in folder.iterdir() if _BROWN_FILE.match(p.name)):
-        paragraphs, current = [], []
-        for line in path.read_text(encoding="latin-1").splitlines() + [""]:
-            if line.strip():
-                current.append(detokenize_brown_line(line))
-            elif current:
-                paragraphs.append(" ".join(current))
-                current = []
+        paragraphs = [
+            " ".join(detokenize_brown_line(line) for line in block)
+            for block in blank_line_blocks(path.read_text(encoding="latin-1").splitlines())
+        ]
         yield RawDocument(f"{path.name} ({brown_genre(path.name)})", tuple(paragraphs))
 
 
@@ -166,16 +180,11 @@ def dictd_paragraphs(entry: str) -> list[str]:
     if not indents:
         return []
     base = max(set(indents), key=indents.count)  # the most common indentation is the body's
-    paragraphs, current, clean = [], [], True
-    for line in lines + [""]:
-        if not line.strip():
-            if current and clean:
-                paragraphs.append(" ".join(current))
-            current, clean = [], True
-        elif _indent(line) == base:
-            current.append(line.strip())
-        elif _indent(line) > base:
-            clean = False
+    paragraphs = []
+    for block in blank_line_blocks(lines):
+        body = [line.strip() for line in block if _indent(line) == base]
+        if body and all(_indent(line) <= base for line in block):
+            paragraphs.append(" ".join(body))
     return paragraphs
 
 
@@ -521,9 +530,8 @@ _SKIPPED_STDLIB_PARTS = frozenset(
 def docstring_paragraphs(docstring: str) -> list[str]:
     """The prose paragraphs of a (cleaned) docstring: doctests and indented blocks dropped."""
     paragraphs = []
-    for block in re.split(r"\n\s*\n", docstring):
-        lines = [line for line in block.splitlines() if line.strip()]
-        if not lines or any(line.lstrip().startswith(">>>") for line in lines):
+    for lines in blank_line_blocks(docstring.splitlines()):
+        if any(line.lstrip().startswith(">>>") for line in lines):
             continue
         if sum(line.startswith(" ") for line in lines) * 2 > len(lines):
             continue  # mostly indented: code, a parameter table or an example

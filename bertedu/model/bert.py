@@ -20,6 +20,7 @@ from bertedu.model.attention import padding_mask
 from bertedu.model.config import BertConfig
 from bertedu.model.embeddings import BertEmbeddings, validate_input_ids
 from bertedu.model.encoder import BertEncoder
+from bertedu.model.input_checks import require_shape_of_input_ids
 from bertedu.nn_utils import num_parameters
 
 
@@ -64,18 +65,12 @@ def init_bert_weights(module: nn.Module, std: float) -> None:
 
 def validate_attention_mask(attention_mask: torch.Tensor, input_ids: torch.Tensor) -> None:
     """Raise a ``ValueError`` for a padding mask the model would misread."""
-    if not isinstance(attention_mask, torch.Tensor) or tuple(attention_mask.shape) != tuple(
-        input_ids.shape
-    ):
-        shape = (
-            tuple(attention_mask.shape)
-            if isinstance(attention_mask, torch.Tensor)
-            else type(attention_mask).__name__
-        )
-        raise ValueError(
-            f"attention_mask has shape {shape} but input_ids has {tuple(input_ids.shape)}; "
-            "they must match: 1 for a real token, 0 for padding."
-        )
+    require_shape_of_input_ids(
+        "attention_mask",
+        attention_mask,
+        input_ids,
+        "; they must match: 1 for a real token, 0 for padding.",
+    )
     if attention_mask.dtype != torch.bool and not bool(
         ((attention_mask == 0) | (attention_mask == 1)).all()
     ):

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from bertedu.model.config import BertConfig
+from bertedu.model.input_checks import describe_shape, require_shape_of_input_ids
 
 
 class BertEmbeddings(nn.Module):
@@ -61,13 +62,8 @@ class BertEmbeddings(nn.Module):
 def validate_input_ids(input_ids: torch.Tensor, config: BertConfig) -> None:
     """Raise a ``ValueError`` that says how to fix ids the model cannot embed."""
     if not isinstance(input_ids, torch.Tensor) or input_ids.dim() != 2:
-        shape = (
-            tuple(input_ids.shape)
-            if isinstance(input_ids, torch.Tensor)
-            else type(input_ids).__name__
-        )
         raise ValueError(
-            f"input_ids must be a 2-D tensor [batch, seq], got {shape}; "
+            f"input_ids must be a 2-D tensor [batch, seq], got {describe_shape(input_ids)}; "
             "add a batch dimension with input_ids.unsqueeze(0)."
         )
     if input_ids.dtype not in (torch.int64, torch.int32):
@@ -99,11 +95,12 @@ def validate_token_type_ids(
             f"token_type_ids must hold integer segment ids (0 for sentence A, 1 for sentence B), "
             f"got dtype {token_type_ids.dtype}; convert with token_type_ids.long()."
         )
-    if tuple(token_type_ids.shape) != tuple(input_ids.shape):
-        raise ValueError(
-            f"token_type_ids has shape {tuple(token_type_ids.shape)} but input_ids has "
-            f"{tuple(input_ids.shape)}; they must match (one segment id per token)."
-        )
+    require_shape_of_input_ids(
+        "token_type_ids",
+        token_type_ids,
+        input_ids,
+        "; they must match (one segment id per token).",
+    )
     low, high = int(token_type_ids.min()), int(token_type_ids.max())
     if low < 0 or high >= config.type_vocab_size:
         raise ValueError(

@@ -30,6 +30,7 @@ from bertedu.constants import IGNORE_INDEX
 from bertedu.model.bert import BertModel, init_bert_weights
 from bertedu.model.config import BertConfig
 from bertedu.model.fused_loss import linear_cross_entropy
+from bertedu.model.input_checks import require_shape_of_input_ids
 from bertedu.nn_utils import num_parameters
 
 
@@ -106,12 +107,12 @@ def validate_pretraining_labels(
 ) -> None:
     """Raise a ``ValueError`` for MLM or NSP labels of the wrong shape or range."""
     if labels is not None:
-        if tuple(labels.shape) != tuple(input_ids.shape):
-            raise ValueError(
-                f"labels has shape {tuple(labels.shape)} but input_ids has "
-                f"{tuple(input_ids.shape)}: one label per token, {IGNORE_INDEX} where "
-                "no prediction is made."
-            )
+        require_shape_of_input_ids(
+            "labels",
+            labels,
+            input_ids,
+            f": one label per token, {IGNORE_INDEX} where no prediction is made.",
+        )
         if labels.dtype not in (torch.int64, torch.int32):
             raise ValueError(f"labels must hold integer token ids, got dtype {labels.dtype}")
         bad = (labels != IGNORE_INDEX) & ((labels < 0) | (labels >= config.vocab_size))

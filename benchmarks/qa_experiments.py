@@ -97,6 +97,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     torch.set_num_threads(1)
+    commit = subprocess.run(  # at the start: the checkpoint is read now
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
     changes = {
         key: value
         for key, value in (
@@ -169,9 +172,7 @@ def main() -> None:
     train_seconds = time.perf_counter() - start
     record = {
         "name": args.name,
-        "commit": subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
-        ).stdout.strip(),  # which shipped BERT-Tiny and code the run used
+        "commit": commit,  # which shipped BERT-Tiny and code the run used
         "task": args.task,
         "encoder": args.encoder,
         "options": options if args.task == "generative" else {},

@@ -33,10 +33,12 @@ def squad_file(path, questions=QUESTIONS):
     return path
 
 
-def run(tmp_path, task: str, out_name: str = "out", train=None, dev=None, encoder="bert-tiny"):
+def run(
+    tmp_path, task: str, out_name: str = "out", train=None, dev=None, encoder="bert-tiny", *more
+):
     data = squad_file(tmp_path / "tiny.json")
     args = ["finetune-qa", "--task", task, "--encoder", encoder, "--profile", "smoke"]
-    args += ["--train", str(train or data), "--dev", str(dev or data)]
+    args += ["--train", str(train or data), "--dev", str(dev or data), *more]
     return main([*args, "--output", str(tmp_path / out_name), "--no-progress"])
 
 
@@ -82,3 +84,28 @@ def test_clear_errors(tmp_path):
     (tmp_path / "taken" / "file").write_text("x")
     with pytest.raises(SystemExit, match="already exists"):
         run(tmp_path, "extractive", out_name="taken")
+
+
+def test_validation_split_keeps_the_best_epoch(tmp_path, capsys):
+    data = squad_file(tmp_path / "tiny.json")
+    two = json.loads(data.read_text())
+    other = "Ingmar Bergman directed The Seventh Seal in 1957."
+    qas = [
+        {
+            "id": "s1",
+            "question": "Who directed it?",
+            "answers": [{"text": "Ingmar Bergman", "answer_start": 0}],
+        }
+    ]
+    two["data"][0]["paragraphs"].append({"context": other, "qas": qas})
+    (tmp_path / "two.json").write_text(json.dumps(two))
+    more = ("--validation-fraction", "0.5", "--epochs", "3")
+    assert run(tmp_path, "extractive", "out", tmp_path / "two.json", None, "bert-tiny", *more) == 0
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    curve = metrics["validation_curve"]
+    assert [row["epoch"] for row in curve] == [1, 2, 3] and metrics["n_train"] == 5
+    best = max(curve, key=lambda row: row["f1"])
+    assert metrics["best_epoch"] == best["epoch"]
+    assert f"kept the weights of epoch {best['epoch']}" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="at least two passages.*--validation-fraction 0"):
+        run(tmp_path, "extractive", "one", None, None, "bert-tiny", "--validation-fraction", "0.5")

@@ -8,7 +8,13 @@ import torch
 
 from bertedu.constants import CLS_ID, SEP_ID
 from bertedu.model import BertConfig, BertModel
-from bertedu.qa.copying import copy_attention, copy_distribution, mix_log_probs, passage_mask
+from bertedu.qa.copying import (
+    PointerAttention,
+    copy_distribution,
+    mix_log_probs,
+    passage_mask,
+    selective_read,
+)
 from bertedu.qa.decoding import beam_search, greedy_decode
 from bertedu.qa.generative import BertEncoderDecoder
 
@@ -43,12 +49,26 @@ def test_copy_distribution_sums_the_positions_of_a_repeated_token():
     torch.testing.assert_close(out, expected)
 
 
-def test_copy_attention_averages_heads_and_renormalises_over_the_passage():
-    weights = torch.tensor([[[[0.5, 0.25, 0.25]], [[0.1, 0.3, 0.6]]]])  # [1, 2 heads, 1, 3]
-    mask = torch.tensor([[False, True, True]])
-    out = copy_attention(weights, mask)
-    mean = torch.tensor([0.3, 0.275, 0.425])
-    torch.testing.assert_close(out[0, 0], torch.tensor([0.0, mean[1], mean[2]]) / mean[1:].sum())
+def test_pointer_is_one_softmax_over_the_copyable_positions():
+    torch.manual_seed(0)
+    pointer = PointerAttention(8)
+    state, source = torch.randn(2, 3, 8), torch.randn(2, 5, 8)
+    mask = torch.tensor([[False, True, True, True, False], [False] * 5])
+    weights = pointer(state, source, mask)
+    scores = pointer.query(state[0]) @ pointer.key(source[0]).T / 8**0.5
+    torch.testing.assert_close(weights[0][:, 1:4], scores[:, 1:4].softmax(-1))
+    assert float(weights[0][:, [0, 4]].abs().sum()) == 0.0
+    assert float(weights[1].abs().sum()) == 0.0  # nothing copyable: zeros, not NaN
+
+
+def test_selective_read_averages_the_states_where_the_input_token_sits():
+    states = torch.arange(12.0).reshape(1, 4, 3)  # positions 0..3
+    source = torch.tensor([[CLS_ID, 3000, 3001, 3000]])
+    mask = torch.tensor([[False, True, True, True]])
+    read = selective_read(torch.tensor([[CLS_ID, 3000, 3001]]), source, mask, states)
+    torch.testing.assert_close(read[0, 0], torch.zeros(3))  # [CLS] is not copyable
+    torch.testing.assert_close(read[0, 1], (states[0, 1] + states[0, 3]) / 2)
+    torch.testing.assert_close(read[0, 2], states[0, 2])
 
 
 def test_the_gate_mixes_two_distributions():

@@ -277,3 +277,38 @@ def test_postprocessing_keeps_whole_words_and_one_candidate_per_text(tokenizer):
     texts = [c.text for c in nbest["w"]]
     assert "mar Bergman" not in texts and len(texts) == len(set(texts))
     assert inside_word(context, context.index("mar B")) and not inside_word(context, 0)
+
+
+def test_a_span_is_read_only_where_its_first_token_has_maximum_context(tokenizer):
+    from bertedu.qa.extractive import max_context_windows
+
+    example = long_example()
+    features = prepare_features([example], tokenizer, max_length=40, stride=16, with_labels=False)
+    first, second = features.windows[0], features.windows[1]
+    shared = range(second.token_start, first.token_end)
+    home = max_context_windows(features.windows)
+    # Shared tokens near the first window's end belong to the second window, and vice versa.
+    assert home[(0, first.token_end - 1)] == 1 and home[(0, second.token_start)] == 0
+    middle = (second.token_start + first.token_end) // 2
+    assert all(home[(0, t)] == (0 if t < middle else 1) for t in shared if t != middle)
+    token = first.token_end - 2  # deep in window 1, at the edge of window 0
+    start = torch.full((len(features), 40), -10.0)
+    end = start.clone()
+    edge = token - first.token_start + first.context_offset
+    deep = token - second.token_start + second.context_offset
+    start[0, edge], end[0, edge] = 9.0, 9.0  # the best raw score, but at window 0's edge
+    start[1, deep], end[1, deep + 1] = 5.0, 5.0  # a longer span read where the token is deep
+    predictions, nbest = postprocess_predictions(features, start, end)
+    assert nbest["long"][0].window == 1 and nbest["long"][0].token_start == deep
+    assert all(
+        home[
+            (
+                0,
+                c.token_start
+                - features.windows[c.window].context_offset
+                + features.windows[c.window].token_start,
+            )
+        ]
+        == c.window
+        for c in nbest["long"]
+    )

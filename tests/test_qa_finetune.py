@@ -17,6 +17,7 @@ from bertedu.qa.finetune import (
     evaluate_generative,
     finetune,
     get_qa_recipe,
+    split_by_passage,
 )
 from bertedu.qa.generative import BertEncoderDecoder, prepare_seq2seq_features
 from bertedu.train import TrainConfig
@@ -97,3 +98,54 @@ def test_generative_finetune_and_scores(tokenizer):
         set(scores) == {"bleu", "rouge_l", "ms_marco_rouge_l", "bleu_1", "exact_match", "f1"}
         and scores["exact_match"] == 100.0
     )
+
+
+def test_keep_best_scores_every_epoch_and_ends_with_the_best_epochs_weights(tokenizer):
+    torch.manual_seed(0)
+    model = BertForQuestionAnswering(SMALL)
+    recipe = get_qa_recipe("extractive", "smoke", max_length=48, stride=8, batch_size=1, lr=1e-2)
+    features = prepare_features(EXAMPLES, tokenizer, recipe.max_length, recipe.stride)
+    seen = []
+
+    def evaluate(m):  # a made-up score that peaks after the second epoch
+        seen.append({k: v.clone() for k, v in m.state_dict().items()})
+        return {"f1": [10.0, 50.0, 20.0, 5.0][len(seen) - 1]}
+
+    run = finetune(
+        model,
+        features,
+        recipe.replace(epochs=2.5),
+        generator=torch.Generator().manual_seed(0),
+        evaluate=evaluate,
+        keep_best="f1",
+    )
+    assert [(row["epoch"], row["step"]) for row in run.curve] == [(1, 2), (2, 4), (2.5, 5)]
+    assert run.best_epoch == 2 and run.step == 5
+    for name, value in model.state_dict().items():
+        torch.testing.assert_close(value, seen[1][name])
+    assert not torch.equal(seen[1]["qa_outputs.weight"], seen[2]["qa_outputs.weight"])
+    with pytest.raises(ValueError, match="keep_best needs an evaluate"):
+        finetune(model, features, recipe, generator=torch.Generator(), keep_best="f1")
+    with pytest.raises(ValueError, match="'em' is not among"):
+        finetune(
+            model,
+            features,
+            recipe,
+            generator=torch.Generator(),
+            evaluate=lambda m: {"f1": 1.0},
+            keep_best="em",
+        )
+
+
+def test_split_by_passage_keeps_each_passage_on_one_side():
+    examples = [
+        QAExample(f"{p}-{q}", "Who?", f"passage {p}", ("x",)) for p in range(10) for q in range(3)
+    ]
+    train_part, validation = split_by_passage(examples, 0.2, seed=1)
+    assert len(validation) == 6 and len(train_part) == 24
+    assert not {e.context for e in train_part} & {e.context for e in validation}
+    assert split_by_passage(examples, 0.2, seed=1) == (train_part, validation)
+    with pytest.raises(ValueError, match="at least two passages"):
+        split_by_passage(examples[:3], 0.5)
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        split_by_passage(examples, 1.0)

@@ -195,6 +195,12 @@ def test_decode_answer_removes_wordpiece_spaces(tokenizer):
     )
 
 
+def test_decode_answer_joins_thousands_but_not_a_date(tokenizer):
+    for text in ("February 13, 2000", "17,897 people", "1,000,000", "c. 800 AD"):
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        assert decode_answer(tokenizer, ids) == text.lower()
+
+
 def test_bad_input(tokenizer):
     with pytest.raises(ValueError, match="question is empty"):
         prepare_seq2seq_features([QAExample("x", " ", CONTEXT, ("a",))], tokenizer, max_length=48)

@@ -220,3 +220,20 @@ def test_found_in_passage_counts_whole_words_after_normalisation():
     )
     with pytest.raises(ValueError, match="one each"):
         found_in_passage(["a"], [])
+
+
+def test_bertscore_runs_offline_with_minilm_and_ranks_meaning():
+    from bertedu.qa.metrics import bertscore, generation_scores, per_question_bertscore
+
+    scores = per_question_bertscore(
+        ["Google's AI team", "the Google team", "a red bicycle", ""],
+        [["Google's AI team"], ["Google's AI team"], ["Google's AI team"], ["2018"]],
+    )
+    assert scores[0] == pytest.approx(100.0, abs=1e-3)
+    assert scores[0] > scores[1] > scores[2] and scores[3] == 0.0
+    best_of_two = per_question_bertscore(["in 2018"], [["Ingmar Bergman", "in 2018"]])
+    assert best_of_two[0] == pytest.approx(100.0, abs=1e-3)  # the best reference counts
+    assert bertscore(["2018", ""], [["2018"], ["x"]]) == pytest.approx(50.0, abs=1e-3)
+    with_it = generation_scores(["2018"], [["2018"]], with_bertscore=True)
+    assert with_it["bertscore"] == pytest.approx(100.0, abs=1e-3)
+    assert "bertscore" not in generation_scores(["2018"], [["2018"]])

@@ -84,3 +84,19 @@ def test_the_explorer_stores_each_models_answer_for_each_example(model, tokenize
     assert "keys" in explorer.payload()["models"][1]["examples"][1]  # a cross map stores both sides
     with pytest.raises(ValueError, match="at least one question"):
         cross_attention_explorer({"m": model}, tokenizer, [])
+
+
+def test_a_copying_model_gives_its_gate_and_pointer(tokenizer):
+    torch.manual_seed(0)
+    copying = BertEncoderDecoder(BertConfig.tiny(), num_decoder_layers=2, copy=True).eval()
+    result = cross_attention_for(copying, tokenizer, QUESTION, CONTEXT, "Google's AI team")
+    ids = tokenizer(QUESTION, CONTEXT, return_tensors="pt")
+    answer = tokenizer("Google's AI team", add_special_tokens=False)["input_ids"]
+    with torch.no_grad():
+        direct = copying(**ids, decoder_input_ids=torch.tensor([[copying.bos_token_id, *answer]]))
+    torch.testing.assert_close(result.copy_gate, direct.copy_gate[0])
+    torch.testing.assert_close(result.copy_weights, direct.copy_weights[0])
+    passage = ids["token_type_ids"][0].bool() & (ids["input_ids"][0] != tokenizer.sep_token_id)
+    torch.testing.assert_close(result.copy_weights[:, passage].sum(-1), torch.ones(len(answer) + 1))
+    plain = cross_attention_for(BertEncoderDecoder(BertConfig.tiny()), tokenizer, QUESTION, CONTEXT)
+    assert plain.copy_gate is None and plain.copy_weights is None

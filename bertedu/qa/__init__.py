@@ -8,7 +8,9 @@
 * :mod:`bertedu.qa.generative`: :class:`BertEncoderDecoder` (our BERT + a Transformer decoder with
   tied embeddings; ``copy=True`` for the pointer-generator, ``warm_start=True`` to start the
   decoder from the encoder), teacher-forcing features.
-* :mod:`bertedu.qa.copying`: the pointer-generator's copy distribution and gate.
+* :mod:`bertedu.qa.copying`: the pointer-generator's pointer, selective read, copy
+  distribution and gate.
+* :mod:`bertedu.qa.augment`: cloze questions made from the training passages.
 * :mod:`bertedu.qa.decoding`: greedy and beam search (with inspectable steps).
 * :mod:`bertedu.qa.metrics`: SQuAD v1.1 EM/F1 (``squad_em_f1``), corpus and sentence BLEU,
   ROUGE-L, MS MARCO's ROUGE-L and BLEU-1, bootstrap confidence intervals.

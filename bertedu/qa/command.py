@@ -44,6 +44,12 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     qa.add_argument("--profile", default="cpu", choices=("smoke", "cpu", "gpu"))
     qa.add_argument("--lr", type=float, help="peak learning rate (default: the profile's)")
     qa.add_argument("--epochs", type=float, help="passes over the training set")
+    qa.add_argument(
+        "--validation-fraction",
+        type=float,
+        help="hold out this share of the training passages, score them after every epoch and "
+        "keep the best epoch (default: the profile's; 0 turns it off)",
+    )
     qa.add_argument("--seed", type=int, default=0)
     qa.add_argument("--output", type=Path, required=True, help="a folder that does not exist yet")
     qa.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
@@ -103,14 +109,17 @@ def read_examples(path: Path | None, split: str, limit: int | None):
     return examples
 
 
-def build_model(task: str, encoder):
-    """The reader on ``encoder``: the span head, or the copying, warm-started encoder-decoder."""
+def build_model(task: str, encoder, **options):
+    """The reader on ``encoder``: the span head, or the encoder-decoder (copying and
+    warm-started unless ``options`` say otherwise, e.g. ``copy=False``)."""
     from bertedu.qa.extractive import BertForQuestionAnswering
     from bertedu.qa.generative import BertEncoderDecoder
 
     if task == "extractive":
         return BertForQuestionAnswering.from_encoder(encoder.train())
-    return BertEncoderDecoder.from_encoder(encoder.train(), copy=True, warm_start=True)
+    return BertEncoderDecoder.from_encoder(
+        encoder.train(), **({"copy": True, "warm_start": True} | options)
+    )
 
 
 def run_finetune_qa(
@@ -123,32 +132,65 @@ def run_finetune_qa(
     *,
     seed: int = 0,
     progress: bool = False,
-) -> tuple[dict[str, float], dict[str, str]]:
-    """Fine-tune ``model`` on ``train_examples`` with ``recipe``; held-out scores and
-    predictions ``{question id: answer text}`` on ``dev_examples``."""
+):
+    """Fine-tune ``model`` on ``train_examples`` with ``recipe``; ``(held-out scores,
+    predictions {question id: answer text}, the FinetuneResult)`` on ``dev_examples``.
+
+    With ``recipe.validation_fraction``, that share of the training passages
+    is held out (:func:`~bertedu.qa.finetune.split_by_passage`), scored after
+    every epoch, and the model keeps its best epoch by F1 there: early
+    stopping that never looks at ``dev_examples``.
+    """
     import torch
 
     from bertedu.qa.extractive import prepare_features
-    from bertedu.qa.finetune import evaluate_extractive, evaluate_generative, finetune
+    from bertedu.qa.finetune import (
+        evaluate_extractive,
+        evaluate_generative,
+        finetune,
+        split_by_passage,
+    )
     from bertedu.qa.generative import prepare_seq2seq_features
 
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
+    validation = None
+    if recipe.validation_fraction:
+        train_examples, validation = split_by_passage(
+            train_examples, recipe.validation_fraction, seed
+        )
+
+    def generative_inputs(examples):
+        return prepare_seq2seq_features(
+            examples, tokenizer, recipe.max_length, recipe.max_target_length, with_labels=False
+        )
+
+    def score(examples):
+        if task == "extractive":
+            return evaluate_extractive(model, examples, tokenizer, recipe)
+        inputs = generative_inputs(examples)
+        scores, answers = evaluate_generative(
+            model, inputs, tokenizer, max_new_tokens=recipe.max_target_length
+        )
+        return scores, {e.id: a for e, a in zip(inputs.examples, answers, strict=True)}
+
     if task == "extractive":
         features = prepare_features(train_examples, tokenizer, recipe.max_length, recipe.stride)
-        finetune(model, features, recipe, generator=generator, progress=progress)
-        return evaluate_extractive(model, dev_examples, tokenizer, recipe)
-    features = prepare_seq2seq_features(
-        train_examples, tokenizer, recipe.max_length, recipe.max_target_length
+    else:
+        features = prepare_seq2seq_features(
+            train_examples, tokenizer, recipe.max_length, recipe.max_target_length
+        )
+    run = finetune(
+        model,
+        features,
+        recipe,
+        generator=generator,
+        evaluate=None if validation is None else lambda _: score(validation)[0],
+        keep_best=None if validation is None else "f1",
+        progress=progress,
     )
-    finetune(model, features, recipe, generator=generator, progress=progress)
-    dev = prepare_seq2seq_features(
-        dev_examples, tokenizer, recipe.max_length, recipe.max_target_length, with_labels=False
-    )
-    scores, answers = evaluate_generative(
-        model, dev, tokenizer, max_new_tokens=recipe.max_target_length
-    )
-    return scores, {e.id: a for e, a in zip(dev.examples, answers, strict=True)}
+    scores, predictions = score(dev_examples)
+    return scores, predictions, run
 
 
 def save_reader(model, task: str, recipe, output: Path, extra: dict[str, Any]) -> None:
@@ -178,11 +220,27 @@ def finetune_qa_command(args: argparse.Namespace) -> int:
         raise SystemExit(f"--output {args.output} already exists and is not empty; pick a new one.")
     from bertedu.qa.finetune import get_qa_recipe
 
-    changes = {k: v for k, v in (("lr", args.lr), ("epochs", args.epochs)) if v is not None}
+    flags = (
+        ("lr", args.lr),
+        ("epochs", args.epochs),
+        ("validation_fraction", args.validation_fraction),
+    )
+    changes = {k: v for k, v in flags if v is not None}
+    if changes.get("validation_fraction") == 0:
+        changes["validation_fraction"] = None
     recipe = get_qa_recipe(args.task, args.profile, **changes)
     try:
         train_examples = read_examples(args.train, "train", recipe.train_limit)
         dev_examples = read_examples(args.dev, "dev", recipe.dev_limit)
+        if recipe.validation_fraction:
+            from bertedu.qa.finetune import split_by_passage
+
+            try:
+                split_by_passage(train_examples, recipe.validation_fraction, args.seed)
+            except ValueError as error:
+                raise ValueError(
+                    f"{error} Pass --validation-fraction 0 to train without one."
+                ) from None
         encoder, tokenizer = load_encoder(args.encoder)
     except (ValueError, FileNotFoundError) as error:
         raise SystemExit(f"finetune-qa: {error}") from None
@@ -192,7 +250,7 @@ def finetune_qa_command(args: argparse.Namespace) -> int:
         f"{len(train_examples)} training and {len(dev_examples)} held-out questions"
     )
     start = time.perf_counter()
-    scores, predictions = run_finetune_qa(
+    scores, predictions, run = run_finetune_qa(
         args.task,
         model,
         tokenizer,
@@ -212,8 +270,12 @@ def finetune_qa_command(args: argparse.Namespace) -> int:
         "n_dev": len(dev_examples),
         "seconds": round(elapsed, 1),
         "qa_recipe": recipe.to_dict(),
+        "validation_curve": run.curve,  # per epoch, on the held-out training passages
+        "best_epoch": run.best_epoch,
     }
     (args.output / "metrics.json").write_text(json.dumps(metrics, indent=2), "utf-8")
+    if run.best_epoch is not None:
+        print(f"kept the weights of epoch {run.best_epoch}, the best on the validation split")
     print("held-out " + ", ".join(f"{k} {v:.1f}" for k, v in scores.items()))
     print(
         f"wrote {args.output.resolve()}: model.safetensors, config.json, predictions.json, "

@@ -34,7 +34,9 @@ from bertedu.qa.generative import BertEncoderDecoder, Seq2SeqFeatures, trim_seq2
 _NO_SPACE_BEFORE = re.compile(r" ([.,;:!?%)\]}]|'s\b|n't\b)")
 _NO_SPACE_AFTER = re.compile(r"([(\[{$]) ")
 _JOINERS = re.compile(r" ?([-/–]) ?")
-_DECIMAL = re.compile(r"(\d)([.,]) (?=\d)")  # "3. 5" -> "3.5", "1, 000" -> "1,000"
+# "3. 5" -> "3.5" and "17, 897" -> "17,897", but "February 13, 2000" stays: a comma joins
+# only a group of exactly three digits (thousands), a point any digits (decimals).
+_DECIMAL = re.compile(r"(\d)(\.|,(?= \d{3}(?!\d))) (?=\d)")
 
 Beam = tuple[list[int], float]  # (token ids after [CLS], total log-probability)
 

@@ -7,19 +7,27 @@ Four pieces turn that idea into a working reader:
 1. **Windows.** A passage longer than the model's input is cut into
    overlapping windows of ``max_length`` tokens (question included); two
    consecutive windows share ``stride`` passage tokens, so an answer cut by
-   one window's edge lies whole inside the next. ``stride`` follows the
-   tokenizers' ``return_overflowing_tokens`` meaning (the *overlap*); Google's
-   ``run_squad.py`` calls the *step* between window starts ``doc_stride``.
+   one window's edge lies whole inside the next. ``stride`` here is the
+   *overlap*, as in Hugging Face's tokenizers (``return_overflowing_tokens``)
+   and ``run_qa.py``; Google's ``run_squad.py`` calls the *step* between window
+   starts ``doc_stride``, so its ``doc_stride=128`` at ``max_length=384`` means
+   windows that overlap by about ``384 - question - 3 - 128`` tokens (~240),
+   not 128. Ours with ``stride=128`` step by ``capacity - 128``.
 2. **Offsets.** Every passage token keeps its ``(start, end)`` character
    offsets, so a predicted token span maps back to the exact characters of the
    original text (not to a re-joined, lower-cased WordPiece string).
 3. **Labels.** In training, the target is the answer's first and last token in
    the window, or position 0 (``[CLS]``) for both when the window does not
    contain the whole answer.
-4. **Post-processing.** Per window, the ``n_best`` highest start and end
-   scores are paired; spans that run backwards, are longer than
-   ``max_answer_length`` tokens or touch the question are dropped; the best
-   span over all windows (score = start logit + end logit) is the answer.
+4. **Post-processing** (:func:`postprocess_predictions`), in the code's
+   order: per window, the ``n_best`` highest start and end scores are paired
+   and spans that run backwards, are longer than ``max_answer_length`` tokens
+   or touch the question are dropped; a span is kept only in the window where
+   its first token has its **maximum context** (``run_squad.py``'s rule: a
+   token seen by several windows counts in the one where it has the most
+   tokens on its shorter side); spans starting or ending inside a word are
+   dropped; the best span over all windows (score = start logit + end logit)
+   is the answer, and the n-best list keeps one candidate per text.
 """
 
 from __future__ import annotations
@@ -276,8 +284,9 @@ def prepare_features(
     """Tokenise ``(question, passage)`` pairs into overlapping windows with offsets and span labels.
 
     ``max_length`` (tokens per window, special tokens and question included)
-    and ``stride`` (passage tokens shared by consecutive windows) default to
-    BERT's SQuAD setting, 384/128. A question longer than
+    and ``stride`` (passage tokens shared by consecutive windows: the
+    overlap, not Google's step ``doc_stride``) default to 384/128, Hugging
+    Face's ``run_qa.py`` setting. A question longer than
     ``max_question_length`` WordPieces is truncated to its first
     ``max_question_length`` (as Google's ``run_squad.py`` does) with a
     warning; if the question still leaves no more than ``stride`` passage
@@ -442,6 +451,27 @@ def best_spans(
     return sorted(spans, reverse=True)
 
 
+def max_context_windows(windows: Sequence[Window]) -> dict[tuple[int, int], int]:
+    """``{(example index, passage token): window index}``: the window where each token has its
+    maximum context.
+
+    ``run_squad.py``'s ``_check_is_max_context``: a token's context in a
+    window is ``min(tokens left of it, tokens right of it)`` plus 0.01 x the
+    window's length (a tie goes to the longer window, then the first). Near a
+    window's edge a token's scores are guesses made with half the context, so
+    a span is only read from the window where its start token sits deepest.
+    """
+    best: dict[tuple[int, int], tuple[float, int]] = {}
+    for w, window in enumerate(windows):
+        length = window.token_end - window.token_start
+        for token in range(window.token_start, window.token_end):
+            score = min(token - window.token_start, window.token_end - 1 - token) + 0.01 * length
+            key = (window.example_index, token)
+            if key not in best or score > best[key][0]:
+                best[key] = (score, w)
+    return {key: w for key, (_, w) in best.items()}
+
+
 def inside_word(text: str, position: int) -> bool:
     """True when ``position`` (a span boundary) falls between two letters or digits of a word."""
     return 0 < position < len(text) and text[position - 1].isalnum() and text[position].isalnum()
@@ -456,10 +486,12 @@ def postprocess_predictions(
 ) -> tuple[dict[str, str], dict[str, list[SpanCandidate]]]:
     """Window logits -> ``({id: answer text}, {id: n-best candidates})`` over the original passages.
 
-    In order: each window's valid spans (:func:`best_spans`); spans that start
-    or end inside a word (``"mar Bergman"`` out of ``"Ingmar Bergman"``) are
-    dropped; the candidates of all windows are sorted by score and the n-best
-    keeps one candidate per answer text (the best-scoring), as Google's
+    In order: each window's valid spans (:func:`best_spans`); spans whose
+    first token has its maximum context in another window are dropped
+    (:func:`max_context_windows`); spans that start or end inside a word
+    (``"mar Bergman"`` out of ``"Ingmar Bergman"``) are dropped; the
+    candidates of all windows are sorted by score and the n-best keeps one
+    candidate per answer text (the best-scoring), as Google's
     ``run_squad.py`` does. An example for which no window has a valid span gets
     the empty answer "" (which scores 0), not an exception.
     """
@@ -468,11 +500,15 @@ def postprocess_predictions(
             f"Got logits for {start_logits.shape[0]} windows but the features have {len(features)}."
         )
     by_example: dict[int, list[SpanCandidate]] = {i: [] for i in range(len(features.examples))}
+    home = max_context_windows(features.windows)
     for w, window in enumerate(features.windows):
         context = features.examples[window.example_index].context
+        shift = window.token_start - window.context_offset  # input position -> passage token
         for score, s, e in best_spans(
             start_logits[w], end_logits[w], window.offsets, n_best, max_answer_length
         ):
+            if home[(window.example_index, s + shift)] != w:
+                continue
             char_start, char_end = window.offsets[s][0], window.offsets[e][1]
             if inside_word(context, char_start) or inside_word(context, char_end):
                 continue

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import torch
@@ -32,13 +32,18 @@ class QARecipe:
     """Sizes and hyper-parameters of one QA fine-tuning run."""
 
     max_length: int = 384  # tokens per window (extractive) or per encoder input (generative)
-    stride: int = 128  # passage tokens shared by consecutive windows (extractive)
+    # Passage tokens shared by consecutive windows (extractive): the overlap, as Hugging Face's
+    # stride; Google's run_squad.py doc_stride is the step between window starts instead.
+    stride: int = 128
     max_target_length: int = 32  # answer tokens + [SEP] (generative)
     batch_size: int = 32
     epochs: float = 2.0
     lr: float = 5e-5
     warmup_fraction: float = 0.1  # share of the updates over which lr climbs to its peak
     weight_decay: float = DEFAULT_WEIGHT_DECAY
+    # Early stopping: this share of the training *passages* is held out as a validation split,
+    # the model is scored on it after every epoch and keeps its best epoch (None: no selection).
+    validation_fraction: float | None = None
     train_limit: int | None = None  # first N training questions (None: all)
     dev_limit: int | None = None  # first N held-out questions (None: all)
 
@@ -100,6 +105,88 @@ def get_qa_recipe(task: str, profile: str, **changes: Any) -> QARecipe:
     return QA_RECIPES[task][profile].replace(**changes)
 
 
+@dataclass
+class FinetuneResult:
+    """What :func:`finetune` returns: the loop's result, the per-epoch held-out curve and the
+    epoch whose weights the model holds at the end."""
+
+    train: TrainResult
+    curve: list[dict[str, float]] = field(default_factory=list)  # {"epoch", "step", metrics}
+    best_epoch: float | None = None  # None: no selection, the last update's weights
+
+    @property
+    def step(self) -> int:
+        """Optimizer updates done."""
+        return self.train.step
+
+    @property
+    def losses(self) -> dict[int, float]:
+        """Training loss per update."""
+        return self.train.losses
+
+
+class BestEpoch:
+    """An evaluator that scores the model after every epoch and keeps the best epoch's weights.
+
+    Early stopping as model selection: training runs its whole schedule, and
+    :meth:`restore` puts back the weights of the epoch with the highest
+    ``metric``. Score it on questions the final score is *not* taken on (a
+    validation split of the training passages, :func:`split_by_passage`), or
+    the held-out number is chosen on the held-out set and flatters.
+    """
+
+    def __init__(
+        self,
+        evaluate: Callable[[nn.Module], dict],
+        metric: str,
+        steps_per_epoch: int,
+        total_steps: int,
+    ) -> None:
+        self.evaluate, self.metric = evaluate, metric
+        self.steps_per_epoch, self.total_steps = steps_per_epoch, total_steps
+        self.curve: list[dict[str, float]] = []
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.best_epoch: float | None = None
+        self._best = -math.inf
+
+    def __call__(self, model: nn.Module) -> dict[str, float]:
+        """Score ``model``; remember its weights when the score is the best so far."""
+        scores = self.evaluate(model)
+        if self.metric not in scores:
+            raise ValueError(
+                f"keep_best={self.metric!r} is not among the evaluator's scores {sorted(scores)}."
+            )
+        # Called after every epoch and after the last update (a fractional last epoch).
+        step = min(self.steps_per_epoch * (len(self.curve) + 1), self.total_steps)
+        epoch = round(step / self.steps_per_epoch, 3)
+        self.curve.append({"epoch": epoch, "step": step, **scores})
+        if scores[self.metric] > self._best:
+            self._best, self.best_epoch = scores[self.metric], epoch
+            self.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        return scores
+
+    def restore(self, model: nn.Module) -> None:
+        """Load the best epoch's weights into ``model`` (nothing to do before any evaluation)."""
+        if self.best_state is not None:
+            model.load_state_dict(self.best_state)
+
+
+def split_by_passage(
+    examples: Sequence[QAExample], fraction: float, seed: int = 0
+) -> tuple[list[QAExample], list[QAExample]]:
+    """``(train, validation)``: about ``fraction`` of the *passages* (with all their questions)
+    go to validation, so no validation passage was read in training."""
+    if not 0 < fraction < 1:
+        raise ValueError(f"fraction must be between 0 and 1, got {fraction}")
+    passages = sorted({example.context for example in examples})
+    if len(passages) < 2:
+        raise ValueError("A validation split needs questions on at least two passages.")
+    order = torch.randperm(len(passages), generator=torch.Generator().manual_seed(seed)).tolist()
+    held = {passages[i] for i in order[: max(1, round(fraction * len(passages)))]}
+    train_part = [e for e in examples if e.context not in held]
+    return train_part, [e for e in examples if e.context in held]
+
+
 def finetune(
     model: nn.Module,
     features: QAFeatures | Seq2SeqFeatures,
@@ -107,16 +194,22 @@ def finetune(
     *,
     generator: torch.Generator,
     evaluate: Callable[[nn.Module], dict] | None = None,
+    keep_best: str | None = None,
     checkpoint_dir: str | None = None,
     progress: bool = False,
     device: str | None = None,
-) -> TrainResult:
+) -> FinetuneResult:
     """Train ``model`` on ``features`` for ``recipe.epochs`` epochs of shuffled batches with
     :func:`bertedu.train.train`.
 
-    ``generator`` shuffles the batches (its state goes into checkpoints);
-    ``evaluate`` (optional) runs at the end of training.
+    ``generator`` shuffles the batches (its state goes into checkpoints).
+    ``evaluate`` (optional) runs at the end of training; with ``keep_best``
+    (a metric ``evaluate`` returns, e.g. ``"f1"``) it runs after every epoch
+    instead, the result's ``curve`` holds each epoch's scores, and the model
+    ends with the weights of its best epoch (:class:`BestEpoch`).
     """
+    if keep_best is not None and evaluate is None:
+        raise ValueError("keep_best needs an evaluate function to score each epoch with.")
     collate = collate_windows if isinstance(features, QAFeatures) else collate_seq2seq
     loader = DataLoader(
         features,
@@ -126,6 +219,9 @@ def finetune(
         collate_fn=collate,
     )
     total_steps = max(1, math.ceil(recipe.epochs * len(loader)))
+    selector = (
+        None if keep_best is None else BestEpoch(evaluate, keep_best, len(loader), total_steps)
+    )
     config = TrainConfig(
         total_steps=total_steps,
         lr=recipe.lr,
@@ -134,16 +230,21 @@ def finetune(
         progress=progress,
         device=device,
         log_every=max(1, len(loader)),
+        eval_every=None if selector is None else len(loader),
     )
-    return train(
+    result = train(
         model,
         loader,
         config=config,
-        evaluate=evaluate,
+        evaluate=evaluate if selector is None else selector,
         checkpoint_dir=checkpoint_dir,
         generators={"data": generator},
         extra={"qa_recipe": recipe.to_dict()},
     )
+    if selector is None:
+        return FinetuneResult(result)
+    selector.restore(model)
+    return FinetuneResult(result, selector.curve, selector.best_epoch)
 
 
 def evaluate_extractive(
@@ -170,11 +271,12 @@ def evaluate_generative(
     beam_width: int = 4,
     max_new_tokens: int = 32,
     length_penalty: float = 1.0,
+    with_bertscore: bool = False,
 ) -> tuple[dict[str, float], list[str]]:
-    """Held-out BLEU, ROUGE-L, EM and F1 of generated answers, and the answers."""
+    """Held-out BLEU, ROUGE-L, EM and F1 (and BERTScore if asked) of generated answers, and the
+    answers."""
     answers = generate_answers(
         model, features, tokenizer, method, beam_width, max_new_tokens, length_penalty
     )
-    return generation_scores(
-        answers, [list(example.answers) for example in features.examples]
-    ), answers
+    references = [list(example.answers) for example in features.examples]
+    return generation_scores(answers, references, with_bertscore), answers

@@ -30,8 +30,9 @@ and no way to stop; it is not a generator.
 Two options make the reader learn from a few hundred answers:
 
 * ``copy=True``: a **pointer-generator** (See et al. 2017, :mod:`bertedu.qa.copying`):
-  each step mixes the vocabulary distribution with the last block's
-  cross-attention over the passage, through a learned gate ``p_gen``.
+  each step mixes the vocabulary distribution with a pointer (one more
+  attention head, from the last block's state to the passage's tokens),
+  through a learned gate ``p_gen``.
 * ``warm_start=True``: the decoder blocks start from the encoder's weights
   (Rothe et al. 2020, "Leveraging Pre-trained Checkpoints for Sequence
   Generation Tasks"): self-attention, feed-forward and their LayerNorms from
@@ -64,10 +65,11 @@ from bertedu.model import (
 from bertedu.nn_utils import num_parameters
 from bertedu.qa.copying import (
     CopyGate,
-    copy_attention,
+    PointerAttention,
     copy_distribution,
     mix_log_probs,
     passage_mask,
+    selective_read,
 )
 from bertedu.qa.datasets import QAExample
 from bertedu.qa.extractive import DEFAULT_MAX_QUESTION_LENGTH, prepare_features
@@ -190,7 +192,13 @@ class BertEncoderDecoder(nn.Module):
         self.decoder_layers = nn.ModuleList(DecoderLayer(config) for _ in range(depth))
         self.lm_head = BertLMPredictionHead(config, shared)
         self.copy_gate = CopyGate(config.hidden_size) if copy else None
-        for module in (self.decoder_embeddings, self.decoder_layers, self.lm_head.transform):
+        self.pointer = PointerAttention(config.hidden_size) if copy else None
+        # CopyNet's selective read: where the previous answer token sits in the passage.
+        self.read_projection = (
+            nn.Linear(config.hidden_size, config.hidden_size, bias=False) if copy else None
+        )
+        new = [self.decoder_embeddings, self.decoder_layers, self.lm_head.transform]
+        for module in new + ([self.pointer, self.read_projection] if copy else []):
             module.apply(lambda m: init_bert_weights(m, config.initializer_range))
         self.decoder_embeddings.word_embeddings = (
             shared  # tied: after init, so the encoder's table is kept
@@ -262,10 +270,11 @@ class BertEncoderDecoder(nn.Module):
         cross_mask = None if attention_mask is None else padding_mask(attention_mask)
         embedded = self.decoder_embeddings(decoder_input_ids)
         y, cross = embedded, []
-        for index, layer in enumerate(self.decoder_layers):
-            # The copying model always needs the last block's weights: they are what it copies.
-            want = output_attentions or (self.copy and index == len(self.decoder_layers) - 1)
-            y, _, weights = layer(y, encoder_states, self_mask, cross_mask, want)
+        if self.copy:
+            read = selective_read(decoder_input_ids, source_ids, copy_mask, encoder_states)
+            y = embedded + self.read_projection(read)
+        for layer in self.decoder_layers:
+            y, _, weights = layer(y, encoder_states, self_mask, cross_mask, output_attentions)
             cross.append(weights)
         if last_only:
             y, embedded = y[:, -1:], embedded[:, -1:]
@@ -273,7 +282,7 @@ class BertEncoderDecoder(nn.Module):
         logits = self.lm_head(y)
         gate = copied = None
         if self.copy:
-            copied = copy_attention(cross[-1], copy_mask)
+            copied = self.pointer(y, encoder_states, copy_mask)
             gate = self.copy_gate(y, copied @ encoder_states, embedded)
             vocab = copy_distribution(copied, source_ids, logits.shape[-1])
             logits = mix_log_probs(logits, gate, vocab)

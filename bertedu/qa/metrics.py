@@ -20,6 +20,17 @@ be right without being a verbatim span of the passage. :func:`sentence_bleu`
 shows why corpus and sentence BLEU differ on short answers;
 :func:`ms_marco_rouge_l` and :func:`bleu_1` are MS MARCO's official scores;
 :func:`bootstrap_ci` gives a 95% interval for any per-question score.
+
+:func:`bertscore` (Zhang et al. 2020) compares answers by meaning rather than
+by words: every token of the answer is matched with its most similar reference
+token by the cosine of their contextual vectors (and back), which gives a
+precision, a recall and their F1. It runs offline with the shipped MiniLM
+through the ``bert-score`` package: a local model path needs an explicit
+``num_layers`` (we take MiniLM's last, the 6th: the layer its sentence
+embeddings are trained on). Published BERTScores are often *rescaled* with a
+baseline per model (the score of unrelated sentence pairs mapped to 0); no
+such baseline exists for this MiniLM, so ours are raw cosines, and only
+differences between systems scored the same way mean anything.
 """
 
 from __future__ import annotations
@@ -180,11 +191,70 @@ def rouge_l(predictions: Sequence[str], references: Sequence[Sequence[str]]) -> 
     return 100.0 * total / len(lists)
 
 
+#: MiniLM's last layer: the one BERTScore reads (see the module docstring).
+BERTSCORE_LAYER = 6
+
+
+def per_question_bertscore(
+    predictions: Sequence[str],
+    references: Sequence[Sequence[str]],
+    model_path: str | None = None,
+    num_layers: int = BERTSCORE_LAYER,
+    batch_size: int = 32,
+) -> list[float]:
+    """Each answer's BERTScore F1 (0-100, the best over its references), offline.
+
+    ``model_path`` (default: the shipped MiniLM) is a local folder that
+    transformers can load; ``num_layers`` is the layer whose vectors are
+    compared. An empty answer scores 0, as ``bert-score`` itself sets it (its
+    own empty-string path fails with transformers 5, so we skip the call).
+    """
+    from bert_score import score
+
+    if model_path is None:
+        from bertedu.tokenization import minilm_path
+
+        model_path = str(minilm_path())
+    lists = _as_lists(predictions, references)
+    kept = [i for i, prediction in enumerate(predictions) if prediction.strip()]
+    out = [0.0] * len(lists)
+    if kept:
+        from transformers.utils import logging as hf_logging
+
+        bar_was_enabled = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()  # transformers' "Loading weights" bar is noise here
+        try:
+            _, _, f1 = score(
+                [predictions[i] for i in kept],
+                [lists[i] for i in kept],
+                model_type=model_path,
+                num_layers=num_layers,
+                batch_size=batch_size,
+                device="cpu",
+            )
+        finally:
+            if bar_was_enabled:
+                hf_logging.enable_progress_bar()
+        for i, value in zip(kept, f1.tolist(), strict=True):
+            out[i] = 100.0 * value
+    return out
+
+
+def bertscore(predictions: Sequence[str], references: Sequence[Sequence[str]], **options) -> float:
+    """Mean BERTScore F1 (0-100, raw: no rescaling baseline exists for MiniLM) of the answers;
+    ``options`` as :func:`per_question_bertscore`."""
+    values = per_question_bertscore(predictions, references, **options)
+    return sum(values) / len(values)
+
+
 def generation_scores(
-    predictions: Sequence[str], references: Sequence[Sequence[str]]
+    predictions: Sequence[str],
+    references: Sequence[Sequence[str]],
+    with_bertscore: bool = False,
 ) -> dict[str, float]:
     """BLEU, ROUGE-L, MS MARCO's ROUGE-L and BLEU-1, EM and F1 (all 0-100) of generated answers
-    against their references."""
+    against their references; ``with_bertscore`` adds :func:`bertscore` (it runs MiniLM over
+    every answer and reference: seconds per hundred on a CPU)."""
     lists = _as_lists(predictions, references)
     ids = [str(index) for index in range(len(lists))]
     squad = squad_em_f1(
@@ -196,6 +266,7 @@ def generation_scores(
         "ms_marco_rouge_l": ms_marco_rouge_l(predictions, lists),
         "bleu_1": bleu_1(predictions, lists),
         **squad,
+        **({"bertscore": bertscore(predictions, lists)} if with_bertscore else {}),
     }
 
 

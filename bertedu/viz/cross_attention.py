@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from bertedu.nn_utils import eval_mode, model_device
+from bertedu.qa.copying import passage_mask
 from bertedu.qa.datasets import QAExample
 from bertedu.qa.decoding import decode_answer, greedy_decode
 from bertedu.qa.generative import BertEncoderDecoder, prepare_seq2seq_features
@@ -36,6 +37,8 @@ class CrossAttentionResult:
     attentions: torch.Tensor  # [decoder layers, heads, target, source]
     answer: str  # the answer as text
     context_truncated: bool  # the passage was cut to fit max_length
+    copy_gate: torch.Tensor | None = None  # p_gen per target token [target] (copying models)
+    copy_weights: torch.Tensor | None = None  # the pointer [target, source] (copying models)
 
 
 def cross_attention_for(
@@ -58,6 +61,8 @@ def cross_attention_for(
     question and passage are encoded as for training
     (:func:`~bertedu.qa.generative.prepare_seq2seq_features`): empty ones raise a
     ``ValueError``, a passage too long for ``max_length`` is cut (and said so).
+    A copying model (``copy=True``) also gives its gate ``p_gen`` and its
+    pointer's weights per step: where it would copy from, and how much.
     """
     if not isinstance(model, BertEncoderDecoder):
         raise TypeError(
@@ -83,15 +88,23 @@ def cross_attention_for(
     decoder_input = torch.tensor([[model.bos_token_id, *ids]], device=device)
     with eval_mode(model), torch.no_grad():
         states = model.encode(*inputs)
-        cross = model.decode(
-            decoder_input, states, inputs[2], output_attentions=True
-        ).cross_attentions
+        out = model.decode(
+            decoder_input,
+            states,
+            inputs[2],
+            output_attentions=True,
+            source_ids=inputs[0],
+            copy_mask=passage_mask(*inputs),
+        )
+    cross = out.cross_attentions
     return CrossAttentionResult(
         source_tokens=tokenizer.convert_ids_to_tokens(inputs[0][0].tolist()),
         target_tokens=tokenizer.convert_ids_to_tokens([*ids, model.eos_token_id]),
         attentions=torch.stack([layer[0] for layer in cross]).float().cpu(),
         answer=decode_answer(tokenizer, ids),
         context_truncated=bool(features.context_truncated[0]),
+        copy_gate=None if out.copy_gate is None else out.copy_gate[0].float().cpu(),
+        copy_weights=None if out.copy_weights is None else out.copy_weights[0].float().cpu(),
     )
 
 

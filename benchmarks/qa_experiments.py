@@ -1,0 +1,215 @@
+"""The QA experiments of issue 13, one line each in ``benchmarks/qa_experiments.jsonl``.
+
+    PYTHONPATH=$PWD python benchmarks/qa_experiments.py --task generative --encoder minilm \\
+        --epochs 8 --lr 3e-4 --name gen-minilm-copy
+
+Each run fine-tunes a reader on the embedded training set with the cpu recipe
+(:func:`bertedu.qa.finetune.get_qa_recipe`, ``--lr``/``--epochs``/... changed)
+and scores it on the 254 embedded held-out questions: EM/F1 with group-bootstrap
+95% intervals (43 passages), the share of answers found in their passage, the
+wall seconds. ``--curve`` scores the held-out set after every epoch too (the
+dev curve); ``--keep-best`` keeps the epoch with the best F1 on a validation
+split of the *training* passages (10%), so the held-out number is not chosen on
+the held-out set. ``--augment`` adds template questions (:mod:`bertedu.qa.augment`)
+to the training set. ``--table`` prints the records as a Markdown table. The
+chapters read the file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from bertedu.qa.command import build_model, load_encoder
+from bertedu.qa.datasets import load_embedded_qa
+from bertedu.qa.extractive import prepare_features
+from bertedu.qa.finetune import (
+    evaluate_extractive,
+    evaluate_generative,
+    finetune,
+    get_qa_recipe,
+    split_by_passage,
+)
+from bertedu.qa.generative import prepare_seq2seq_features
+from bertedu.qa.metrics import bootstrap_ci, found_in_passage, per_question_squad
+
+RESULTS = Path(__file__).with_name("qa_experiments.jsonl")
+
+
+def held_out_report(answers: list[str], examples) -> dict:
+    """EM/F1 with group-bootstrap 95% intervals and the share of answers found in the passage."""
+    per_question = per_question_squad(answers, [list(e.answers) for e in examples])
+    groups = [e.context for e in examples]
+    report = {}
+    for name, values in per_question.items():
+        mean, low, high = bootstrap_ci(values, groups)
+        report[name] = round(mean, 2)
+        report[f"{name}_ci95"] = [round(low, 2), round(high, 2)]
+    report["found_in_passage"] = round(found_in_passage(answers, groups), 1)
+    return report
+
+
+def table() -> str:
+    """The recorded runs as a Markdown table (``--table``)."""
+    lines = [
+        "| run | updates | train s | dev EM | dev F1 (95% CI) | found in passage % |",
+        "|---|---|---|---|---|---|",
+    ]
+    for line in RESULTS.read_text(encoding="utf-8").splitlines():
+        record = json.loads(line)
+        for key in ("dev", "dev_greedy", "dev_beam"):
+            if key in record:
+                dev = record[key]
+                low, high = dev["f1_ci95"]
+                method = "" if key == "dev" else f" ({key[4:]})"
+                lines.append(
+                    f"| {record['name']}{method} | {record['updates']} | "
+                    f"{record['train_seconds']:.0f} | {dev['exact_match']:.1f} | "
+                    f"{dev['f1']:.1f} ({low:.1f}-{high:.1f}) | {dev['found_in_passage']:.1f} |"
+                )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    if "--table" in sys.argv:
+        print(table())
+        return
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--name", required=True)
+    parser.add_argument("--task", required=True, choices=("extractive", "generative"))
+    parser.add_argument("--encoder", required=True)
+    parser.add_argument("--epochs", type=float)
+    parser.add_argument("--lr", type=float)
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--no-copy", action="store_true", help="generative: a plain decoder")
+    parser.add_argument("--decoder-layers", type=int, help="generative: decoder depth")
+    parser.add_argument("--curve", action="store_true", help="held-out scores every epoch")
+    parser.add_argument("--keep-best", action="store_true", help="select the epoch on a split")
+    parser.add_argument("--augment", action="store_true", help="add template questions")
+    parser.add_argument("--beam", action="store_true", help="generative: also beam search")
+    parser.add_argument("--save", type=Path, help="generative: save the weights here")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    commit = subprocess.run(  # at the start: the checkpoint is read now
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    changes = {
+        key: value
+        for key, value in (
+            ("epochs", args.epochs),
+            ("lr", args.lr),
+            ("batch_size", args.batch_size),
+        )
+        if value is not None
+    }
+    recipe = get_qa_recipe(args.task, "cpu", **changes)
+    train_examples = load_embedded_qa("train")
+    dev = load_embedded_qa("dev")
+    validation = None
+    if args.keep_best:
+        train_examples, validation = split_by_passage(train_examples, 0.1, seed=args.seed)
+    if args.augment:
+        from bertedu.qa.augment import template_questions
+
+        train_examples = train_examples + template_questions(train_examples, seed=args.seed)
+    torch.manual_seed(args.seed)
+    encoder, tokenizer = load_encoder(args.encoder)
+    options = {"copy": not args.no_copy}
+    if args.decoder_layers:
+        options["num_decoder_layers"] = args.decoder_layers
+    model = build_model(args.task, encoder, **options)
+    if args.task == "extractive":
+        features = prepare_features(train_examples, tokenizer, recipe.max_length, recipe.stride)
+
+        def score(examples):
+            return lambda m: evaluate_extractive(m, examples, tokenizer, recipe)[0]
+    else:
+        features = prepare_seq2seq_features(
+            train_examples, tokenizer, recipe.max_length, recipe.max_target_length
+        )
+
+        def score(examples):
+            inputs = prepare_seq2seq_features(
+                examples, tokenizer, recipe.max_length, with_labels=False
+            )
+            return lambda m: evaluate_generative(
+                m, inputs, tokenizer, max_new_tokens=recipe.max_target_length
+            )[0]
+
+    dev_score = score(dev)
+    evaluate, keep_best = None, None
+    if args.keep_best:
+        val_score = score(validation)
+        keep_best = "val_f1"
+
+        def evaluate(m):
+            scores = {f"val_{k}": v for k, v in val_score(m).items() if k in ("f1", "exact_match")}
+            if args.curve:
+                scores |= {f"dev_{k}": v for k, v in dev_score(m).items() if k in ("f1",)}
+            return scores
+    elif args.curve:
+
+        def evaluate(m):
+            return {"dev_f1": dev_score(m)["f1"]}
+
+    start = time.perf_counter()
+    run = finetune(
+        model,
+        features,
+        recipe,
+        generator=torch.Generator().manual_seed(args.seed),
+        evaluate=evaluate,
+        keep_best=keep_best,
+        progress=False,
+    )
+    train_seconds = time.perf_counter() - start
+    record = {
+        "name": args.name,
+        "commit": commit,  # which shipped BERT-Tiny and code the run used
+        "task": args.task,
+        "encoder": args.encoder,
+        "options": options if args.task == "generative" else {},
+        "augment": args.augment,
+        "keep_best": args.keep_best,
+        "recipe": recipe.to_dict(),
+        "n_train": len(train_examples),
+        "updates": run.step,
+        "final_train_loss": round(run.losses[run.step], 4),
+        "train_seconds": round(train_seconds, 1),
+    }
+    if args.curve or args.keep_best:
+        record["curve"] = run.curve
+        record["best_epoch"] = run.best_epoch
+    start = time.perf_counter()
+    if args.task == "extractive":
+        _, predictions = evaluate_extractive(model, dev, tokenizer, recipe)
+        record["dev"] = held_out_report([predictions[e.id] for e in dev], dev)
+    else:
+        inputs = prepare_seq2seq_features(dev, tokenizer, recipe.max_length, with_labels=False)
+        methods = ["greedy", "beam"] if args.beam else ["greedy"]
+        for method in methods:
+            _, answers = evaluate_generative(
+                model, inputs, tokenizer, method, max_new_tokens=recipe.max_target_length
+            )
+            record[f"dev_{method}"] = held_out_report(answers, dev)
+            record[f"dev_{method}"]["examples"] = answers[:5]
+        if args.save:
+            from bertedu.qa.command import save_reader
+
+            args.save.mkdir(parents=True, exist_ok=True)
+            save_reader(model, args.task, recipe, args.save, {"encoder": args.encoder})
+    record["eval_seconds"] = round(time.perf_counter() - start, 1)
+    with RESULTS.open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(record) + "\n")
+    print(json.dumps(record, indent=1))
+
+
+if __name__ == "__main__":
+    main()

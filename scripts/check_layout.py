@@ -45,6 +45,8 @@ ENFORCED_PAGES = (
     "notebooks/03_the_encoder.html",
     "notebooks/04_pretraining_data.html",
     "notebooks/05_pretraining.html",
+    "notebooks/06_extractive_qa.html",
+    "notebooks/07_generative_qa.html",
     "notebooks/08_inside_the_model.html",
 )
 VIEWPORT = {"width": 1280, "height": 900}

@@ -45,7 +45,7 @@ def _parser() -> argparse.ArgumentParser:
         default="auto",
         choices=(*PROFILES, *LONGER_RECIPES, "auto"),
         help="smoke (seconds), cpu (about 20 minutes on 2 cores), cpu-long (the shipped "
-        "bert-tiny-wiki, about 50 minutes on one thread), gpu (WikiText-103, bf16); "
+        "bert-tiny-wiki, about 80 minutes on one thread), gpu (WikiText-103, bf16); "
         "auto: gpu when CUDA is available, else cpu",
     )
     pre.add_argument(

@@ -26,6 +26,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -137,22 +138,115 @@ def book_pages() -> list[Path]:
     return sorted(pages)
 
 
-def check_page(browser, page_path: Path, screenshots: Path | None) -> list[str]:
-    """Load one page; return the problems found (empty when the page is fine)."""
-    problems: list[str] = []
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
-    external: list[str] = []
-    errors: list[str] = []
+QUIET_MS = 500  # a page has settled once no request has been in flight this long
+SETTLE_TIMEOUT_S = 45.0
+
+
+class RequestTracker:
+    """The requests a page has started and not yet finished, and when the last one ended.
+
+    Playwright's own ``networkidle`` wait is discouraged upstream as flaky, and on a
+    busy 2-core CI machine it once never fired for chapter 1 (which settles in 3 s
+    here); its exception ended the whole check. This tracker waits for the same
+    thing, nothing in flight for ``QUIET_MS``, and when that does not come it names
+    the requests still pending instead of raising.
+    """
+
+    def __init__(self, page) -> None:
+        self.page = page
+        self.pending: dict[object, str] = {}
+        self.last_change = time.monotonic()
+        page.on("request", self._started)
+        page.on("requestfinished", self._ended)
+        page.on("requestfailed", self._ended)
+
+    def _started(self, request) -> None:
+        self.pending[request] = request.url
+        self.last_change = time.monotonic()
+
+    def _ended(self, request) -> None:
+        self.pending.pop(request, None)
+        self.last_change = time.monotonic()
+
+    def settle(self, timeout_s: float = SETTLE_TIMEOUT_S) -> list[str]:
+        """Wait until nothing is in flight for QUIET_MS; the URLs still pending at the timeout."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            quiet_s = time.monotonic() - self.last_change
+            if not self.pending and quiet_s >= QUIET_MS / 1000:
+                return []
+            self.page.wait_for_timeout(100)  # lets Playwright deliver the page's events
+        return sorted(set(self.pending.values()))
+
+
+def route_offline(page, outside: list[str]) -> None:
+    """Let ``page`` load the book's own files only; record and abort every other request."""
 
     def route(route_request):
         url = route_request.request.url
         if url.startswith(LOCAL_SCHEMES):
             route_request.continue_()
         else:
-            external.append(url)
+            outside.append(url)
             route_request.abort()
 
     page.route("**/*", route)
+
+
+def load_settled(page, page_path: Path, timeout_s: float = SETTLE_TIMEOUT_S) -> list[str]:
+    """Open ``page_path`` in ``page`` and wait until it settles; problems when it never does.
+
+    A page that does not settle is loaded once more before that is reported (and the
+    retry is printed), so that one stall of the browser on a busy machine is not
+    mistaken for a broken page, while a page that never settles still fails.
+    """
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    tracker = RequestTracker(page)
+    problems: list[str] = []
+    for attempt in ("first", "second"):
+        tracker.pending.clear()
+        try:
+            if attempt == "first":
+                page.goto(page_path.as_uri(), wait_until="load", timeout=timeout_s * 1000)
+            else:
+                page.reload(wait_until="load", timeout=timeout_s * 1000)
+        except PlaywrightTimeout:
+            problems = [f"no load event after {timeout_s:.0f} s"]
+        else:
+            pending = tracker.settle(timeout_s)
+            if not pending:
+                return []
+            problems = [f"still loading after {timeout_s:.0f} s: {url}" for url in pending]
+        if attempt == "first":
+            print(f"note {page_path.name}: {problems[0]}; loading it again", flush=True)
+    return problems
+
+
+def check_page(browser, page_path: Path, screenshots: Path | None) -> list[str]:
+    """Load one page and run every check of it; the problems found (empty when fine).
+
+    A Playwright error in one check (a control that never becomes clickable) is a
+    finding of this page, not the end of the whole run.
+    """
+    from playwright.sync_api import Error as PlaywrightError
+
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    try:
+        return page_problems(page, page_path, screenshots)
+    except PlaywrightError as error:
+        first_line = str(error).splitlines()[0] if str(error) else error.__class__.__name__
+        return [f"the check of this page failed: {first_line}"]
+    finally:
+        page.close()
+
+
+def page_problems(page, page_path: Path, screenshots: Path | None) -> list[str]:
+    """Load ``page_path`` in ``page`` and run every check; the problems found."""
+    problems: list[str] = []
+    external: list[str] = []
+    errors: list[str] = []
+    route_offline(page, external)
     missing: list[str] = []  # book files a page asks for that are not there (fonts, scripts)
     page.on(
         "requestfailed",
@@ -164,8 +258,9 @@ def check_page(browser, page_path: Path, screenshots: Path | None) -> list[str]:
             errors.append(str(error)) if str(error) not in KNOWN_UPSTREAM_ERRORS else None
         ),
     )
-    page.goto(page_path.as_uri(), wait_until="load")
-    page.wait_for_load_state("networkidle")
+    problems += load_settled(page, page_path)
+    if problems:
+        return problems
 
     math_count = page.locator(".math").count()
     if math_count:
@@ -196,7 +291,6 @@ def check_page(browser, page_path: Path, screenshots: Path | None) -> list[str]:
     if screenshots is not None:
         name = "_".join(page_path.relative_to(HTML).with_suffix(".png").parts)
         page.screenshot(path=str(screenshots / name), full_page=False)
-    page.close()
     return problems
 
 

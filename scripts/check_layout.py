@@ -31,7 +31,14 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from check_book import CHROMIUM_FLAGS, HTML, book_pages, find_chromium  # noqa: E402
+from check_book import (  # noqa: E402
+    CHROMIUM_FLAGS,
+    HTML,
+    book_pages,
+    find_chromium,
+    load_settled,
+    route_offline,
+)
 
 #: Pages (relative to _build/html) on which an overflow fails the check. Chapters 6 and 7
 #: are being rewritten; add each page here once its layout is fixed.
@@ -104,8 +111,7 @@ MEASURE = """
 
 
 def layout_problems(page) -> list[str]:
-    """Overflowing blocks of the loaded Playwright ``page``, one line each."""
-    page.wait_for_load_state("networkidle")
+    """Overflowing blocks of the loaded (settled) Playwright ``page``, one line each."""
     if page.locator(".math").count():
         try:  # measure typeset equations, not their TeX source
             page.wait_for_function(
@@ -120,16 +126,8 @@ def layout_problems(page) -> list[str]:
 
 def check_page(browser, path: Path, screenshots: Path | None) -> list[str]:
     page = browser.new_page(viewport=VIEWPORT)
-    page.route(
-        "**/*",
-        lambda route: (
-            route.continue_()
-            if route.request.url.startswith(("file:", "data:", "blob:", "about:"))
-            else route.abort()
-        ),
-    )
-    page.goto(path.as_uri(), wait_until="load")
-    problems = layout_problems(page)
+    route_offline(page, outside=[])  # check_book.py reports requests outside the book
+    problems = load_settled(page, path) or layout_problems(page)
     if screenshots is not None:
         name = "_".join(path.relative_to(HTML).with_suffix(".png").parts)
         page.screenshot(path=str(screenshots / name), full_page=True)

@@ -1,21 +1,10 @@
 """The scripts that execute notebooks and build the book."""
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import nbformat
 import yaml
-
-SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
-
-
-def load_script(name: str):
-    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+from book_scripts import SCRIPTS, load_script
 
 
 def write_notebook(path: Path, *sources: str) -> Path:

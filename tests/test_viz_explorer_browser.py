@@ -8,33 +8,18 @@ CI (``CI=true``), where that is a failure.
 
 from __future__ import annotations
 
-import importlib.util
-import os
-import shutil
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
+from book_scripts import check_book
 from matplotlib import colormaps
 from matplotlib.colors import Normalize, to_hex
 
 from bertedu.viz.static_explorer import LINE_THRESHOLD, ExplorerExample, StaticExplorer
 
-REPO = Path(__file__).resolve().parent.parent
 SPECIAL = {"[CLS]", "[SEP]", "[PAD]"}
 TOKENS = ["[CLS]", "the", "cat", "sat", ",", "it", "slept", ".", "[SEP]", "then", "[SEP]"]
 
 
-def load_check_book():
-    spec = importlib.util.spec_from_file_location("check_book", REPO / "scripts" / "check_book.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["check_book"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-check_book = load_check_book()
 
 
 def peaky_maps(layers, heads, queries, keys, seed) -> np.ndarray:
@@ -48,23 +33,6 @@ def self_example(label, seed, layers=3, heads=4, tokens=TOKENS):
     return ExplorerExample(
         label, list(tokens), list(tokens), peaky_maps(layers, heads, len(tokens), len(tokens), seed)
     )
-
-
-@pytest.fixture(scope="module")
-def browser():
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail("Chromium is not installed: apt-get install chromium")
-        pytest.skip("Chromium is not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=chromium, args=check_book.CHROMIUM_FLAGS
-        )
-        yield launched
-        launched.close()
 
 
 @pytest.fixture

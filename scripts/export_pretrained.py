@@ -1,7 +1,7 @@
 """Ship a pretraining run: fp16 weights, metrics, training log and model card into a folder.
 
     python scripts/export_pretrained.py /work/runs/tiny-long \
-        --command "python -m bertedu pretrain --profile cpu-long --threads 1"
+        --command "python -m bertedu pretrain --profile cpu-long --threads 1" [--notes F.md]
 
 reads the run's newest checkpoint and its ``run.json``, rebuilds the book's held-out
 batches (the embedded corpus's held-out articles, masked once at 15%: the positions
@@ -52,6 +52,11 @@ def main() -> None:
     parser.add_argument("run_dir", type=Path, help="the output folder of the pretraining run")
     parser.add_argument("--target", type=Path, default=TINY_WIKI_DIR)
     parser.add_argument("--command", help="the command that trained it, for the card")
+    parser.add_argument(
+        "--notes",
+        type=Path,
+        help="a markdown file added to the card as it is (e.g. how a run was continued)",
+    )
     args = parser.parse_args()
     run = json.loads((args.run_dir / "run.json").read_text(encoding="utf-8"))
     fields = {k: v for k, v in run["recipe"].items() if k != "profile"}
@@ -69,6 +74,7 @@ def main() -> None:
         run_dir=args.run_dir,
         mask_token_id=tokenizer.mask_token_id,
         command=args.command,
+        card_notes=args.notes.read_text(encoding="utf-8").strip() if args.notes else "",
         examples=lambda shipped: card_examples(shipped, tokenizer, data.held_out_documents),
     )
     print(json.dumps(info["held_out"], indent=1))

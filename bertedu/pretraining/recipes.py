@@ -132,8 +132,9 @@ RECIPES: dict[str, PretrainRecipe] = {
         eval_batch_size=32,
     ),
     "cpu": CPU_RECIPE,
-    # The shipped bert-tiny-wiki: the cpu recipe for 5,000 updates (about 80 minutes on one
-    # thread of this book's 2-core machine).
+    # The cpu recipe for 5,000 updates (about 80 minutes on one thread of this book's 2-core
+    # machine). The shipped bert-tiny-wiki is this run resumed with --extend-steps to 10,000
+    # updates (its model card gives both commands).
     "cpu-long": CPU_RECIPE.replace(
         profile="cpu-long", total_steps=5000, eval_every=250, checkpoint_every=250
     ),

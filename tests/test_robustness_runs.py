@@ -27,6 +27,7 @@ from bertedu.train.checkpoint import (
     list_checkpoints,
     save_checkpoint,
 )
+from bertedu.train.optim import warmup_linear
 from bertedu.train.resume import ResumeMismatchError
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -188,6 +189,14 @@ def test_changing_the_total_steps_needs_the_flag(stopped_run, smoke, tokenizer):
     assert run.result.step == 6
     info = json.loads((out / "run.json").read_text())
     assert info["recipe"]["total_steps"] == 6 and len(info["resumed"]) == 1
+    # the updates after the resume (3 to 6) follow the longer schedule from the first one on
+    rates = {r["step"]: r["lr"] for r in read_metrics(out / "metrics.jsonl", "train")}
+    schedule = longer.train
+    for update in (3, 4, 5, 6):
+        expected = schedule.lr * warmup_linear(
+            update - 1, schedule.warmup_steps, schedule.total_steps
+        )
+        assert expected > 0 and rates[update] == pytest.approx(expected, rel=1e-12), update
 
 
 def test_the_same_settings_resume(stopped_run, smoke, tokenizer):

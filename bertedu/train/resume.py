@@ -154,6 +154,25 @@ def checkpoint_to_resume(
     return found
 
 
+def realign_learning_rates(scheduler: Any) -> None:
+    """Give the optimizer the rate *this* run's schedule has at the restored step.
+
+    The optimizer's state carries the rate of the checkpoint's last update, and a
+    ``LambdaLR`` applies its own rule only from its next ``step()``. With the same
+    schedule the two agree (this sets the same value, computed the same way); after
+    ``extend_steps`` they do not, and without this the first update after the resume
+    would still run at the old schedule's rate (near zero at the end of a finished run).
+    """
+    lambdas = getattr(scheduler, "lr_lambdas", None)
+    if lambdas is None:
+        return
+    for group, base_lr, rate in zip(
+        scheduler.optimizer.param_groups, scheduler.base_lrs, lambdas, strict=True
+    ):
+        group["lr"] = base_lr * rate(scheduler.last_epoch)
+    scheduler._last_lr = [group["lr"] for group in scheduler.optimizer.param_groups]
+
+
 def resume_point(
     found: Path | None,
     *,
@@ -172,6 +191,7 @@ def resume_point(
     state = load_checkpoint(
         found, model=model, optimizer=optimizer, scheduler=scheduler, generators=generators
     )
+    realign_learning_rates(scheduler)
     point = ResumePoint(
         state.step,
         DataPosition(**state.data_position),

@@ -111,7 +111,7 @@ CPU_RECIPE = PretrainRecipe(
     unigram_output_bias=True,
     sinusoidal_position_std=0.02,
     train=PRETRAIN_TRAIN_CONFIG.replace(
-        total_steps=1600, lr=3e-3, eval_every=200, checkpoint_every=200
+        total_steps=2400, lr=3e-3, eval_every=200, checkpoint_every=200
     ),
 )
 

@@ -20,8 +20,6 @@ SPECIAL = {"[CLS]", "[SEP]", "[PAD]"}
 TOKENS = ["[CLS]", "the", "cat", "sat", ",", "it", "slept", ".", "[SEP]", "then", "[SEP]"]
 
 
-
-
 def peaky_maps(layers, heads, queries, keys, seed) -> np.ndarray:
     """Random attention maps (rows sum to 1) with many weights under the line threshold."""
     logits = np.random.default_rng(seed).normal(scale=3.0, size=(layers, heads, queries, keys))

@@ -46,16 +46,7 @@ def open_page(browser, tmp_path):
         )
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         record = {"page": page, "errors": [], "outside": []}
-
-        def route(request_route):
-            url = request_route.request.url
-            if url.startswith(check_book.LOCAL_SCHEMES):
-                request_route.continue_()
-            else:
-                record["outside"].append(url)
-                request_route.abort()
-
-        page.route("**/*", route)
+        check_book.route_offline(page, record["outside"])
         page.on("pageerror", lambda error: record["errors"].append(str(error)))
         page.goto(path.as_uri())
         opened.append(record)

@@ -267,6 +267,19 @@ def test_sparse_mlm_equals_dense_mlm(pretraining_model, batch):
     assert sparse.nsp_logits.shape == (2, 2)
 
 
+def test_nsp_loss_weight_scales_only_the_nsp_term(pretraining_model, batch):
+    labels, nsp = masked_labels(batch[0]), torch.tensor([1, 0])
+    plain = pretraining_model(*batch, labels=labels, next_sentence_label=nsp)
+    weighted = BertForPreTraining(pretraining_model.config, nsp_loss_weight=0.25)
+    weighted.load_state_dict(pretraining_model.state_dict())
+    out = weighted.eval()(*batch, labels=labels, next_sentence_label=nsp)
+    torch.testing.assert_close(out.nsp_loss, plain.nsp_loss)  # reported unweighted
+    torch.testing.assert_close(out.loss, plain.mlm_loss + 0.25 * plain.nsp_loss)
+    for bad in (-1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="nsp_loss_weight must be a finite number >= 0"):
+            BertForPreTraining(pretraining_model.config, nsp_loss_weight=bad)
+
+
 def test_loss_with_only_one_task_and_with_no_labelled_token(pretraining_model, batch):
     only_nsp = pretraining_model(*batch, next_sentence_label=torch.tensor([1, 0]))
     assert only_nsp.mlm_loss is None and only_nsp.loss is only_nsp.nsp_loss

@@ -95,6 +95,49 @@ def test_masks_follow_the_generator():
     )
 
 
+def test_a_curriculum_reads_the_short_sets_first_then_the_full_ones():
+    short = [Instance((11, 12), (13,), False) for _ in range(12)]
+    full = instances(8)
+    source = PretrainingBatches(
+        [full], collator(), batch_size=4, seed=0, short_sets=[short], short_epochs=2
+    )
+    assert [source.batches_in_epoch(e) for e in range(4)] == [3, 3, 2, 2]
+    assert [source.instances_of_epoch(e) for e in range(4)] == [short, short, full, full]
+    for epoch, length in ((0, 6), (1, 6)):  # [CLS] a [SEP] b [SEP]
+        assert all(b["input_ids"].shape[1] == length for b in source.epoch_batches(epoch))
+    assert max(b["input_ids"].shape[1] for b in source.epoch_batches(2)) > 6
+    with pytest.raises(ValueError, match="needs both short_sets and short_epochs > 0"):
+        PretrainingBatches([full], collator(), batch_size=4, seed=0, short_epochs=1)
+
+
+def test_curriculum_and_nsp_weight_are_checked_in_the_recipe():
+    assert get_recipe("cpu", short_seq_epochs=2).short_seq_length == 64
+    with pytest.raises(ValueError, match="short_seq_length must be at least 8 and below"):
+        get_recipe("cpu", short_seq_epochs=2, short_seq_length=128)
+    with pytest.raises(ValueError, match="short_seq_epochs must be 0"):
+        get_recipe("cpu", short_seq_epochs=-1)
+    with pytest.raises(ValueError, match="nsp_weight must be a finite number >= 0"):
+        get_recipe("cpu", nsp_weight=-0.5)
+
+
+def test_a_run_trains_with_its_curriculum_and_nsp_weight(tmp_path, tokenizer):
+    from bertedu.pretraining import prepare_data, pretrain
+    from bertedu.pretraining.run import data_fingerprint
+
+    recipe = get_recipe("smoke", total_steps=2, eval_every=2, checkpoint_every=2)
+    curriculum = recipe.replace(short_seq_epochs=1, short_seq_length=24, nsp_weight=0.5)
+    plain, data = (prepare_data(r, tokenizer, seed=0) for r in (recipe, curriculum))
+    short_lengths = [len(i.tokens_a) + len(i.tokens_b) for i in data.train.short_sets[0]]
+    full_lengths = [len(i.tokens_a) + len(i.tokens_b) for i in data.train.instance_sets[0]]
+    assert max(short_lengths) <= 24 - 3 < max(full_lengths)  # room for [CLS] and two [SEP]
+    assert data.stats["short_instances_per_set"] == [len(short_lengths)]
+    assert data_fingerprint(data) != data_fingerprint(plain)
+    run = pretrain(curriculum, output_dir=tmp_path, data=data, tokenizer=tokenizer, progress=False)
+    assert run.model.nsp_loss_weight == 0.5
+    recorded = json.loads((tmp_path / "run.json").read_text())["recipe"]
+    assert (recorded["short_seq_epochs"], recorded["nsp_weight"]) == (1, 0.5)
+
+
 def test_too_few_instances_are_explained():
     with pytest.raises(ValueError, match="at least batch_size=8"):
         PretrainingBatches([instances(5)], collator(), batch_size=8, seed=0)

@@ -20,6 +20,7 @@ fused chunk by chunk (:mod:`bertedu.model.fused_loss`), so even the
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -47,7 +48,7 @@ class BertForPreTrainingOutput:
 
     mlm_logits: torch.Tensor | None
     nsp_logits: torch.Tensor  # [batch, 2]
-    loss: torch.Tensor | None = None  # mlm_loss + nsp_loss (or whichever was given)
+    loss: torch.Tensor | None = None  # mlm_loss + nsp_loss_weight * nsp_loss (or the one given)
     mlm_loss: torch.Tensor | None = None
     nsp_loss: torch.Tensor | None = None
     mlm_labels: torch.Tensor | None = None  # [n_labelled], the targets of mlm_logits' rows
@@ -167,17 +168,32 @@ class BertForPreTraining(nn.Module):
     has. When it is set, compiled code (``torch.compile``) gathers the labelled positions at
     a fixed size (:func:`gather_predictions`) and traces as one graph; eager code keeps the
     exact sparse selection, so its outputs do not depend on it.
+
+    ``nsp_loss_weight`` (a training choice, not architecture): the loss is
+    ``mlm_loss + nsp_loss_weight * nsp_loss``. BERT adds the two (weight 1); a
+    pretraining recipe may weigh NSP down (chapter 5's ablation measures what that does).
     """
 
-    def __init__(self, config: BertConfig, max_predictions: int | None = None) -> None:
+    def __init__(
+        self,
+        config: BertConfig,
+        max_predictions: int | None = None,
+        nsp_loss_weight: float = 1.0,
+    ) -> None:
         super().__init__()
         if max_predictions is not None and max_predictions < 1:
             raise ValueError(
                 f"max_predictions must be a positive number of labels per row or None, "
                 f"got {max_predictions}"
             )
+        if not math.isfinite(nsp_loss_weight) or nsp_loss_weight < 0:
+            raise ValueError(
+                f"nsp_loss_weight must be a finite number >= 0 (1 is BERT's sum of the two "
+                f"losses, 0 trains MLM only), got {nsp_loss_weight}"
+            )
         self.config = config
         self.max_predictions = max_predictions
+        self.nsp_loss_weight = nsp_loss_weight
         self.bert = BertModel(config)
         self.cls = BertPreTrainingHeads(config, self.bert.embeddings.word_embeddings)
         self.cls.apply(lambda module: init_bert_weights(module, config.initializer_range))
@@ -258,7 +274,10 @@ class BertForPreTraining(nn.Module):
                 mlm_loss = masked_mean_cross_entropy(mlm_logits, mlm_labels)
         if next_sentence_label is not None:
             nsp_loss = F.cross_entropy(nsp_logits, next_sentence_label.long())
-        losses = [value for value in (mlm_loss, nsp_loss) if value is not None]
+        weighted_nsp = nsp_loss
+        if nsp_loss is not None and self.nsp_loss_weight != 1:
+            weighted_nsp = self.nsp_loss_weight * nsp_loss
+        losses = [value for value in (mlm_loss, weighted_nsp) if value is not None]
         return BertForPreTrainingOutput(
             mlm_logits=mlm_logits,
             nsp_logits=nsp_logits,

@@ -48,6 +48,10 @@ class PretrainingBatches:
     ``collator.generator``, which the loop checkpoints (pass
     ``generators={"masking": batches.generator}``). The last incomplete batch of
     an epoch is dropped so every update sees the same number of sequences.
+
+    A sequence-length curriculum: with ``short_epochs = k`` the first ``k`` epochs
+    read ``short_sets`` (pairs cut to a shorter length, cycled the same way) and
+    epoch ``k + e`` reads ``instance_sets[e % len(instance_sets)]``.
     """
 
     def __init__(
@@ -58,24 +62,41 @@ class PretrainingBatches:
         batch_size: int,
         seed: int,
         group_by_length: int = 0,
+        short_sets: Sequence[Sequence[Instance]] = (),
+        short_epochs: int = 0,
     ) -> None:
-        if not instance_sets or any(len(s) < batch_size for s in instance_sets):
+        if not instance_sets or any(len(s) < batch_size for s in [*instance_sets, *short_sets]):
             raise ValueError(
                 f"Every instance set needs at least batch_size={batch_size} instances; got sizes "
-                f"{[len(s) for s in instance_sets]}. Use more documents or a smaller batch."
+                f"{[len(s) for s in [*short_sets, *instance_sets]]}. Use more documents or a "
+                "smaller batch."
+            )
+        if short_epochs < 0 or (short_epochs > 0) != bool(short_sets):
+            raise ValueError(
+                f"A curriculum needs both short_sets and short_epochs > 0 (or neither); got "
+                f"{len(short_sets)} short sets and short_epochs={short_epochs}"
             )
         if group_by_length < 0:
             raise ValueError(
                 f"group_by_length must be 0 (off) or a number of batches, got {group_by_length}"
             )
         self.instance_sets = instance_sets
+        self.short_sets = short_sets
+        self.short_epochs = short_epochs
         self.collator = collator
         self.batch_size = batch_size
         self.seed = seed
         self.group_by_length = group_by_length
-        self._lengths = [
-            torch.tensor([len(i.tokens_a) + len(i.tokens_b) for i in s]) for s in instance_sets
-        ]
+        self._lengths = {
+            id(s): torch.tensor([len(i.tokens_a) + len(i.tokens_b) for i in s])
+            for s in [*short_sets, *instance_sets]
+        }
+
+    def instances_of_epoch(self, epoch: int) -> Sequence[Instance]:
+        """The instance set ``epoch`` reads (a short one during the curriculum)."""
+        if epoch < self.short_epochs:
+            return self.short_sets[epoch % len(self.short_sets)]
+        return self.instance_sets[(epoch - self.short_epochs) % len(self.instance_sets)]
 
     @property
     def generator(self) -> torch.Generator:
@@ -83,7 +104,7 @@ class PretrainingBatches:
         return self.collator.generator
 
     def batches_in_epoch(self, epoch: int) -> int:
-        return len(self.instance_sets[epoch % len(self.instance_sets)]) // self.batch_size
+        return len(self.instances_of_epoch(epoch)) // self.batch_size
 
     def epoch_order(self, epoch: int) -> list[list[int]]:
         """The instance indices of every batch of ``epoch``: a function of ``(seed, epoch)`` only.
@@ -94,13 +115,13 @@ class PretrainingBatches:
         on padding (a quarter of it for Wikipedia leads), and every instance is
         still seen once per epoch in a random context.
         """
-        which = epoch % len(self.instance_sets)
+        instances = self.instances_of_epoch(epoch)
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-        order = torch.randperm(len(self.instance_sets[which]), generator=generator)
+        order = torch.randperm(len(instances), generator=generator)
         count = self.batches_in_epoch(epoch)
         batches = list(order[: count * self.batch_size].view(count, self.batch_size))
         if self.group_by_length:
-            lengths = self._lengths[which]
+            lengths = self._lengths[id(instances)]
             grouped = []
             for first in range(0, count, self.group_by_length):
                 chunk = torch.cat(batches[first : first + self.group_by_length])
@@ -113,7 +134,7 @@ class PretrainingBatches:
         return [batch.tolist() for batch in batches]
 
     def epoch_batches(self, epoch: int, start: int = 0) -> Iterator[Batch]:
-        instances = self.instance_sets[epoch % len(self.instance_sets)]
+        instances = self.instances_of_epoch(epoch)
         for rows in self.epoch_order(epoch)[start:]:
             yield self.collator([instances[row] for row in rows])
 
@@ -237,6 +258,15 @@ def prepare_data(
         seed=seed * 100,
         count=recipe.instance_sets,
     )
+    short_sets = []
+    if recipe.short_seq_epochs:
+        short_sets = build_instance_sets(
+            train_ids,
+            max_seq_length=recipe.short_seq_length,
+            short_seq_prob=recipe.short_seq_prob,
+            seed=seed * 100 + 50,
+            count=min(recipe.short_seq_epochs, recipe.instance_sets),
+        )
     held_instances = create_instances(
         held_ids,
         max_seq_length=recipe.max_seq_length,
@@ -267,6 +297,7 @@ def prepare_data(
         "held_out_documents": len(held_docs),
         "train_tokens": sum(len(s) for d in train_ids for s in d),
         "train_instances_per_set": [len(s) for s in instance_sets],
+        **({"short_instances_per_set": [len(s) for s in short_sets]} if short_sets else {}),
         "held_out_instances": len(held_instances),
         "baselines": held_out_baselines(instance_sets[0], held_out, tokenizer),
     }
@@ -276,5 +307,7 @@ def prepare_data(
         batch_size=recipe.batch_size,
         seed=seed,
         group_by_length=recipe.group_by_length,
+        short_sets=short_sets,
+        short_epochs=recipe.short_seq_epochs,
     )
     return PretrainingData(batches, held_out, stats, held_docs)

@@ -21,6 +21,7 @@ model card of the shipped checkpoint for the measurements.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,6 +56,9 @@ class PretrainRecipe:
     sinusoidal_position_std: float | None = None  # start positions as scaled sinusoids
     mlm_probability: float = 0.15  # training masks; held-out masks use eval_* below
     max_predictions: int = 20
+    nsp_weight: float = 1.0  # loss = mlm + nsp_weight * nsp (BERT: 1; 0 trains MLM only)
+    short_seq_epochs: int = 0  # curriculum: the first epochs read pairs of short_seq_length
+    short_seq_length: int = 64  # (BERT trained 90% of its updates at 128, then 512)
     eval_mlm_probability: float = 0.15  # BERT's rate: every recipe is scored at the same positions
     eval_max_predictions: int = 20  # Google's cap for sequences of 128
     group_by_length: int = 0  # sort runs of this many batches by length (less padding); 0: off
@@ -62,6 +66,23 @@ class PretrainRecipe:
     batch_size: int = 32
     train: TrainConfig = field(default_factory=lambda: PRETRAIN_TRAIN_CONFIG.replace())
     eval_batch_size: int = 64
+
+    def __post_init__(self) -> None:
+        if not math.isfinite(self.nsp_weight) or self.nsp_weight < 0:
+            raise ValueError(
+                f"nsp_weight must be a finite number >= 0 (1: BERT's sum of the MLM and NSP "
+                f"losses; 0: MLM only), got {self.nsp_weight}"
+            )
+        if self.short_seq_epochs < 0:
+            raise ValueError(
+                f"short_seq_epochs must be 0 (no curriculum) or a number of epochs, "
+                f"got {self.short_seq_epochs}"
+            )
+        if self.short_seq_epochs and not 8 <= self.short_seq_length < self.max_seq_length:
+            raise ValueError(
+                f"short_seq_length must be at least 8 and below max_seq_length="
+                f"{self.max_seq_length} for a curriculum, got {self.short_seq_length}"
+            )
 
     def model_config(self, vocab_size: int = 30522) -> BertConfig:
         """The model's :class:`BertConfig` (BERT-Tiny with this recipe's overrides)."""

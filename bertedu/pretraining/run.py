@@ -71,7 +71,7 @@ def data_fingerprint(data: PretrainingData) -> str:
     corpus (or an edited one) is caught.
     """
     digest = hashlib.sha256()
-    for instance_set in data.train.instance_sets:
+    for instance_set in [*data.train.short_sets, *data.train.instance_sets]:
         ids = array("q")
         for instance in instance_set:
             ids.extend((len(instance.tokens_a), len(instance.tokens_b), instance.is_random_next))
@@ -205,7 +205,9 @@ def pretrain(
         data = prepare_once(recipe, tokenizer, seed=seed, num_proc=num_proc, output_dir=output_dir)
     seed_everything(seed)
     model = BertForPreTraining(
-        recipe.model_config(len(tokenizer)), max_predictions=recipe.max_predictions
+        recipe.model_config(len(tokenizer)),
+        max_predictions=recipe.max_predictions,
+        nsp_loss_weight=recipe.nsp_weight,
     )
     unigram = None
     if recipe.unigram_output_bias:

@@ -3,6 +3,7 @@ and MFU.
 
 Usage: python benchmarks/pretrain_throughput.py [--repeats N] [--batch 32] [--seq 128] [--eager]
                                                 [--threads T] [--output results.json]
+                                                [--history runs.jsonl]
 
 Both models have BERT-Tiny's shape (2 layers, hidden 128, 2 heads, FFN 512,
 vocabulary 30,522) and train on the same batch (32 x 128, 15% masked, at most
@@ -11,7 +12,9 @@ the gradients. The two are timed interleaved after a warm-up and the median is
 reported, with the dense fp32 matmul peak measured in the same run. Timings
 on a shared machine are noisy: compare the ratio, and run it when the machine
 is otherwise idle (``uptime``). The code lives in :mod:`bertedu.pretraining.benchmark`
-so that chapter 5 runs the very same measurement.
+so that chapter 5 runs the very same measurement. ``--history`` appends every run
+as one JSON line: chapter 5 reads ``benchmarks/pretrain_throughput_history.jsonl``
+for the spread between runs, so no ratio it quotes lacks a record.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ def main() -> None:
         "--threads", type=int, help="torch threads (default: torch's choice, one per core)"
     )
     parser.add_argument("--output", help="also write the results as JSON to this file")
+    parser.add_argument("--history", help="also append the results as one JSON line to this file")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -57,20 +61,24 @@ def main() -> None:
         f"load average before / after: {load_before:.2f} / {os.getloadavg()[0]:.2f} on "
         f"{os.cpu_count()} cores"
     )
+    record = {
+        **comparison,
+        "results": {k: asdict(v) for k, v in comparison["results"].items()},
+        "load_average_before": load_before,
+        "load_average_after": os.getloadavg()[0],
+        "cpu_count": os.cpu_count(),
+        "machine": platform.processor() or platform.machine(),
+        "torch": torch.__version__,
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
     if args.output:
-        record = {
-            **comparison,
-            "results": {k: asdict(v) for k, v in comparison["results"].items()},
-            "load_average_before": load_before,
-            "load_average_after": os.getloadavg()[0],
-            "cpu_count": os.cpu_count(),
-            "machine": platform.processor() or platform.machine(),
-            "torch": torch.__version__,
-            "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-        }
         with open(args.output, "w", encoding="utf-8") as file:
             json.dump(record, file, indent=1)
         print(f"wrote {args.output}")
+    if args.history:
+        with open(args.history, "a", encoding="utf-8") as file:
+            file.write(json.dumps(record) + "\n")
+        print(f"appended to {args.history}")
 
 
 if __name__ == "__main__":

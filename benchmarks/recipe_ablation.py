@@ -38,6 +38,7 @@ def main() -> None:
     parser.add_argument("--sequences", type=int, default=38_400, help="training sequences")
     parser.add_argument("--evals", type=int, default=6, help="evaluations along the way")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=0, help="data order, pairings and init")
     parser.add_argument("--set", nargs="*", default=[], help="FIELD=JSON recipe changes")
     parser.add_argument("--output", type=Path, default=Path("benchmarks/recipe_ablation.jsonl"))
     args = parser.parse_args()
@@ -50,9 +51,16 @@ def main() -> None:
         total_steps=steps, eval_every=every, checkpoint_every=steps, log_every=10
     )
     tokenizer = load_tokenizer()
-    data = prepare_data(recipe, tokenizer, seed=0)
+    data = prepare_data(recipe, tokenizer, seed=args.seed)
     with tempfile.TemporaryDirectory() as folder:
-        pretrain(recipe, output_dir=folder, data=data, tokenizer=tokenizer, progress=False)
+        pretrain(
+            recipe,
+            output_dir=folder,
+            seed=args.seed,
+            data=data,
+            tokenizer=tokenizer,
+            progress=False,
+        )
         log = read_metrics(Path(folder) / "metrics.jsonl")
     elapsed = {r["step"]: r["elapsed_s"] for r in log if r["split"] == "train"}
     shown = {field: recipe.to_dict()[field] for field in SHOWN_FIELDS}
@@ -60,7 +68,7 @@ def main() -> None:
         for record in (r for r in log if r["split"] == "eval"):
             step = max(s for s in elapsed if s <= record["step"])  # the update log just before
             row = {"name": args.name, "elapsed_s": elapsed[step], "threads": args.threads}
-            changed = {"recipe_changes": shown, "set": changes}
+            changed = {"recipe_changes": shown, "set": changes, "seed": args.seed}
             file.write(json.dumps(row | record | changed) + "\n")
     print(args.name, json.dumps(record))
 

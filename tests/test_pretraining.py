@@ -27,6 +27,7 @@ from bertedu.pretraining.baselines import (
 from bertedu.pretraining.evaluation import position_kinds
 from bertedu.pretraining.recipes import RECIPES, get_recipe
 from bertedu.train import TrainConfig
+from bertedu.weights import pretrained_tiny_path
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -108,6 +109,17 @@ def test_a_curriculum_reads_the_short_sets_first_then_the_full_ones():
     assert max(b["input_ids"].shape[1] for b in source.epoch_batches(2)) > 6
     with pytest.raises(ValueError, match="needs both short_sets and short_epochs > 0"):
         PretrainingBatches([full], collator(), batch_size=4, seed=0, short_epochs=1)
+
+
+def test_cpu_long_reproduces_the_shipped_run_without_the_later_curriculum():
+    """The shipped run (cpu-long, resumed to 10,000 updates) predates the curriculum and the
+    NSP weight: its recipe is cpu-long's in every field it recorded."""
+    shipped = json.loads((pretrained_tiny_path() / "metrics.json").read_text())["recipe"]
+    cpu_long = json.loads(json.dumps(get_recipe("cpu-long").to_dict()))
+    assert get_recipe("cpu").short_seq_epochs == 2 and cpu_long["short_seq_epochs"] == 0
+    assert cpu_long["nsp_weight"] == 1.0 and cpu_long["total_steps"] == 5000
+    recorded = {k: v for k, v in shipped.items() if k != "total_steps"}
+    assert {k: cpu_long[k] for k in recorded} == recorded
 
 
 def test_curriculum_and_nsp_weight_are_checked_in_the_recipe():

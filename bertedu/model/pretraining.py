@@ -161,6 +161,15 @@ def gather_predictions(
     return gathered.flatten(0, 1), labels.gather(1, positions).flatten().long()
 
 
+def check_nsp_loss_weight(weight: float, name: str = "nsp_loss_weight") -> None:
+    """Refuse an NSP loss weight that is negative or not finite (1 is BERT's plain sum)."""
+    if not math.isfinite(weight) or weight < 0:
+        raise ValueError(
+            f"{name} must be a finite number >= 0 (1 is BERT's sum of the MLM and NSP "
+            f"losses, 0 trains MLM only), got {weight}"
+        )
+
+
 class BertForPreTraining(nn.Module):
     """BERT with the MLM and NSP heads. Names mirror transformers' ``bert`` and ``cls`` modules.
 
@@ -186,11 +195,7 @@ class BertForPreTraining(nn.Module):
                 f"max_predictions must be a positive number of labels per row or None, "
                 f"got {max_predictions}"
             )
-        if not math.isfinite(nsp_loss_weight) or nsp_loss_weight < 0:
-            raise ValueError(
-                f"nsp_loss_weight must be a finite number >= 0 (1 is BERT's sum of the two "
-                f"losses, 0 trains MLM only), got {nsp_loss_weight}"
-            )
+        check_nsp_loss_weight(nsp_loss_weight)
         self.config = config
         self.max_predictions = max_predictions
         self.nsp_loss_weight = nsp_loss_weight

@@ -22,11 +22,11 @@ model card of the shipped checkpoint for the measurements.
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from bertedu.model import BertConfig
+from bertedu.model.pretraining import check_nsp_loss_weight
 from bertedu.train import TrainConfig
 
 #: The optimisation every pretraining recipe starts from: RoBERTa's beta_2 of 0.98 (steadier
@@ -69,11 +69,7 @@ class PretrainRecipe:
     eval_batch_size: int = 64
 
     def __post_init__(self) -> None:
-        if not math.isfinite(self.nsp_weight) or self.nsp_weight < 0:
-            raise ValueError(
-                f"nsp_weight must be a finite number >= 0 (1: BERT's sum of the MLM and NSP "
-                f"losses; 0: MLM only), got {self.nsp_weight}"
-            )
+        check_nsp_loss_weight(self.nsp_weight, "nsp_weight")  # before any data is prepared
         if self.short_seq_epochs < 0:
             raise ValueError(
                 f"short_seq_epochs must be 0 (no curriculum) or a number of epochs, "

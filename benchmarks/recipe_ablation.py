@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 from pathlib import Path
 
 import torch
 
 from bertedu.pretraining import get_recipe, prepare_data, pretrain
+from bertedu.pretraining.run import source_commit
 from bertedu.tokenization import load_tokenizer
 from bertedu.train import read_metrics
 
@@ -41,7 +43,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="data order, pairings and init")
     parser.add_argument("--set", nargs="*", default=[], help="FIELD=JSON recipe changes")
     parser.add_argument("--output", type=Path, default=Path("benchmarks/recipe_ablation.jsonl"))
+    parser.add_argument(
+        "--machine", default="", help="a note on what else ran, e.g. 'alone' or 'shared'"
+    )
     args = parser.parse_args()
+    commit, load_before = source_commit(), os.getloadavg()[0]
     torch.set_num_threads(args.threads)
     changes = {key: json.loads(value) for key, value in (s.split("=", 1) for s in args.set)}
     recipe = get_recipe("cpu", **changes)
@@ -69,7 +75,8 @@ def main() -> None:
             step = max(s for s in elapsed if s <= record["step"])  # the update log just before
             row = {"name": args.name, "elapsed_s": elapsed[step], "threads": args.threads}
             changed = {"recipe_changes": shown, "set": changes, "seed": args.seed}
-            file.write(json.dumps(row | record | changed) + "\n")
+            machine = {"machine": args.machine, "commit": commit, "load_before": load_before}
+            file.write(json.dumps(row | record | changed | machine) + "\n")
     print(args.name, json.dumps(record))
 
 

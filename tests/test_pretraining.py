@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from itertools import pairwise
 
 import pytest
 import torch
@@ -410,6 +411,30 @@ def test_group_by_length_keeps_every_instance_and_cuts_padding():
         return sum(max(row) * len(row) for row in lengths)
 
     assert padded_tokens(grouped) < padded_tokens(plain)
+
+
+def test_group_by_length_sorts_by_the_lengths_of_the_set_the_epoch_reads():
+    """In a curriculum the short and the full sets have different lengths: each group of
+    batches must be sorted by the lengths of the set that epoch reads, not another's."""
+    full = instances(32, seed=4)
+    short = instances(32, seed=5)
+    source = PretrainingBatches(
+        [full],
+        collator(),
+        batch_size=4,
+        seed=0,
+        group_by_length=8,
+        short_sets=[short],
+        short_epochs=1,
+    )
+    for epoch, data in ((0, short), (1, full)):
+        rows = [
+            sorted(len(data[i].tokens_a) + len(data[i].tokens_b) for i in batch)
+            for batch in source.epoch_order(epoch)
+        ]
+        # within a group the batches cover disjoint, ordered ranges of lengths
+        ordered = sorted(rows)
+        assert all(a[-1] <= b[0] for a, b in pairwise(ordered)), epoch
 
 
 def test_mlm_predictions_agree_with_accuracy():

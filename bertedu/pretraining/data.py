@@ -87,16 +87,21 @@ class PretrainingBatches:
         self.batch_size = batch_size
         self.seed = seed
         self.group_by_length = group_by_length
-        self._lengths = {
-            id(s): torch.tensor([len(i.tokens_a) + len(i.tokens_b) for i in s])
-            for s in [*short_sets, *instance_sets]
-        }
+        # every set, the short ones first, and the token count of each of its instances
+        self._sets = [*short_sets, *instance_sets]
+        self._lengths = [
+            torch.tensor([len(i.tokens_a) + len(i.tokens_b) for i in s]) for s in self._sets
+        ]
+
+    def _set_of_epoch(self, epoch: int) -> int:
+        """The index in ``[*short_sets, *instance_sets]`` of the set ``epoch`` reads."""
+        if epoch < self.short_epochs:
+            return epoch % len(self.short_sets)
+        return len(self.short_sets) + (epoch - self.short_epochs) % len(self.instance_sets)
 
     def instances_of_epoch(self, epoch: int) -> Sequence[Instance]:
         """The instance set ``epoch`` reads (a short one during the curriculum)."""
-        if epoch < self.short_epochs:
-            return self.short_sets[epoch % len(self.short_sets)]
-        return self.instance_sets[(epoch - self.short_epochs) % len(self.instance_sets)]
+        return self._sets[self._set_of_epoch(epoch)]
 
     @property
     def generator(self) -> torch.Generator:
@@ -116,12 +121,12 @@ class PretrainingBatches:
         still seen once per epoch in a random context.
         """
         instances = self.instances_of_epoch(epoch)
+        lengths = self._lengths[self._set_of_epoch(epoch)]
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
         order = torch.randperm(len(instances), generator=generator)
         count = self.batches_in_epoch(epoch)
         batches = list(order[: count * self.batch_size].view(count, self.batch_size))
         if self.group_by_length:
-            lengths = self._lengths[id(instances)]
             grouped = []
             for first in range(0, count, self.group_by_length):
                 chunk = torch.cat(batches[first : first + self.group_by_length])

@@ -41,6 +41,10 @@ def test_smoke_pretrain_and_resume(tmp_path, capsys):
     assert "Resumed from" in printed and "done: 6 updates" in printed
     assert [r["step"] for r in read_metrics(out / "metrics.jsonl", "train")] == [1, 2, 3, 4, 5, 6]
     assert latest_checkpoint(out).name == "step-00000006"
+    resumed = json.loads((out / "run.json").read_text())
+    assert resumed["started"] == run["started"] and len(resumed["resumed"]) == 1
+    assert [s["commit"] for s in resumed["segments"]] == [run["commit"], resumed["commit"]]
+    assert resumed["segments"][0] == run["segments"][0]
 
 
 def test_command_line_help_and_errors():

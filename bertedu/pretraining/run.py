@@ -93,12 +93,20 @@ def write_run_info(
 ) -> None:
     """``run.json``: what the run was made of and where (the model card reads it).
 
-    A resumption keeps the original ``started`` and adds its own time to ``resumed``.
+    A resumption keeps the original ``started``, adds its own time to ``resumed`` and its own
+    source commit to ``segments`` (one ``{"started", "commit"}`` per segment, the first
+    included), so the commit each part of a run was trained with is never overwritten;
+    ``commit`` is the latest segment's.
     """
     output_dir.mkdir(parents=True, exist_ok=True)
     path = output_dir / "run.json"
     now = time.strftime("%Y-%m-%d %H:%M:%S")
     earlier = _read_run_info(path) if resume else {}
+    segment = {"started": now, "commit": source_commit()}
+    segments = earlier.get("segments")
+    if not isinstance(segments, list):  # a run.json written before segments were recorded
+        first = {"started": earlier.get("started"), "commit": earlier.get("commit")}
+        segments = [first] if earlier else []
     run_info = {
         "recipe": recipe.to_dict(),
         "seed": seed,
@@ -106,7 +114,8 @@ def write_run_info(
         "data": data.stats,
         "data_fingerprint": fingerprint,
         "started": earlier.get("started", now),
-        "commit": source_commit(),
+        "commit": segment["commit"],
+        "segments": [*segments, segment],
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
     }

@@ -12,7 +12,9 @@ with the wall-clock seconds since the run started.
         mlm_probability=0.3 max_predictions=40 batch_size=64 lr=0.003
 
 ``--set`` takes recipe fields as JSON values on top of the ``cpu`` recipe; each record
-keeps them (``set``) next to the fields chapter 5's first table shows (``recipe_changes``).
+keeps them (``set``) next to the fields chapter 5's first table shows (``recipe_changes``),
+with the source commit, the load average at the start, the machine's fp32 matmul peak at
+the run's threads and the ``--machine`` note (what else ran).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from pathlib import Path
 import torch
 
 from bertedu.pretraining import get_recipe, prepare_data, pretrain
+from bertedu.pretraining.benchmark import measure_matmul_peak
 from bertedu.pretraining.run import source_commit
 from bertedu.tokenization import load_tokenizer
 from bertedu.train import read_metrics
@@ -49,6 +52,8 @@ def main() -> None:
     args = parser.parse_args()
     commit, load_before = source_commit(), os.getloadavg()[0]
     torch.set_num_threads(args.threads)
+    # how fast this machine is at the run's threads: minutes compare only between equal peaks
+    peak_gflops = measure_matmul_peak() / 1e9
     changes = {key: json.loads(value) for key, value in (s.split("=", 1) for s in args.set)}
     recipe = get_recipe("cpu", **changes)
     steps = args.sequences // recipe.batch_size
@@ -75,7 +80,12 @@ def main() -> None:
             step = max(s for s in elapsed if s <= record["step"])  # the update log just before
             row = {"name": args.name, "elapsed_s": elapsed[step], "threads": args.threads}
             changed = {"recipe_changes": shown, "set": changes, "seed": args.seed}
-            machine = {"machine": args.machine, "commit": commit, "load_before": load_before}
+            machine = {
+                "machine": args.machine,
+                "matmul_peak_gflops": peak_gflops,
+                "commit": commit,
+                "load_before": load_before,
+            }
             file.write(json.dumps(row | record | changed | machine) + "\n")
     print(args.name, json.dumps(record))
 

@@ -15,6 +15,9 @@ weighted sum), times 3 for forward + backward. *Model* FLOPs count the MLM
 decoder (``2 H V``, also x3) only on the masked positions, the work the task
 needs; an implementation that scores every position does ~7 times more
 decoder work than that, which shows up as a lower MFU for the same model.
+
+:func:`operator_shares` says where a step's time goes: each operator's share of its
+self CPU time under ``torch.profiler`` (chapter 5 shows it for this step).
 """
 
 from __future__ import annotations

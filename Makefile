@@ -1,7 +1,8 @@
 # bertedu: the three commands of the README.
 #   make book       set up .venv, fetch the offline web assets, build _build/html
 #   make test       set up, ruff (lint and format check), then pytest, nbval (smoke profile),
-#                   strict book build, browser check, layout check (nothing overflows at 1280 px)
+#                   strict book build, browser check, layout check (nothing overflows at 1280 px);
+#                   installs Chromium with apt-get when it is missing
 #   make lint       ruff check and ruff format --check only (seconds)
 #   make notebooks  re-execute every notebook in the cpu profile and store outputs + widget state
 
@@ -12,7 +13,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 
-.PHONY: book test lint notebooks setup assets clean
+.PHONY: book test lint notebooks setup assets browser clean
 
 setup: $(STAMP)
 
@@ -31,6 +32,14 @@ assets:
 	bash scripts/fetch_web_assets.sh
 	bash scripts/fetch_corpora.sh
 
+# The browser checks drive a headless Chromium; a fresh Debian machine may lack one (and,
+# like scripts/fetch_corpora.sh, its package lists: then they are fetched first).
+browser:
+	@command -v chromium > /dev/null || { \
+		echo "Chromium is missing: installing it (apt-get install -y chromium)"; \
+		apt-get install -y -qq chromium > /dev/null 2>&1 || { \
+			apt-get update -qq && apt-get install -y -qq chromium > /dev/null; }; }
+
 book: setup assets
 	$(PY) scripts/build_book.py
 
@@ -39,7 +48,7 @@ lint: setup
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
-test: lint assets
+test: lint assets browser
 	$(PY) -m pytest -p no:cacheprovider tests
 	BERTEDU_PROFILE=smoke $(PY) -m pytest -p no:cacheprovider --nbval-lax --nbval-current-env \
 		--nbval-cell-timeout=600 notebooks

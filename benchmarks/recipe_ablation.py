@@ -75,18 +75,20 @@ def main() -> None:
         log = read_metrics(Path(folder) / "metrics.jsonl")
     elapsed = {r["step"]: r["elapsed_s"] for r in log if r["split"] == "train"}
     shown = {field: recipe.to_dict()[field] for field in SHOWN_FIELDS}
+    run_facts = {  # the same for every record of this run
+        "recipe_changes": shown,
+        "set": changes,
+        "seed": args.seed,
+        "machine": args.machine,
+        "matmul_peak_gflops": peak_gflops,
+        "commit": commit,
+        "load_before": load_before,
+    }
     with args.output.open("a", encoding="utf-8") as file:
         for record in (r for r in log if r["split"] == "eval"):
             step = max(s for s in elapsed if s <= record["step"])  # the update log just before
             row = {"name": args.name, "elapsed_s": elapsed[step], "threads": args.threads}
-            changed = {"recipe_changes": shown, "set": changes, "seed": args.seed}
-            machine = {
-                "machine": args.machine,
-                "matmul_peak_gflops": peak_gflops,
-                "commit": commit,
-                "load_before": load_before,
-            }
-            file.write(json.dumps(row | record | changed | machine) + "\n")
+            file.write(json.dumps(row | record | run_facts) + "\n")
     print(args.name, json.dumps(record))
 
 

@@ -1,4 +1,4 @@
-"""Loss curves from a metrics log (matplotlib)."""
+"""Training curves from a metrics log (matplotlib)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from bertedu.train.metrics_log import read_metrics
+
+#: What the x axis of :func:`plot_training` can count.
+X_AXES = {"step": "optimizer step", "minutes": "wall-clock minutes"}
 
 
 def smooth(values: Sequence[float], weight: float = 0.9) -> list[float]:
@@ -19,6 +22,27 @@ def smooth(values: Sequence[float], weight: float = 0.9) -> list[float]:
     return out
 
 
+def eval_minutes(records: list[dict[str, Any]]) -> dict[int, float]:
+    """The wall-clock minutes of each evaluation's step: the ``elapsed_s`` of the last train
+    record at or before it (evaluation records carry no clock of their own).
+
+    An evaluation before the first train record with a clock is left out.
+    """
+    clock = sorted(
+        (r["step"], r["elapsed_s"])
+        for r in records
+        if r.get("split") == "train" and "elapsed_s" in r
+    )
+    minutes = {}
+    for record in records:
+        if record.get("split") != "eval":
+            continue
+        before = [seconds for step, seconds in clock if step <= record["step"]]
+        if before:
+            minutes[record["step"]] = before[-1] / 60
+    return minutes
+
+
 def plot_training(
     records: str | Path | list[dict[str, Any]],
     *,
@@ -26,38 +50,66 @@ def plot_training(
     eval_keys: Sequence[str] = ("mask_loss", "nsp_loss"),
     reference_lines: dict[str, float] | None = None,
     smoothing: float = 0.8,
+    x: str = "step",
+    ylabel: str = "cross-entropy (nats)",
     ax=None,
     title: str | None = None,
 ):
-    """Plot train losses (raw, faint; smoothed, solid) and evaluation losses (markers) against the
-    step.
+    """Plot train metrics (raw, faint; smoothed, solid) and held-out metrics (markers) against the
+    step or the wall-clock minutes.
 
-    ``records`` is a metrics-log path or its records; ``reference_lines`` draws
-    labelled horizontal lines (e.g. ``{"unigram plateau": 6.9}``). Returns the axes.
+    ``records`` is a metrics-log path or its records. A key of ``eval_keys`` is drawn in the
+    colour of its training twin of ``keys`` when it has one (``nsp_loss``), in a colour of
+    its own when not (``mask_loss``, ``mask_accuracy``: the held-out metrics have no training
+    counterpart); ``keys=()`` draws held-out metrics only. ``x="minutes"`` puts each record at
+    the run's wall-clock time (``elapsed_s`` of the train records; an evaluation takes that of
+    the last train record before it). ``reference_lines`` draws labelled horizontal lines (e.g.
+    ``{"unigram rule": 7.08}``). Returns the axes.
     """
     import matplotlib.pyplot as plt
 
+    if x not in X_AXES:
+        raise ValueError(f"x must be one of {sorted(X_AXES)}, got {x!r}")
     if not isinstance(records, list):
         records = read_metrics(records)
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 4))
     train = [r for r in records if r.get("split") == "train"]
     evaluation = [r for r in records if r.get("split") == "eval"]
-    for index, key in enumerate(k for k in keys if any(k in r for r in train)):
-        steps = [r["step"] for r in train if key in r]
-        values = [r[key] for r in train if key in r]
-        color = f"C{index}"
-        ax.plot(steps, values, color=color, alpha=0.25, linewidth=1)
-        ax.plot(steps, smooth(values, smoothing), color=color, linewidth=2, label=f"train {key}")
-        if key in eval_keys and any(key in r for r in evaluation):
-            ax.plot(
-                [r["step"] for r in evaluation if key in r],
-                [r[key] for r in evaluation if key in r],
-                "o--",
-                color=color,
-                markersize=5,
-                label=f"held-out {key}",
+    if x == "minutes":
+        if not any("elapsed_s" in r for r in train):
+            raise ValueError(
+                "x='minutes' needs train records with elapsed_s (bertedu.train logs it); this "
+                "log has none: plot against x='step'."
             )
+        train = [r for r in train if "elapsed_s" in r]
+        minutes = eval_minutes(records)
+        evaluation = [r for r in evaluation if r["step"] in minutes]
+
+    def position(record: dict[str, Any]) -> float:
+        if x == "step":
+            return record["step"]
+        if record.get("split") == "train":
+            return record["elapsed_s"] / 60
+        return minutes[record["step"]]
+
+    colors: dict[str, str] = {}
+    for key in (k for k in keys if any(k in r for r in train)):
+        color = colors[key] = f"C{len(colors)}"
+        values = [r[key] for r in train if key in r]
+        where = [position(r) for r in train if key in r]
+        ax.plot(where, values, color=color, alpha=0.25, linewidth=1)
+        ax.plot(where, smooth(values, smoothing), color=color, linewidth=2, label=f"train {key}")
+    for key in (k for k in eval_keys if any(k in r for r in evaluation)):
+        color = colors.get(key) or colors.setdefault(key, f"C{len(colors)}")
+        ax.plot(
+            [position(r) for r in evaluation if key in r],
+            [r[key] for r in evaluation if key in r],
+            "o--",
+            color=color,
+            markersize=5,
+            label=f"held-out {key}",
+        )
     for label, value in (reference_lines or {}).items():
         ax.axhline(value, color="grey", linestyle=":", linewidth=1)
         ax.annotate(
@@ -68,9 +120,10 @@ def plot_training(
             fontsize=8,
             color="grey",
         )
-    ax.set_xlabel("optimizer step")
-    ax.set_ylabel("cross-entropy (nats)")
+    ax.set_xlabel(X_AXES[x])
+    ax.set_ylabel(ylabel)
     ax.set_title(title or "Training curves")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
     return ax

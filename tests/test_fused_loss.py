@@ -100,7 +100,7 @@ def test_training_step_of_the_model_is_unchanged_by_fusing(monkeypatch):
 
     def step(fuse: bool):
         monkeypatch.setattr(
-            BertForPreTraining, "_fuse_mlm_loss", staticmethod(lambda transformed: fuse)
+            BertForPreTraining, "fuses_mlm_loss", lambda self, rows, mlm_labels: fuse
         )
         torch.manual_seed(0)
         model = BertForPreTraining(config).train()

@@ -119,35 +119,52 @@ def _select_positions(
 ) -> torch.Tensor:
     """Choose ``round(p * candidates)`` positions per row (capped), whole words at a time.
 
-    Each word gets a random priority; words are taken in priority order while
-    their tokens still fit the row's budget, as Google's code walks a shuffled
-    list of candidate words. Token-level masking is the case where every token
-    is its own word.
+    The algorithm: give every word a random priority (a shuffle of the words), walk
+    the words in that order and take each one's tokens while the row's total stays
+    within its budget. Token-level masking is the case where every token is its own
+    word. The walk is done for the whole batch at once by two named helpers:
+    :func:`_word_priorities` and :func:`_count_at_most`. One difference from Google's
+    ``create_masked_lm_predictions``: it skips a word that would overshoot the budget
+    and tries the next, where this walk stops, so with whole-word masking a row can get
+    a token or two fewer (never with token-level masking).
     """
-    count = candidates.sum(dim=1)
-    budget = (count * mlm_probability).round().long()
-    # At least one prediction per non-empty sequence (as Google's max(1, ...)), unless p is 0.
-    budget = torch.where((count > 0) & (mlm_probability > 0), budget.clamp(min=1), budget)
-    if max_predictions is not None:
-        budget = budget.clamp(max=max_predictions)
+    budget = _prediction_budget(candidates.sum(dim=1), mlm_probability, max_predictions)
+    priority = _word_priorities(candidates, word_starts, generator)  # one number per word
+    taken_by_then = _count_at_most(priority)  # tokens taken once this token's word is
+    return candidates & (taken_by_then <= budget.unsqueeze(1))
 
-    word_index = (
-        word_starts.long().cumsum(dim=1) - 1
-    )  # word number of each token (-1 before the first)
-    # float64 keys: two words sharing a priority would merge into one "word" (harmless, but rarer is
-    # cleaner).
+
+def _prediction_budget(
+    count: torch.Tensor, mlm_probability: float, max_predictions: int | None
+) -> torch.Tensor:
+    """Predictions per row: ``round(p * count)``, at least one for a non-empty row (as Google's
+    ``max(1, ...)``) unless ``p`` is 0, at most ``max_predictions``."""
+    budget = (count * mlm_probability).round().long()
+    budget = torch.where((count > 0) & (mlm_probability > 0), budget.clamp(min=1), budget)
+    return budget if max_predictions is None else budget.clamp(max=max_predictions)
+
+
+def _word_priorities(
+    candidates: torch.Tensor, word_starts: torch.Tensor, generator: torch.Generator | None
+) -> torch.Tensor:
+    """A random priority per word, copied to each of its tokens; non-candidates get 3 (last).
+
+    Each word start draws a number in [0, 1); ``scatter_reduce`` writes it into the
+    word's slot (its number in the row), and ``gather`` copies it back to every piece.
+    float64 keys: two words sharing a priority would merge into one "word".
+    """
+    word_index = (word_starts.long().cumsum(dim=1) - 1).clamp(min=0)  # word number per token
     priority = torch.rand(candidates.shape, generator=generator, dtype=torch.float64)
     word_priority = torch.full(candidates.shape, 2.0, dtype=torch.float64)
     word_priority.scatter_reduce_(
-        1, word_index.clamp(min=0), torch.where(word_starts, priority, 2.0), reduce="amin"
+        1, word_index, torch.where(word_starts, priority, 2.0), reduce="amin"
     )
-    key = torch.where(candidates, word_priority.gather(1, word_index.clamp(min=0)), 3.0)
-    return candidates & (_count_at_most(key) <= budget.unsqueeze(1))
+    return torch.where(candidates, word_priority.gather(1, word_index), 3.0)
 
 
 def _count_at_most(key: torch.Tensor) -> torch.Tensor:
-    """For each entry, how many entries of its row are <= it: the tokens taken once its whole word
-    is.
+    """For each entry, how many entries of its row are <= it: with word priorities as keys, the
+    tokens taken once its whole word is.
 
     Same as ``searchsorted(sorted_key, key, right=True)``, but five times faster on CPU:
     sort, mark the end of each run of equal keys, carry that end back over the run.
@@ -182,7 +199,8 @@ def mask_tokens(
         vocab_size: size of the vocabulary the ids come from.
         mask_token_id: id of [MASK].
         mlm_probability: fraction of the non-special tokens of each row to predict.
-        max_predictions: cap on predictions per row (BERT: 20 for length 128, 80 for 512).
+        max_predictions: cap on predictions per row (Google's README: about
+            ``max_seq_length * masked_lm_prob``, 20 for sequences of 128).
         generator: the source of all randomness; ``None`` uses torch's global generator.
         random_token_ids: ids allowed as random replacements; by default the real
             WordPieces of the embedded bert-base-uncased vocabulary (see

@@ -209,27 +209,73 @@ class BertForPreTraining(nn.Module):
         """Number of distinct parameters (the tied MLM decoder is the word-embedding matrix)."""
         return num_parameters(self)
 
-    @staticmethod
-    def _fuse_mlm_loss(transformed: torch.Tensor) -> bool:
-        """Fuse the MLM projection and loss when training without autocast (the CPU path)."""
-        return (
-            torch.is_grad_enabled()
-            and transformed.requires_grad
-            and not torch.is_autocast_enabled(transformed.device.type)
-        )
-
-    def _check_predictions_fit(self, labels: torch.Tensor | None) -> None:
-        """Refuse rows with more labels than ``max_predictions`` (the fixed gather would drop
-        some)."""
-        if labels is None or self.max_predictions is None:
+    def check_labels(
+        self,
+        labels: torch.Tensor | None,
+        next_sentence_label: torch.Tensor | None,
+        input_ids: torch.Tensor,
+    ) -> None:
+        """Refuse labels of the wrong shape or range, and rows with more MLM labels than
+        ``max_predictions`` (the fixed-size gather of compiled code would drop some)."""
+        validate_pretraining_labels(labels, next_sentence_label, input_ids, self.config)
+        if labels is None or self.max_predictions is None or not labels.numel():
             return
-        most = int((labels != IGNORE_INDEX).sum(dim=1).max()) if labels.numel() else 0
+        most = int((labels != IGNORE_INDEX).sum(dim=1).max())
         if most > self.max_predictions:
             raise ValueError(
                 f"A row has {most} MLM labels but the model was built with "
                 f"max_predictions={self.max_predictions}: build it with the collator's "
                 "max_predictions (or None)."
             )
+
+    def _gathers_fixed_rows(self) -> bool:
+        """Whether compiled code with ``max_predictions`` set gathers fixed-size rows."""
+        return torch.compiler.is_compiling() and self.max_predictions is not None
+
+    def labelled_rows(
+        self, hidden: torch.Tensor, labels: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``hidden[labels != IGNORE_INDEX]`` and those labels: the rows the MLM head scores.
+
+        A speed path: ``torch.compile`` needs shapes known before the data, so compiled
+        code with ``max_predictions`` set calls :func:`gather_predictions` instead
+        (``batch * max_predictions`` rows, the padding rows labelled ``IGNORE_INDEX``).
+        """
+        if self._gathers_fixed_rows():
+            return gather_predictions(hidden, labels, self.max_predictions)
+        selected = labels != IGNORE_INDEX
+        return hidden[selected], labels[selected].long()
+
+    def fuses_mlm_loss(self, rows: torch.Tensor, mlm_labels: torch.Tensor) -> bool:
+        """Whether :meth:`fused_mlm_loss` applies: training (gradients on) without autocast, on
+        at least one exact labelled row (the CPU training path)."""
+        transform = self.cls.predictions.transform
+        needs_grad = rows.requires_grad or any(p.requires_grad for p in transform.parameters())
+        return (
+            torch.is_grad_enabled()
+            and needs_grad
+            and mlm_labels.numel() > 0
+            and not self._gathers_fixed_rows()
+            and not torch.is_autocast_enabled(rows.device.type)
+        )
+
+    def fused_mlm_loss(self, rows: torch.Tensor, mlm_labels: torch.Tensor) -> torch.Tensor:
+        """A speed path: the MLM loss of ``rows`` with the vocabulary projection and the
+        cross-entropy fused chunk by chunk, so the ``[rows, vocab]`` logits are never stored
+        (:func:`bertedu.model.fused_loss.linear_cross_entropy`; same loss and gradients)."""
+        head = self.cls.predictions
+        return linear_cross_entropy(
+            head.transform(rows), head.decoder.weight, head.bias, mlm_labels
+        )
+
+    def combined_loss(
+        self, mlm_loss: torch.Tensor | None, nsp_loss: torch.Tensor | None
+    ) -> torch.Tensor | None:
+        """``mlm_loss + nsp_loss_weight * nsp_loss``, or the one given; ``None`` for neither."""
+        if nsp_loss is not None and self.nsp_loss_weight != 1:
+            nsp_loss = self.nsp_loss_weight * nsp_loss
+        losses = [value for value in (mlm_loss, nsp_loss) if value is not None]
+        return sum(losses[1:], losses[0]) if losses else None
 
     def forward(
         self,
@@ -242,51 +288,32 @@ class BertForPreTraining(nn.Module):
     ) -> BertForPreTrainingOutput:
         """Encode, then predict the masked tokens (``labels != IGNORE_INDEX``) and the NSP class.
 
-        Under ``torch.compile`` the label checks (data-dependent Python branches, which
-        would split the graph) are skipped, and with ``max_predictions`` set the MLM rows
-        are ``batch * max_predictions`` long, the padding rows labelled ``IGNORE_INDEX`` in
-        ``mlm_labels``.
+        The speed paths are named helpers: :meth:`labelled_rows` (a fixed-size gather
+        under ``torch.compile``) and :meth:`fused_mlm_loss` (training without the logits).
         """
-        compiling = torch.compiler.is_compiling()
-        if not compiling:
-            validate_pretraining_labels(labels, next_sentence_label, input_ids, self.config)
-            self._check_predictions_fit(labels)
+        if not torch.compiler.is_compiling():  # data-dependent checks would split the graph
+            self.check_labels(labels, next_sentence_label, input_ids)
         encoded = self.bert(
             input_ids, token_type_ids, attention_mask, output_attentions=output_attentions
         )
         hidden = encoded.last_hidden_state
-        nsp_logits = self.cls.seq_relationship(encoded.pooler_output)
-
-        mlm_loss = nsp_loss = mlm_labels = None
+        nsp_logits = self.cls.seq_relationship(encoded.pooler_output)  # [batch, 2]
+        mlm_logits = mlm_loss = mlm_labels = nsp_loss = None
         if labels is None:
             mlm_logits = self.cls.predictions(hidden)  # dense: [batch, seq, vocab]
         else:
-            fixed = compiling and self.max_predictions is not None
-            if fixed:
-                rows, mlm_labels = gather_predictions(hidden, labels, self.max_predictions)
+            rows, mlm_labels = self.labelled_rows(hidden, labels)  # sparse: labelled only
+            if self.fuses_mlm_loss(rows, mlm_labels):
+                mlm_loss = self.fused_mlm_loss(rows, mlm_labels)  # training: no logits stored
             else:
-                selected = labels != IGNORE_INDEX
-                rows, mlm_labels = hidden[selected], labels[selected].long()
-            predictions = self.cls.predictions
-            transformed = predictions.transform(rows)  # sparse: [n_rows, hidden]
-            if not fixed and mlm_labels.numel() and self._fuse_mlm_loss(transformed):
-                mlm_logits = None  # never materialised: see bertedu.model.fused_loss
-                mlm_loss = linear_cross_entropy(
-                    transformed, predictions.decoder.weight, predictions.bias, mlm_labels
-                )
-            else:
-                mlm_logits = predictions.project(transformed)  # [n_rows, vocab]
+                mlm_logits = self.cls.predictions(rows)  # [n_labelled, vocab]
                 mlm_loss = masked_mean_cross_entropy(mlm_logits, mlm_labels)
         if next_sentence_label is not None:
             nsp_loss = F.cross_entropy(nsp_logits, next_sentence_label.long())
-        weighted_nsp = nsp_loss
-        if nsp_loss is not None and self.nsp_loss_weight != 1:
-            weighted_nsp = self.nsp_loss_weight * nsp_loss
-        losses = [value for value in (mlm_loss, weighted_nsp) if value is not None]
         return BertForPreTrainingOutput(
             mlm_logits=mlm_logits,
             nsp_logits=nsp_logits,
-            loss=sum(losses[1:], losses[0]) if losses else None,
+            loss=self.combined_loss(mlm_loss, nsp_loss),
             mlm_loss=mlm_loss,
             nsp_loss=nsp_loss,
             mlm_labels=mlm_labels,

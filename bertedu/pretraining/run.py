@@ -30,8 +30,8 @@ from bertedu.pretraining.recipes import PretrainRecipe
 from bertedu.seeding import seed_everything
 from bertedu.tokenization import load_tokenizer
 from bertedu.train import TrainResult, distributed, train
-from bertedu.train.checkpoint import claim_output_folder
 from bertedu.train.resume import checkpoint_to_resume
+from bertedu.train.run_folder import claim_output_folder
 
 SOURCE_ROOT = Path(__file__).resolve().parents[2]
 
@@ -205,9 +205,19 @@ def pretrain(
     recipe = batch_for_processes(recipe, info)
     resume = resume or resume_from is not None
     if info.is_main:  # before the data is prepared: its cache lives in the folder
-        aside = claim_output_folder(output_dir, resume=resume, overwrite=overwrite)
+        aside = claim_output_folder(
+            output_dir, resume=resume, overwrite=overwrite, resume_from=resume_from
+        )
         if aside is not None:
             print(f"--overwrite: the previous run in {output_dir} was moved to {aside}.")
+        if resume:  # another recipe or seed, or an altered checkpoint: refused before the data
+            checkpoint_to_resume(  # is prepared (the data's fingerprint is checked below)
+                output_dir,
+                config=recipe.train,
+                extra={"recipe": recipe.to_dict(), "seed": seed},
+                resume_from=resume_from,
+                extend_steps=extend_steps,
+            )
     distributed.barrier()
     tokenizer = tokenizer or load_tokenizer()
     if data is None:

@@ -40,17 +40,13 @@ from bertedu.device import resolve_device
 from bertedu.nn_utils import eval_mode
 from bertedu.train import distributed
 from bertedu.train.batches import BatchStream
-from bertedu.train.checkpoint import (
-    claim_output_folder,
-    new_run_id,
-    remove_stale_temporaries,
-    save_checkpoint,
-    unwrap_model,
-)
+from bertedu.train.checkpoint import save_checkpoint
 from bertedu.train.config import TrainConfig
 from bertedu.train.metrics_log import MetricsLog
 from bertedu.train.optim import build_optimizer, warmup_linear_schedule
 from bertedu.train.resume import ResumePoint, checkpoint_to_resume, resume_point, run_identity
+from bertedu.train.run_folder import claim_output_folder, folder_run_id, new_run_id
+from bertedu.train.weights_file import unwrap_model
 
 Evaluator = Callable[[nn.Module], Mapping[str, float]]
 
@@ -399,8 +395,12 @@ def train(
         metrics_path = checkpoint_dir / "metrics.jsonl"
     metrics_path = Path(metrics_path) if metrics_path is not None else None
     if checkpoint_dir is not None and info.is_main:
-        claim_output_folder(checkpoint_dir, resume=resume, overwrite=overwrite)
-        remove_stale_temporaries(checkpoint_dir)
+        claim_output_folder(
+            checkpoint_dir,
+            resume=resume,
+            overwrite=overwrite,
+            resume_from=resume_from if resume else None,
+        )
     distributed.barrier()
     start = ResumePoint()
     if resume:
@@ -441,7 +441,7 @@ def train(
     stream = BatchStream(batches, start.position)
     params = [p for p in base.parameters() if p.requires_grad]
     extra = run_identity(config, extra)
-    run_id = start.run_id or new_run_id()
+    run_id = start.run_id or (checkpoint_dir and folder_run_id(checkpoint_dir)) or new_run_id()
     last_checkpoint = start.checkpoint
     show = config.progress and info.is_main  # one bar, on rank 0
     runner.train()

@@ -25,12 +25,11 @@ import torch
 from torch import nn
 
 from bertedu.train.batches import DataPosition
-from bertedu.train.checkpoint import (
-    latest_checkpoint,
-    load_checkpoint,
-    read_checkpoint_state,
-)
+from bertedu.train.checkpoint import load_checkpoint
+from bertedu.train.checkpoint_state import STATE_FILE, read_checkpoint_state
 from bertedu.train.config import TrainConfig
+from bertedu.train.run_folder import latest_checkpoint
+from bertedu.train.weights_file import CheckpointMismatchError
 
 #: TrainConfig fields that say how this machine runs the loop, not what it computes (or only
 #: when it logs, evaluates and saves); they may differ between a run and its resumption.
@@ -146,12 +145,42 @@ def checkpoint_to_resume(
             + "). Resume with the settings it was started with, or start a new run in another "
             "--output (or move this one aside with --overwrite)."
         )
+    checked_position(state, found, config.grad_accumulation)
     if config.total_steps < state["step"]:
         raise ResumeMismatchError(
             f"{found} is at update {state['step']}, beyond total_steps={config.total_steps}. "
             "Pass a total of at least that many updates."
         )
     return found
+
+
+def checked_position(state: Mapping[str, Any], found: Path, grad_accumulation: int) -> DataPosition:
+    """The checkpoint's data position, refused (naming the field) unless ``epoch`` and
+    ``batch`` are whole numbers the run could have reached.
+
+    The loop draws ``grad_accumulation`` batches per update and every epoch at least
+    one, so neither the batch within the epoch nor the epoch can exceed the batches
+    drawn in all (``step * grad_accumulation``): ``"batch": 10**18`` would otherwise
+    silently start the data elsewhere, ``"epoch": -1`` fail deep in the data source.
+    """
+    position = state.get("data_position", {})
+    drawn = state["step"] * grad_accumulation
+    for name in ("epoch", "batch"):
+        value = position.get(name, 0)
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= drawn:
+            raise CheckpointMismatchError(
+                f"{found / STATE_FILE}: data_position.{name} is {value!r}; after {state['step']} "
+                f"update(s) of {grad_accumulation} batch(es) it must be a whole number from 0 to "
+                f"{drawn}. The checkpoint was altered: use an earlier checkpoint "
+                "(--checkpoint PATH)."
+            )
+    unknown = sorted(set(position) - {"epoch", "batch"})
+    if unknown:
+        raise CheckpointMismatchError(
+            f"{found / STATE_FILE}: data_position has unknown field(s) {unknown}; the loop "
+            "records only epoch and batch. Use an earlier checkpoint (--checkpoint PATH)."
+        )
+    return DataPosition(position.get("epoch", 0), position.get("batch", 0))
 
 
 def realign_learning_rates(scheduler: Any) -> None:
@@ -194,7 +223,7 @@ def resume_point(
     realign_learning_rates(scheduler)
     point = ResumePoint(
         state.step,
-        DataPosition(**state.data_position),
+        DataPosition(**state.data_position),  # checked by checkpoint_to_resume
         float(state.extra.get("elapsed_s", 0.0)),
         found,
         state.run_id,

@@ -14,10 +14,13 @@ each query to the keys it attends to; hover a token to isolate its lines), a
     explorer.stored(MINILM, 0)    # exactly the [layers, heads, q, k] maps the page draws
     explorer.text_input()         # kernel only: type a new pair, the explorer above redraws
 
-New text needs Python (the model runs in the kernel): :meth:`StaticExplorer.text_input`
-gives ipywidgets boxes that compute the new maps and re-render the explorer's output
-in place. The same view draws the decoder's cross-attention of chapter 7
-(:func:`bertedu.viz.cross_attention.cross_attention_explorer`).
+New text needs a model. In the built book, an explorer made with ``browser_model`` has a
+text box that runs the shipped BERT-Tiny in the page (``assets/browser_model.js``,
+onnxruntime-web, files made by :mod:`bertedu.viz.browser_model`), loaded on the first
+press of its button. In Jupyter, :meth:`StaticExplorer.text_input` gives ipywidgets boxes
+that run the models in the kernel, and :mod:`bertedu.viz.widget` gives an ipywidgets
+explorer whose state Python reads and sets. The same view draws the decoder's
+cross-attention of chapter 7 (:func:`bertedu.viz.cross_attention.cross_attention_explorer`).
 """
 
 from __future__ import annotations
@@ -53,6 +56,15 @@ STATIC_NOTE = (
     "hide controls redraw from the attention maps of every layer and head of these "
     "examples, stored in this page (each head's weights in 255 steps)."
 )
+#: Where the browser model's files sit under the built book's ``_static/`` folder.
+BROWSER_FILES = {"ort": "vendor/ort/", "model": "bert-tiny/"}
+BROWSER_NOTE = (
+    "Type a sentence (and, if you like, a second one) and press the button: BERT-Tiny runs "
+    "in your browser through onnxruntime-web, from this book's own files, with no kernel and "
+    "no network. The first press loads the runtime and the model, once. Write [MASK] where "
+    "a word is hidden to see the model's top 5; with two sentences it also says how likely "
+    "B is to follow A. Input longer than {max_length} WordPieces is truncated, with a note."
+)
 _ids = itertools.count()
 
 
@@ -84,6 +96,18 @@ def quantise(attentions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def dequantise(codes: np.ndarray, scales: np.ndarray) -> np.ndarray:
     """``(codes, scales)`` -> the weights the page draws: ``code / 255 * scale``."""
     return np.asarray(codes, dtype=np.float64) / LEVELS * np.asarray(scales)[..., None, None]
+
+
+def script_safe_json(data: Any) -> str:
+    """``data`` as JSON that cannot end or change the ``<script>`` element holding it.
+
+    Every ``<``, ``>`` and ``&`` is written as a JSON escape (``\\u003c`` ...), which
+    ``JSON.parse`` reads back unchanged: an example text such as ``</script>`` cannot close
+    the element, and ``<!--<script>`` cannot switch the HTML parser into the state where
+    the element's own end tag no longer ends it (which stopped the explorer mounting).
+    """
+    text = json.dumps(data, separators=(",", ":"))
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
 def colormap_hex(name: str = "viridis", size: int = 256) -> str:
@@ -136,6 +160,8 @@ class StaticExplorer:
     of a map; ``kernel_note`` says, under the picture, what needs a kernel.
     ``add_example`` (text A, text B) -> {model: example} lets :meth:`text_input` add
     new inputs; without it the explorer shows its stored examples only.
+    ``browser_model`` names the model (the shipped BERT-Tiny) that the built book's
+    page runs on typed text (see :mod:`bertedu.viz.browser_model`); None: no text box.
     """
 
     def __init__(
@@ -152,12 +178,19 @@ class StaticExplorer:
         hide_special: bool = False,
         kernel_note: str = "",
         add_example: Callable[[str, str | None], dict[str, ExplorerExample]] | None = None,
+        browser_model: str | None = None,
     ) -> None:
         if not examples or not all(examples.values()):
             raise ValueError("The explorer needs at least one model with at least one example.")
         self.examples = {name: list(items) for name, items in examples.items()}
         self.title, self.axes, self.kernel_note = title, axes, kernel_note
         self._add_example = add_example
+        if browser_model is not None and browser_model not in self.examples:
+            raise KeyError(
+                f"browser_model {browser_model!r} is not one of the explorer's models "
+                f"{list(self.examples)}."
+            )
+        self.browser_model = browser_model
         self._display_id: str | None = None
         self.message = ""  # the last text_input message (an error, or what was added)
         self.state: dict[str, Any] = {}
@@ -177,6 +210,7 @@ class StaticExplorer:
         models: dict[str, Callable[[], tuple[Any, Any]]] | None = None,
         *,
         max_length: int = 64,
+        in_browser: bool = True,
         **state: Any,
     ) -> StaticExplorer:
         """Self-attention of sentence ``pairs`` (``(text_a, text_b or None)``) in ``models``.
@@ -185,7 +219,8 @@ class StaticExplorer:
         every model of :func:`bertedu.viz.explorer.available_models` (MiniLM, and the
         shipped BERT-Tiny when installed). Each loader runs once. ``state`` sets the
         opening view (see the class); typed pairs (:meth:`text_input`) run the same
-        models.
+        models. With ``in_browser`` and the shipped BERT-Tiny among ``models``, the built
+        book's page also runs it on text typed there.
         """
         if models is None:
             from bertedu.viz.explorer import available_models
@@ -209,7 +244,10 @@ class StaticExplorer:
             "explorer.add_pair(text) adds one, explorer.text_input() gives boxes to type in.",
         )
         state.setdefault("title", "Attention explorer")
-        return cls(examples, add_example=compute, **state)
+        from bertedu.viz.explorer import BERT_TINY
+
+        browser = BERT_TINY if in_browser and BERT_TINY in loaded else None
+        return cls(examples, add_example=compute, browser_model=browser, **state)
 
     # ----- state and stored data --------------------------------------------------------------
     def shape(self, model: str) -> tuple[int, int]:
@@ -267,6 +305,16 @@ class StaticExplorer:
                 entries.append(entry)
             models.append({"name": name, "layers": layers, "heads": heads, "examples": entries})
         state = {**self.state, "model": names.index(self.state["model"])}
+        browser = None
+        if self.browser_model is not None:
+            from bertedu.viz.browser_model import MAX_POSITIONS
+
+            browser = {
+                "model": names.index(self.browser_model),
+                "files": BROWSER_FILES,
+                "max_length": MAX_POSITIONS,
+                "note": BROWSER_NOTE.format(max_length=MAX_POSITIONS),
+            }
         return {
             "title": self.title,
             "axes": list(self.axes),
@@ -277,17 +325,21 @@ class StaticExplorer:
             "kernel_note": self.kernel_note,
             "models": models,
             "state": state,
+            "browser": browser,
         }
 
     # ----- the page ---------------------------------------------------------------------------
     def html(self) -> str:
         """The explorer as one self-contained HTML fragment (CSS, data and script inline)."""
-        data = json.dumps(self.payload(), separators=(",", ":")).replace("</", "<\\/")
+        payload = self.payload()
+        data = script_safe_json(payload)
         digest = hashlib.sha1(data.encode()).hexdigest()[:10]
         element = f"bx-{digest}-{next(_ids)}"
         assets = resources.files("bertedu.viz") / "assets"
         css = (assets / "explorer.css").read_text(encoding="utf-8")
         script = (assets / "explorer.js").read_text(encoding="utf-8")
+        if payload["browser"] is not None:  # before explorer.js mounts, so it finds the panel
+            script = (assets / "browser_model.js").read_text(encoding="utf-8") + "\n" + script
         fallback = html.escape(
             "The attention explorer is drawn by JavaScript, which did not run here. In "
             "Jupyter, run this cell (or trust the notebook) to draw it."

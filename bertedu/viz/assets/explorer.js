@@ -5,7 +5,8 @@
 //
 // Payload (see static_explorer.py): models[m].examples[e].weights is base64 of
 // uint8 codes laid out [layer][head][query][key], and weight = code / 255 * scale,
-// with one scale (the head's largest weight) per layer and head in .scales.
+// with one scale (the head's largest weight) per layer and head in .scales. An example
+// added in the page (browser_model.js) holds its float32 weights in .floats instead.
 (function () {
   "use strict";
   var SVG_NS = "http://www.w3.org/2000/svg";
@@ -64,8 +65,9 @@
   Explorer.prototype.maps = function () {
     var model = this.model(), example = this.example();
     var key = this.state.model + "/" + this.state.example;
-    if (!this.codes[key]) this.codes[key] = decode(example.weights);
+    if (!example.floats && !this.codes[key]) this.codes[key] = decode(example.weights);
     var codes = this.codes[key], scales = example.scales, queries = example.queries;
+    var floats = example.floats;
     var keys = example.keys || queries, heads = model.heads;
     var nq = queries.length, nk = keys.length;
     var hide = this.state.hide_special, special = this.special;
@@ -77,7 +79,8 @@
     return {
       queries: queries, keys: keys, q: shown(queries), k: shown(keys),
       get: function (layer, head, i, j) {
-        return codes[((layer * heads + head) * nq + i) * nk + j] / 255 * scales[layer * heads + head];
+        var at = ((layer * heads + head) * nq + i) * nk + j;
+        return floats ? floats[at] : codes[at] / 255 * scales[layer * heads + head];
       }
     };
   };
@@ -148,6 +151,15 @@
     this.figure = html("div", {"class": "bx-figure"}, root);
     this.readout = html("div", {"class": "bx-readout"}, root);
     html("div", {"class": "bx-footer"}, root, data.kernel_note);
+    if (data.browser && window.berteduBrowserModel) window.berteduBrowserModel.mountPanel(this);
+  };
+
+  // Add an example to a model's menu (a sentence run in the page); returns its index.
+  Explorer.prototype.addExample = function (modelIndex, example) {
+    var examples = this.data.models[modelIndex].examples;
+    examples.push(example);
+    this.controls.example.dataset.model = ""; // the menu is rebuilt at the next draw
+    return examples.length - 1;
   };
 
   // Apply a change of state, keep the controls in range and in step, redraw.
@@ -372,7 +384,12 @@
     mount: function (id) {
       var root = document.getElementById(id), data = document.getElementById(id + "-data");
       if (!root || !data) return null;
-      root.explorer = new Explorer(root, JSON.parse(data.textContent));
+      try {
+        root.explorer = new Explorer(root, JSON.parse(data.textContent));
+      } catch (error) { // say so in the page rather than leave the fallback text
+        root.textContent = "The attention explorer could not be drawn: " + error;
+        throw error;
+      }
       return root.explorer;
     }
   };

@@ -12,6 +12,9 @@ Longer lines are wrapped at the last space that fits (at the width when there is
 none), and a continuation starts four spaces deeper than its line with a ``↪``
 marker, so the reader sees it is the same line and nothing scrolls sideways. The
 source is highlighted before it is wrapped, so a docstring stays a docstring.
+Comments are never cut by a marker: a trailing comment that does not fit moves to
+a line of its own above its code, and a comment line too long for the column is
+refilled at spaces into several comment lines (:func:`reflow_comments`).
 """
 
 from __future__ import annotations
@@ -156,6 +159,68 @@ def _merged(tokens: list[tuple[_TokenType, str]]) -> list[tuple[_TokenType, str]
     return merged
 
 
+def _comment_columns(code: str) -> dict[int, int]:
+    """``{line number: column where its comment starts}`` for every line with a ``#`` comment
+    (found by the lexer, so a ``#`` inside a string does not count)."""
+    columns: dict[int, int] = {}
+    row, column = 0, 0
+    for token_type, value in lex(code, PythonLexer(stripnl=False, ensurenl=False)):
+        if token_type in Token.Comment and value.startswith("#"):
+            columns.setdefault(row, column)
+        for char in value:
+            row, column = (row + 1, 0) if char == "\n" else (row, column + 1)
+    return columns
+
+
+def reflow_comments(code: str, width: int) -> str:
+    """Lay out the comments of ``code`` so that none is wrapped mid-sentence by a marker.
+
+    A line longer than ``width`` that ends in a comment puts the comment on its own
+    line(s) above the code, at the code's indentation. A block of comment lines (one
+    indentation, one after the other) with a line longer than ``width`` is refilled
+    at spaces as one paragraph. Other lines are kept as they are.
+    """
+    lines = code.split("\n")
+    columns = _comment_columns(code)
+
+    def indent_of(line: str) -> str:
+        return " " * (len(line) - len(line.lstrip(" ")))
+
+    def comment_only(row: int) -> bool:
+        return row in columns and not lines[row][: columns[row]].strip()
+
+    def refill(indent: str, text: str) -> list[str]:
+        pieces = textwrap.wrap(text, max(width - len(indent) - 2, 20)) or [""]
+        return [f"{indent}# {piece}" for piece in pieces]
+
+    out: list[str] = []
+    row = 0
+    while row < len(lines):
+        line = lines[row]
+        if comment_only(row):
+            end = row + 1
+            while (
+                end < len(lines) and comment_only(end) and indent_of(lines[end]) == indent_of(line)
+            ):
+                end += 1
+            block = lines[row:end]
+            if any(len(text) > width for text in block):
+                words = " ".join(text.strip().lstrip("#").strip() for text in block)
+                out.extend(refill(indent_of(line), words))
+            else:
+                out.extend(block)
+            row = end
+            continue
+        if row in columns and len(line) > width:
+            comment = line[columns[row] :].lstrip("#").strip()
+            out.extend(refill(indent_of(line), comment))
+            out.append(line[: columns[row]].rstrip())
+        else:
+            out.append(line)
+        row += 1
+    return "\n".join(out)
+
+
 def show_source(
     obj: object, lines: tuple[int, int] | None = None, *, width: int = BOOK_WIDTH
 ) -> Source:
@@ -172,6 +237,7 @@ def show_source(
     """
     if width < 20:
         raise ValueError(f"width={width} is too narrow to show code; use at least 20 columns")
+    obj = inspect.unwrap(obj)  # a decorated function: its own source, not the decorator's
     try:
         source_lines, start = inspect.getsourcelines(obj)
         file = Path(inspect.getsourcefile(obj) or "")
@@ -189,6 +255,7 @@ def show_source(
             f"1 <= first <= last <= {count}, counted from its first line"
         )
     code = textwrap.dedent("".join(source_lines[first - 1 : last])).rstrip("\n")
+    code = reflow_comments(code, width)
     try:
         path = str(file.resolve().relative_to(_REPOSITORY))
     except ValueError:

@@ -86,3 +86,32 @@ def test_bad_input_says_what_to_pass(obj, lines, message):
 def test_too_narrow_a_width_is_refused():
     with pytest.raises(ValueError, match="at least 20 columns"):
         show_source(mask_tokens, width=10)
+
+
+def test_comments_move_or_refill_instead_of_being_cut():
+    from bertedu.book import reflow_comments
+
+    code = (
+        "def f(x):\n"
+        "    y = x + 1  # a trailing comment that is much too long to stay on its line\n"
+        "    # a comment block whose first line is long enough to overflow the column\n"
+        "    # and a second line\n"
+        "    s = '# not a comment, a string that is long enough to overflow the col'\n"
+        "    return y"
+    )
+    lines = reflow_comments(code, 40).split("\n")
+    comments = [line.strip() for line in lines if line.strip().startswith("#")]
+    assert all(len(line) <= 40 for line in lines if line.strip().startswith("#"))
+    assert lines.index("    y = x + 1") > lines.index("    # a trailing comment that is much")
+    words = " ".join(c.lstrip("# ") for c in comments).split()
+    assert words[-4:] == ["and", "a", "second", "line"]  # the block refilled as one paragraph
+    assert any(line.startswith("    s = '# not a comment") for line in lines)  # strings kept
+    assert reflow_comments("x = 1  # short\n", 40) == "x = 1  # short\n"
+
+
+def test_a_decorated_function_shows_its_own_source():
+    from bertedu.qa.decoding import greedy_decode
+
+    shown = show_source(greedy_decode)
+    assert shown.path == "bertedu/qa/decoding.py"
+    assert "def greedy_decode(" in shown.code

@@ -286,7 +286,7 @@ class BertForPreTraining(nn.Module):
         next_sentence_label: torch.Tensor | None = None,
         output_attentions: bool = False,
     ) -> BertForPreTrainingOutput:
-        """Encode, then predict the masked tokens (``labels != IGNORE_INDEX``) and the NSP class.
+        """Encode; predict the masked tokens (labels != IGNORE_INDEX) and the NSP class.
 
         The speed paths are named helpers: :meth:`labelled_rows` (a fixed-size gather
         under ``torch.compile``) and :meth:`fused_mlm_loss` (training without the logits).
@@ -304,7 +304,7 @@ class BertForPreTraining(nn.Module):
         else:
             rows, mlm_labels = self.labelled_rows(hidden, labels)  # sparse: labelled only
             if self.fuses_mlm_loss(rows, mlm_labels):
-                mlm_loss = self.fused_mlm_loss(rows, mlm_labels)  # training: no logits stored
+                mlm_loss = self.fused_mlm_loss(rows, mlm_labels)  # no logits stored
             else:
                 mlm_logits = self.cls.predictions(rows)  # [n_labelled, vocab]
                 mlm_loss = masked_mean_cross_entropy(mlm_logits, mlm_labels)

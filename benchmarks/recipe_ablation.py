@@ -14,7 +14,8 @@ with the wall-clock seconds since the run started.
 ``--set`` takes recipe fields as JSON values on top of the ``cpu`` recipe; each record
 keeps them (``set``) next to the fields chapter 5's first table shows (``recipe_changes``),
 with the source commit, the load average at the start, the machine's fp32 matmul peak at
-the run's threads and the ``--machine`` note (what else ran).
+the run's threads, its processor's model name and vector extensions (``/proc/cpuinfo``) and the
+``--machine`` note (what else ran).
 """
 
 from __future__ import annotations
@@ -35,6 +36,23 @@ from bertedu.train import read_metrics
 
 #: The recipe fields each record carries (chapter 5's table reads them).
 SHOWN_FIELDS = ("corpus", "mlm_probability", "max_predictions", "batch_size", "lr", "total_steps")
+#: The vector extensions of /proc/cpuinfo's flags that decide how fast matrix products run.
+VECTOR_FLAGS = ("avx", "avx2", "fma", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16")
+
+
+def processor() -> dict[str, object]:
+    """The processor's model name and which of ``VECTOR_FLAGS`` it has (Linux; empty elsewhere)."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return {}
+    fields = dict(line.split(":", 1) for line in lines if ":" in line)
+    fields = {key.strip(): value.strip() for key, value in fields.items()}
+    flags = set(fields.get("flags", "").split())
+    return {
+        "cpu_model": fields.get("model name", ""),
+        "cpu_flags": [flag for flag in VECTOR_FLAGS if flag in flags],
+    }
 
 
 def main() -> None:
@@ -81,6 +99,7 @@ def main() -> None:
         "seed": args.seed,
         "machine": args.machine,
         "matmul_peak_gflops": peak_gflops,
+        **processor(),
         "commit": commit,
         "load_before": load_before,
     }

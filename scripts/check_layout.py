@@ -57,6 +57,9 @@ ENFORCED_PAGES = (
     "notebooks/08_inside_the_model.html",
 )
 VIEWPORT = {"width": 1280, "height": 900}
+#: Pages that must stay short enough to read as one story: their height in px at the viewport's
+#: width, collapsed blocks closed (as a reader first scrolls through them).
+MAX_PAGE_HEIGHTS = {"notebooks/05_pretraining.html": 25_000}
 #: A figure displayed at less than this fraction of its stored width has unreadable labels.
 MIN_FIGURE_SCALE = 0.5
 
@@ -124,10 +127,23 @@ def layout_problems(page) -> list[str]:
     return page.evaluate(MEASURE)
 
 
+def height_problems(page, name: str) -> list[str]:
+    """The page's height, if it is over its limit in ``MAX_PAGE_HEIGHTS`` (measured before
+    ``layout_problems`` opens the collapsed blocks)."""
+    limit = MAX_PAGE_HEIGHTS.get(name)
+    if limit is None:
+        return []
+    height = page.evaluate("document.documentElement.scrollHeight")
+    if height <= limit:
+        return []
+    return [f"page is {height:,} px tall at {VIEWPORT['width']} px, over its {limit:,} px limit"]
+
+
 def check_page(browser, path: Path, screenshots: Path | None) -> list[str]:
     page = browser.new_page(viewport=VIEWPORT)
     route_offline(page, outside=[])  # check_book.py reports requests outside the book
-    problems = load_settled(page, path) or layout_problems(page)
+    name = path.relative_to(HTML).as_posix()
+    problems = load_settled(page, path) or height_problems(page, name) + layout_problems(page)
     if screenshots is not None:
         name = "_".join(path.relative_to(HTML).with_suffix(".png").parts)
         page.screenshot(path=str(screenshots / name), full_page=True)

@@ -15,6 +15,7 @@ skipped without them, except under CI (``CI=true``), where that is a failure.
 from __future__ import annotations
 
 import base64
+import json
 import os
 import shutil
 from pathlib import Path
@@ -171,3 +172,141 @@ def test_five_pairs_match_pytorch(open_book_page, pretraining_model, tokenizer):
     print(f"largest differences over {len(PAIRS)} pairs: {worst}")
     assert worst["attention"] <= 1e-4 and worst["logit"] <= 1e-3, worst
     assert n == MAX_POSITIONS  # the last pair was truncated to the model's positions
+
+
+TOKENIZER_CASES = [
+    "Hello, World!",
+    "a\x0bb a\x0cb a\x85b a\u00a0b a\u200bb a\ufeffb a\u2028b a\x1cb a\tb\r\nc",
+    "ΟΔΟΣ Σ İstanbul café naïve e\u0301 Ångström straße ǅ",
+    "foo[MASK]bar [mask] [CLS][SEP] [UNK] [PAD]x",
+    "👍🏽 👨\u200d👩\u200d👧 是首很 東京タワー 한국어 \U0002b820x\U0002b81f",
+    "$5+3=8 ^_^ `x` |y| ~z «quoted» “curly” — dash … ¿qué? ¡sí!",
+    "x" * 101 + " " + "y" * 100,
+    "a\u0378b a\ue000b a\U000f0000b a\u0600b a\u00adb a\u2060b a\ufff9b a\U000e0001b",
+    "\U0001f1e6\U0001f1f7 flags",
+    "unaffable unbelievably tokenization antidisestablishmentarianism 1234567",
+    "",
+    "   \n\t ",
+    "<!--<script> </script> <img src=x onerror=alert(1)> &amp;",
+    # the edges of every CJK block (each character inside one is a word of its own)
+    " ".join(
+        chr(cp) + "x"
+        for edge in (0x2B81F, 0x2B820, 0x2B91F, 0x2B920, 0x2CEAF, 0x2CEB0, 0x2A6DF, 0x2A6E0)
+        for cp in (edge,)
+    )
+    + "".join(chr(cp) + "y" for cp in (0x3400, 0x4DBF, 0x4E00, 0x9FFF, 0xF900, 0xFAFF, 0x2FA20)),
+]
+
+
+def test_tokenizer_matches_the_books(open_book_page, tokenizer):
+    """The page's WordPieces equal bertedu's tokenizer's on edge cases and real sentences."""
+    from bertedu.data.corpus import load_embedded_wikipedia
+    from bertedu.tokenization import minilm_path
+
+    texts = TOKENIZER_CASES + [
+        sentence for doc in load_embedded_wikipedia(limit=60) for sentence in doc.sentences[:5]
+    ]
+    page = open_book_page(explorer_html())
+    vocab = (minilm_path() / "vocab.txt").read_text(encoding="utf-8")
+    mine = page.evaluate(
+        "([vocab, texts]) => { const t = new window.berteduBrowserModel.Tokenizer(vocab);"
+        " return texts.map(x => t.tokenize(x)); }",
+        [vocab, texts],
+    )
+    for text, pieces in zip(texts, mine, strict=True):
+        assert pieces == tokenizer.tokenize(text), text
+    assert len(texts) > 200
+
+
+def press(page, text_a: str, text_b: str = "") -> str:
+    """Type into the explorer's boxes, press its button, wait for the run; the status text."""
+    page.fill('[data-control="text_a"]', text_a)
+    page.fill('[data-control="text_b"]', text_b)
+    status = page.locator('[data-role="status"]')
+    page.locator('[data-role="status"]').evaluate("node => node.removeAttribute('data-state')")
+    page.click('[data-control="run"]')
+    page.wait_for_selector("[data-role=status][data-state]", timeout=60000)
+    return status.inner_text()
+
+
+def drawn(page) -> dict:
+    """The explorer's state and whether it draws a picture."""
+    return {
+        "state": json.loads(page.locator(".bx").get_attribute("data-state")),
+        "pictures": page.locator(".bx-figure svg, .bx-figure canvas").count(),
+        "note": page.locator(".bx-note").inner_text(),
+    }
+
+
+def test_typed_mask_sentence_gives_fill_masks_top5(open_book_page, pretraining_model, tokenizer):
+    """Done-when of the issue: the page's top 5 for the typed sentence is bertedu's fill_mask."""
+    from bertedu.pretraining import fill_mask
+
+    page = open_book_page(explorer_html())
+    status = press(page, "the capital of france is [MASK].")
+    assert status.startswith("Added as example 2"), status
+    top5 = fill_mask(pretraining_model, tokenizer, "the capital of france is [MASK].")[0]
+    expected = [prediction.token for prediction in top5]
+    shown = page.locator(".bx-fill").first.inner_text()
+    assert [part.rsplit(" ", 1)[0] for part in shown.split(": ", 1)[1].split(", ")] == expected
+    after = drawn(page)
+    assert after["state"]["example"] == 1 and after["pictures"] == 1
+    menu = page.locator('[data-control="example"] option')
+    assert menu.count() == 2 and menu.nth(1).inner_text() == "the capital of france is [MASK]."
+    # every layer and head of the typed pair is drawable
+    for view in ("heatmap", "model view", "head view"):
+        page.locator(".bx-view", has_text=view).click()
+        assert drawn(page)["pictures"] >= 1
+
+
+def test_bad_input_never_breaks_the_explorer(open_book_page):
+    page = open_book_page(explorer_html())
+    page.evaluate("() => { window.injected = 0; }")
+    assert press(page, "").startswith("Nothing added: Sentence A is empty")
+    assert press(page, " \u200b\x07 ").startswith("Nothing added: Sentence A has no WordPieces")
+    assert drawn(page)["pictures"] == 1  # the stored example is still drawn
+
+    assert press(page, "[CLS] [SEP]", "[PAD]").startswith("Added as example 2")
+    assert drawn(page)["state"]["example"] == 1
+    page.locator('[data-control="hide_special"]').check()
+    assert "Nothing to draw" in page.locator(".bx-figure").inner_text()
+    page.locator('[data-control="hide_special"]').uncheck()
+
+    long_text = ("lorem ipsum dolor sit amet " * 400)[:10000]
+    assert press(page, long_text).startswith("Added as example 3")
+    note = drawn(page)["note"]
+    assert note.startswith("Input truncated:") and "first 128" in note
+    assert page.locator(".bx-head-view .bx-token").count() == 2 * 128
+
+    added = press(page, "👍🏽 emoji and 東京 and 한국어", "Ελληνικά!")
+    assert added.startswith("Added as example 4")
+    markup = '<!--<script> </script><img src=x onerror="window.injected=1"> [MASK]'
+    assert press(page, markup, "<b>bold</b>").startswith("Added as example 5")
+    assert page.evaluate("() => window.injected") == 0
+    assert page.locator(".bx img, .bx b:not(.bx-fill b), .bx script").count() == 0
+    assert "<!--<script>" in page.locator('[data-control="example"]').inner_text()
+    assert drawn(page)["pictures"] == 1 and drawn(page)["state"]["example"] == 4
+
+
+def test_stored_markup_examples_mount(open_book_page):
+    """An example text such as ``<!--<script>`` once stopped the explorer mounting."""
+    tokens = ["[CLS]", "<", "!", "-", "-", "<", "script", ">", "[SEP]"]
+    weights = np.full((2, 2, 9, 9), 1 / 9)
+    labels = ["<!--<script>", "</script><script>window.injected=1</script>", "a & b <!--"]
+    examples = [ExplorerExample(label, tokens, tokens, weights) for label in labels]
+    page = open_book_page(explorer_html(examples) + "<p id=after>after</p>")
+    assert drawn(page)["pictures"] == 1
+    assert page.locator('[data-control="example"] option').all_inner_texts() == labels
+    assert page.evaluate("() => window.injected === undefined")
+    assert page.locator("#after").count() == 1  # the rest of the page is parsed as HTML
+
+
+def test_outside_the_built_book_the_button_says_why(browser, tmp_path):
+    """In Jupyter (no _static/ next to the page) the box explains instead of failing."""
+    path = tmp_path / "page.html"
+    path.write_text(f"<!doctype html><body>{explorer_html()}</body>", encoding="utf-8")
+    page = browser.new_page()
+    page.goto(path.as_uri())
+    status = press(page, "hello")
+    assert "part of the built book" in status
+    page.close()

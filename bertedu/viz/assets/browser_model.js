@@ -13,12 +13,17 @@
   "use strict";
   var SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"];
   var SPECIAL_SPLIT = /(\[(?:PAD|UNK|CLS|SEP|MASK)\])/;
-  var CONTROL = /\p{C}/u, MARK = /\p{Mn}/u, PUNCT = /\p{P}/u;
+  // "Control" as the tokenizers library has it: Cc, Cf and Co, not unassigned code points
+  // (Cn). Its Unicode tables are older than a browser's: a character assigned since (such
+  // as U+0890, Cf since Unicode 14) may be treated differently; nothing common is.
+  var CONTROL = /[\p{Cc}\p{Cf}\p{Co}]/u, MARK = /\p{Mn}/u, PUNCT = /\p{P}/u;
   // Unicode White_Space (Rust's char::is_whitespace), as the tokenizers library uses.
   var WHITE = /[\t\n\u000B\u000C\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]/;
-  // BERT's "CJK" blocks: each such character becomes a word of its own.
+  // BERT's "CJK" blocks: each such character becomes a word of its own. The tokenizers
+  // library (which the book's tokenizer runs) starts its sixth block at 0x2B920, not at
+  // 0x2B820 as Google's code does.
   var CJK = [[0x4E00, 0x9FFF], [0x3400, 0x4DBF], [0x20000, 0x2A6DF], [0x2A700, 0x2B73F],
-    [0x2B740, 0x2B81F], [0x2B820, 0x2CEAF], [0xF900, 0xFAFF], [0x2F800, 0x2FA1F]];
+    [0x2B740, 0x2B81F], [0x2B920, 0x2CEAF], [0xF900, 0xFAFF], [0x2F800, 0x2FA1F]];
   var MAX_CHARS_PER_WORD = 100;
 
   function isCjk(cp) {

@@ -11,14 +11,22 @@ wall seconds. ``--curve`` scores the held-out set after every epoch too (the
 dev curve); ``--keep-best`` keeps the epoch with the best F1 on a validation
 split of the *training* passages (10%), so the held-out number is not chosen on
 the held-out set. ``--augment`` adds template questions (:mod:`bertedu.qa.augment`)
-to the training set. ``--table`` prints the records as a Markdown table. The
-chapters read the file.
+to the training set. ``--synthetic shipped|FILE`` (with ``--kinds``,
+``--synthetic-limit``) adds synthetic questions and ``--teacher shipped|FILE|DIR``
+distils from a teacher (``--alpha``, ``--temperature``): chapter 9's runs
+(:mod:`bertedu.qa.distill`, the same functions ``finetune-qa`` calls);
+``--random-init`` trains a randomly initialised encoder of the same shape.
+Every record has the command, the wall time, the device and the machine's load
+average when the run started and ended (other jobs sharing the cores slow it).
+``--table`` prints the records as a Markdown table. The chapters read the file.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import shlex
 import subprocess
 import sys
 import time
@@ -28,7 +36,7 @@ import torch
 
 from bertedu.qa.command import build_model, load_encoder
 from bertedu.qa.datasets import load_embedded_qa
-from bertedu.qa.extractive import prepare_features
+from bertedu.qa.distill import build_training_set, trainable
 from bertedu.qa.finetune import (
     evaluate_extractive,
     evaluate_generative,
@@ -93,10 +101,21 @@ def main() -> None:
     parser.add_argument("--keep-best", action="store_true", help="select the epoch on a split")
     parser.add_argument("--augment", action="store_true", help="add template questions")
     parser.add_argument("--beam", action="store_true", help="generative: also beam search")
-    parser.add_argument("--save", type=Path, help="generative: save the weights here")
+    parser.add_argument("--save", type=Path, help="save the reader's weights here")
+    parser.add_argument("--synthetic", help="shipped | a SQuAD file of synthetic questions")
+    parser.add_argument("--kinds", nargs="+", help="synthetic kinds: cloze, generated")
+    parser.add_argument("--synthetic-limit", type=int, help="first N synthetic questions")
+    parser.add_argument("--teacher", help="shipped | a labels file | a saved extractive reader")
+    parser.add_argument("--alpha", type=float, help="distillation: the soft loss's share")
+    parser.add_argument("--temperature", type=float, help="distillation: temperature")
+    parser.add_argument("--random-init", action="store_true", help="a random encoder")
+    parser.add_argument("--device", help="cpu (default) or cuda")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="the JSONL to append to")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
+    load_start = os.getloadavg()[0]
     commit = subprocess.run(  # at the start: the checkpoint is read now
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
     ).stdout.strip()
@@ -106,6 +125,12 @@ def main() -> None:
             ("epochs", args.epochs),
             ("lr", args.lr),
             ("batch_size", args.batch_size),
+            ("synthetic", args.synthetic),
+            ("synthetic_kinds", tuple(args.kinds) if args.kinds else None),
+            ("synthetic_limit", args.synthetic_limit),
+            ("teacher", args.teacher),
+            ("distill_alpha", args.alpha),
+            ("distill_temperature", args.temperature),
         )
         if value is not None
     }
@@ -121,19 +146,22 @@ def main() -> None:
         train_examples = train_examples + template_questions(train_examples, seed=args.seed)
     torch.manual_seed(args.seed)
     encoder, tokenizer = load_encoder(args.encoder)
+    if args.random_init:
+        from bertedu.model import BertModel
+
+        encoder = BertModel(encoder.config)
     options = {"copy": not args.no_copy}
     if args.decoder_layers:
         options["num_decoder_layers"] = args.decoder_layers
     model = build_model(args.task, encoder, **options)
+    training = build_training_set(args.task, train_examples, tokenizer, recipe)
+    device = args.device or "cpu"
+    model.to(device)
     if args.task == "extractive":
-        features = prepare_features(train_examples, tokenizer, recipe.max_length, recipe.stride)
 
         def score(examples):
             return lambda m: evaluate_extractive(m, examples, tokenizer, recipe)[0]
     else:
-        features = prepare_seq2seq_features(
-            train_examples, tokenizer, recipe.max_length, recipe.max_target_length
-        )
 
         def score(examples):
             inputs = prepare_seq2seq_features(
@@ -161,13 +189,14 @@ def main() -> None:
 
     start = time.perf_counter()
     run = finetune(
-        model,
-        features,
+        trainable(model, training.features, recipe),
+        training.features,
         recipe,
         generator=torch.Generator().manual_seed(args.seed),
         evaluate=evaluate,
         keep_best=keep_best,
         progress=False,
+        device=device,
     )
     train_seconds = time.perf_counter() - start
     record = {
@@ -179,7 +208,9 @@ def main() -> None:
         "augment": args.augment,
         "keep_best": args.keep_best,
         "recipe": recipe.to_dict(),
-        "n_train": len(train_examples),
+        "n_train": len(training.examples),
+        **training.counts(),
+        "random_init": args.random_init,
         "updates": run.step,
         "final_train_loss": round(run.losses[run.step], 4),
         "train_seconds": round(train_seconds, 1),
@@ -200,13 +231,20 @@ def main() -> None:
             )
             record[f"dev_{method}"] = held_out_report(answers, dev)
             record[f"dev_{method}"]["examples"] = answers[:5]
-        if args.save:
-            from bertedu.qa.command import save_reader
+    if args.save:
+        from bertedu.qa.command import save_reader
 
-            args.save.mkdir(parents=True, exist_ok=True)
-            save_reader(model, args.task, recipe, args.save, {"encoder": args.encoder})
+        args.save.mkdir(parents=True, exist_ok=True)
+        save_reader(model.cpu(), args.task, recipe, args.save, {"encoder": args.encoder})
     record["eval_seconds"] = round(time.perf_counter() - start, 1)
-    with RESULTS.open("a", encoding="utf-8") as handle:
+    record["command"] = "python benchmarks/qa_experiments.py " + shlex.join(sys.argv[1:])
+    record["device"] = device
+    record["threads"] = args.threads
+    # Load average (1 min) at the start and the end: above the thread count, other jobs shared
+    # the cores and the wall time is longer than on an idle machine.
+    record["load_average"] = [round(load_start, 2), round(os.getloadavg()[0], 2)]
+    record["cpu_count"] = os.cpu_count()
+    with args.results.open("a", encoding="utf-8") as handle:
         handle.write(json.dumps(record) + "\n")
     print(json.dumps(record, indent=1))
 

@@ -50,6 +50,24 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         help="hold out this share of the training passages, score them after every epoch and "
         "keep the best epoch (default: the profile's; 0 turns it off)",
     )
+    qa.add_argument(
+        "--synthetic",
+        metavar="FILE|shipped|none",
+        help="add these synthetic questions to the training set: a SQuAD v1.1 .json/.json.gz, "
+        "'shipped' (the book's set, bertedu/qa/data/synthetic-train.json.gz) or 'none' "
+        "(default: the recipe's; for bert-tiny on cpu, 'shipped')",
+    )
+    qa.add_argument(
+        "--teacher",
+        metavar="FILE|DIR|shipped|none",
+        help="distil from a teacher's labels on the synthetic questions: 'shipped' (the MiniLM "
+        "reader's, stored with the shipped set), a labels .json/.json.gz, a folder of an "
+        "extractive reader saved by finetune-qa (it reads every synthetic question) or 'none' "
+        "(default: the recipe's). Extractive: KL to its start/end distributions; generative: "
+        "its answers as targets",
+    )
+    qa.add_argument("--distill-alpha", type=float, help="share of the soft (teacher) loss, 0 to 1")
+    qa.add_argument("--distill-temperature", type=float, help="temperature of the soft loss (> 0)")
     qa.add_argument("--seed", type=int, default=0)
     qa.add_argument("--output", type=Path, required=True, help="a folder that does not exist yet")
     qa.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
@@ -143,7 +161,7 @@ def run_finetune_qa(
     """
     import torch
 
-    from bertedu.qa.extractive import prepare_features
+    from bertedu.qa.distill import build_training_set, trainable
     from bertedu.qa.finetune import (
         evaluate_extractive,
         evaluate_generative,
@@ -174,21 +192,17 @@ def run_finetune_qa(
         )
         return scores, {e.id: a for e, a in zip(inputs.examples, answers, strict=True)}
 
-    if task == "extractive":
-        features = prepare_features(train_examples, tokenizer, recipe.max_length, recipe.stride)
-    else:
-        features = prepare_seq2seq_features(
-            train_examples, tokenizer, recipe.max_length, recipe.max_target_length
-        )
+    training = build_training_set(task, train_examples, tokenizer, recipe)
     run = finetune(
-        model,
-        features,
+        trainable(model, training.features, recipe),
+        training.features,
         recipe,
         generator=generator,
         evaluate=None if validation is None else lambda _: score(validation)[0],
         keep_best=None if validation is None else "f1",
         progress=progress,
     )
+    run.data = training.counts()
     scores, predictions = score(dev_examples)
     return scores, predictions, run
 
@@ -228,7 +242,14 @@ def finetune_qa_command(args: argparse.Namespace) -> int:
     changes = {k: v for k, v in flags if v is not None}
     if changes.get("validation_fraction") == 0:
         changes["validation_fraction"] = None
-    recipe = get_qa_recipe(args.task, args.profile, **changes)
+    for name in ("synthetic", "teacher"):
+        value = getattr(args, name)
+        if value is not None:
+            changes[name] = None if value == "none" else str(value)
+    for name in ("distill_alpha", "distill_temperature"):
+        if getattr(args, name) is not None:
+            changes[name] = getattr(args, name)
+    recipe = get_qa_recipe(args.task, args.profile, args.encoder, **changes)
     try:
         train_examples = read_examples(args.train, "train", recipe.train_limit)
         dev_examples = read_examples(args.dev, "dev", recipe.dev_limit)
@@ -241,6 +262,9 @@ def finetune_qa_command(args: argparse.Namespace) -> int:
                 raise ValueError(
                     f"{error} Pass --validation-fraction 0 to train without one."
                 ) from None
+        from bertedu.qa.distill import check_sources
+
+        check_sources(recipe)
         encoder, tokenizer = load_encoder(args.encoder)
     except (ValueError, FileNotFoundError) as error:
         raise SystemExit(f"finetune-qa: {error}") from None
@@ -267,6 +291,7 @@ def finetune_qa_command(args: argparse.Namespace) -> int:
     metrics = {
         **scores,
         "n_train": len(train_examples),
+        **run.data,  # real, synthetic and teacher-labelled questions trained on
         "n_dev": len(dev_examples),
         "seconds": round(elapsed, 1),
         "qa_recipe": recipe.to_dict(),

@@ -46,6 +46,17 @@ class QARecipe:
     validation_fraction: float | None = None
     train_limit: int | None = None  # first N training questions (None: all)
     dev_limit: int | None = None  # first N held-out questions (None: all)
+    # Synthetic questions added to the training set (bertedu.qa.distill.load_synthetic):
+    # "shipped" (the book's set), a SQuAD file, or None; which kinds, how many.
+    synthetic: str | None = None
+    synthetic_kinds: tuple[str, ...] | None = None  # None: all ("cloze", "generated")
+    synthetic_limit: int | None = None
+    # Distillation (bertedu.qa.distill): where the teacher's labels come from ("shipped", a
+    # labels file or a saved extractive reader; None: none), the soft loss's share and its
+    # temperature (extractive; the generative reader trains on the teacher's answers).
+    teacher: str | None = None
+    distill_alpha: float = 0.5
+    distill_temperature: float = 2.0
 
     def replace(self, **changes: Any) -> QARecipe:
         """A copy with some fields changed."""
@@ -92,9 +103,20 @@ GENERATIVE_RECIPES = {
 
 QA_RECIPES = {"extractive": EXTRACTIVE_RECIPES, "generative": GENERATIVE_RECIPES}
 
+#: What differs, per (task, profile, encoder), from the profile's recipe above. Measured in
+#: benchmarks/qa_experiments.jsonl: MiniLM's generative reader is best at 14 epochs of 3e-4
+#: (1e-3, the BERT-Tiny rate, is not its rate); BERT-Tiny's readers are chapter 9's: the shipped
+#: synthetic questions and the MiniLM teacher's labels.
+ENCODER_RECIPES: dict[tuple[str, str, str], dict[str, Any]] = {
+    ("generative", "cpu", "minilm"): {"epochs": 14, "lr": 3e-4},
+    ("extractive", "cpu", "bert-tiny"): {"synthetic": "shipped", "teacher": "shipped"},
+    ("generative", "cpu", "bert-tiny"): {"synthetic": "shipped", "teacher": "shipped"},
+}
 
-def get_qa_recipe(task: str, profile: str, **changes: Any) -> QARecipe:
-    """The recipe of ``task`` (``extractive`` or ``generative``) in a profile, ``changes`` applied.
+
+def get_qa_recipe(task: str, profile: str, encoder: str | None = None, **changes: Any) -> QARecipe:
+    """The recipe of ``task`` (``extractive`` or ``generative``) in a profile for ``encoder``
+    (``bert-tiny``, ``minilm``; another name or None: the profile's recipe), ``changes`` applied.
 
     The same shape as :func:`bertedu.pretraining.get_recipe`, with the task first.
     """
@@ -102,7 +124,8 @@ def get_qa_recipe(task: str, profile: str, **changes: Any) -> QARecipe:
         raise ValueError(f"Unknown task {task!r}; use one of {', '.join(QA_RECIPES)}.")
     if profile not in QA_RECIPES[task]:
         raise ValueError(f"Unknown profile {profile!r}; use one of {', '.join(QA_RECIPES[task])}.")
-    return QA_RECIPES[task][profile].replace(**changes)
+    tuned = ENCODER_RECIPES.get((task, profile, str(encoder)), {})
+    return QA_RECIPES[task][profile].replace(**(tuned | changes))
 
 
 @dataclass
@@ -113,6 +136,7 @@ class FinetuneResult:
     train: TrainResult
     curve: list[dict[str, float]] = field(default_factory=list)  # {"epoch", "step", metrics}
     best_epoch: float | None = None  # None: no selection, the last update's weights
+    data: dict[str, int] = field(default_factory=dict)  # what it trained on (counts)
 
     @property
     def step(self) -> int:

@@ -21,6 +21,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bertedu.arguments import positive_int, seed
 from bertedu.profile import PROFILES
 
 LONGER_RECIPES = ("cpu-long",)  # recipes beyond the profiles: name them to run them
@@ -81,14 +82,17 @@ def _parser() -> argparse.ArgumentParser:
         "is damaged); implies --resume",
     )
     pre.add_argument(
-        "--steps", type=int, help="optimizer updates in total (default: the profile's)"
+        "--steps", type=positive_int, help="optimizer updates in total (default: the profile's)"
     )
     pre.add_argument(
-        "--seed", type=int, default=0, help="seed of initialisation, pairing, order and masks"
+        "--seed",
+        type=seed,
+        default=0,
+        help="seed of initialisation, pairing, order and masks (0 to 2**32 - 1)",
     )
     pre.add_argument(
         "--threads",
-        type=int,
+        type=positive_int,
         help="torch CPU threads (default: one per core; on a machine shared "
         "with other jobs, 1 is often faster)",
     )
@@ -145,8 +149,12 @@ def pretrain_command(args: argparse.Namespace) -> int:
         raise SystemExit("--extend-steps applies to --resume only.")
 
     if args.threads is not None:
-        if args.threads < 1:
-            raise SystemExit("--threads must be at least 1")
+        cores = os.cpu_count() or 1
+        if args.threads > cores:
+            raise SystemExit(
+                f"--threads {args.threads}: this machine has {cores} CPU core(s); pass at most "
+                f"{cores} (more threads than cores only make each update slower)."
+            )
         torch.set_num_threads(args.threads)
     profile = args.profile if args.profile in LONGER_RECIPES else resolve_profile(args.profile)
     recipe = recipe_from_args(args, profile)

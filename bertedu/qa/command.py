@@ -21,6 +21,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bertedu.arguments import fraction, positive_float, seed
+
 ENCODERS = ("bert-tiny", "minilm")
 
 
@@ -42,11 +44,13 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     qa.add_argument("--train", type=Path, help="SQuAD v1.1 JSON (default: the embedded train set)")
     qa.add_argument("--dev", type=Path, help="SQuAD v1.1 JSON (default: the embedded dev set)")
     qa.add_argument("--profile", default="cpu", choices=("smoke", "cpu", "gpu"))
-    qa.add_argument("--lr", type=float, help="peak learning rate (default: the profile's)")
-    qa.add_argument("--epochs", type=float, help="passes over the training set")
+    qa.add_argument(
+        "--lr", type=positive_float, help="peak learning rate (default: the profile's)"
+    )
+    qa.add_argument("--epochs", type=positive_float, help="passes over the training set (> 0)")
     qa.add_argument(
         "--validation-fraction",
-        type=float,
+        type=fraction,
         help="hold out this share of the training passages, score them after every epoch and "
         "keep the best epoch (default: the profile's; 0 turns it off)",
     )
@@ -68,7 +72,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     )
     qa.add_argument("--distill-alpha", type=float, help="share of the soft (teacher) loss, 0 to 1")
     qa.add_argument("--distill-temperature", type=float, help="temperature of the soft loss (> 0)")
-    qa.add_argument("--seed", type=int, default=0)
+    qa.add_argument("--seed", type=seed, default=0, help="0 to 2**32 - 1")
     qa.add_argument("--output", type=Path, required=True, help="a folder that does not exist yet")
     qa.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
 
@@ -228,10 +232,28 @@ def save_reader(model, task: str, recipe, output: Path, extra: dict[str, Any]) -
     (output / "config.json").write_text(json.dumps(config, indent=2), "utf-8")
 
 
+def prepare_output(output: Path) -> None:
+    """Create ``output`` and prove it writable before training; refuse a file, a folder that
+    is not empty, or one that cannot be written (``SystemExit`` saying what to do)."""
+    if output.exists() and not output.is_dir():
+        raise SystemExit(f"finetune-qa: --output {output} is a file; pass a folder (a new one).")
+    if output.is_dir() and any(output.iterdir()):
+        raise SystemExit(f"--output {output} already exists and is not empty; pick a new one.")
+    probe = output / ".write-test"
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise SystemExit(
+            f"finetune-qa: cannot write to --output {output} ({error.strerror or error}); "
+            "pick a folder you can write to. Nothing was trained."
+        ) from None
+
+
 def finetune_qa_command(args: argparse.Namespace) -> int:
     """Run ``finetune-qa`` as parsed from the command line."""
-    if args.output.exists() and any(args.output.iterdir()):
-        raise SystemExit(f"--output {args.output} already exists and is not empty; pick a new one.")
+    prepare_output(args.output)  # before any training: a read-only parent must not waste it
     from bertedu.qa.finetune import get_qa_recipe
 
     flags = (

@@ -396,6 +396,16 @@ class StaticExplorer:
         self.refresh()
         return index
 
+    def widget(self, **options: Any):
+        """Jupyter widgets over this explorer (:class:`bertedu.viz.widget.AttentionWidget`).
+
+        Python reads and sets their state (``widget.layer = 1`` redraws); their text boxes
+        run the models in the kernel. ``options`` go to the widget (``dpi``).
+        """
+        from bertedu.viz.widget import AttentionWidget
+
+        return AttentionWidget(self, **options)
+
     def text_input(self):
         """ipywidgets boxes for a new sentence pair (they work only with a running kernel)."""
         import ipywidgets as w

@@ -95,12 +95,12 @@ def test_layout_check_flags_overflow_but_lets_tables_scroll(tmp_path):
     assert problems[0].startswith('cell 1, pre "xxx') and "wider than its box" in problems[0]
 
 
-def test_every_enforced_page_is_a_page_of_the_book():
-    """A typo in ENFORCED_PAGES would silently enforce nothing: each names a real source."""
+def test_every_unenforced_page_is_a_page_of_the_book():
+    """An exemption must name a real page (a stale one would hide nothing and mislead)."""
     check_layout = load_script("check_layout")
     repo = SCRIPTS.parent
     toc = (repo / "_toc.yml").read_text()
-    for page in check_layout.ENFORCED_PAGES:
+    for page in check_layout.UNENFORCED_PAGES:
         stem = page.removesuffix(".html")
         if stem == "index":
             continue  # the root page jupyter-book makes from the toc's root
@@ -123,12 +123,15 @@ def test_an_overflow_fails_the_check_only_on_an_enforced_page(tmp_path, monkeypa
     overflowing = f"""<html><body style="width: 1280px"><article class="bd-article"
         style="width: 600px"><div class="cell"><div class="cell_input"><pre
         style="overflow: auto">{"x" * 300}</pre></div></div></article></body></html>"""
-    enforced, draft = "notebooks/05_pretraining.html", "notebooks/99_draft.html"
-    assert enforced in check_layout.ENFORCED_PAGES and draft not in check_layout.ENFORCED_PAGES
+    # A page nobody listed anywhere (a new chapter) is enforced; only an exemption warns.
+    enforced, draft = "notebooks/98_new_chapter.html", "notebooks/99_draft.html"
+    monkeypatch.setattr(check_layout, "UNENFORCED_PAGES", (draft,))
+    assert check_layout.is_enforced(enforced) and not check_layout.is_enforced(draft)
+    assert check_layout.is_enforced(draft, enforce_all=True)
     for name in (enforced, draft):
         (html / name).write_text(overflowing)
     monkeypatch.setattr(check_layout, "HTML", html)
     assert check_layout.main([draft]) == 0
     assert "warn notebooks/99_draft.html: 1 overflowing" in capsys.readouterr().out
     assert check_layout.main([enforced]) == 1
-    assert "FAIL notebooks/05_pretraining.html: 1 overflowing" in capsys.readouterr().out
+    assert "FAIL notebooks/98_new_chapter.html: 1 overflowing" in capsys.readouterr().out

@@ -5,7 +5,10 @@
 
 When scripts/fetch_web_assets.sh could not vendor MathJax and the widget
 manager (no npm), the build uses a copy of _config.yml without the offline
-overrides, so the pages load those scripts from their CDNs instead.
+overrides, so the pages load those scripts from their CDNs instead. Before the
+build, scripts/export_onnx.py makes the browser copy of the shipped BERT-Tiny
+(book/static/bert-tiny/, about 11 MB, loaded only when a reader presses the
+button of chapter 8's explorer).
 """
 
 from __future__ import annotations
@@ -53,6 +56,12 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         command += ["--config", str(cdn_config(REPO / "_config.yml"))]
+    # Chapter 8's explorer runs the shipped BERT-Tiny in the page: its ONNX graph and
+    # vocabulary go into book/static/bert-tiny/ (skipped when up to date).
+    exported = subprocess.run([sys.executable, str(REPO / "scripts" / "export_onnx.py")], cwd=REPO)
+    if exported.returncode != 0:
+        print("Exporting BERT-Tiny for the browser failed (see above).", file=sys.stderr)
+        return exported.returncode
     # Start from an empty output folder so pages of removed files cannot linger.
     shutil.rmtree(REPO / "_build" / "html", ignore_errors=True)
     start = time.perf_counter()

@@ -9,6 +9,9 @@ Checks, page by page:
 - every attention explorer (bertedu.viz.static_explorer) redraws: moving each of
   its controls (layer, head, hide special tokens, each view, example, model) and
   hovering a token changes the picture (a screenshot of it), with no kernel;
+- an explorer with a text box (chapter 8: BERT-Tiny in the page) runs it offline:
+  typing a sentence with a [MASK] and pressing the button adds it as a new example,
+  draws it and shows a top 5 for the [MASK];
 - no uncaught JavaScript error;
 and that there is one page per notebook. It uses Debian's ``chromium`` (installed
 with apt-get when missing and running as root) driven by Playwright. Where
@@ -50,6 +53,8 @@ KNOWN_UPSTREAM_ERRORS = ("Identifier 'THEBE_JS_URL' has already been declared",)
 
 
 EXPLORER = ".bx"  # the root element of each attention explorer (bertedu/viz/assets/explorer.js)
+TYPED = "the capital of france is [MASK]."  # what the check types into a text box
+RUN_TIMEOUT_MS = 120_000  # the first press loads the runtime and the model (about 16 MB)
 
 
 def picture(explorer) -> str:
@@ -95,6 +100,39 @@ def explorer_moves(explorer) -> list[tuple[str, Callable[[], object]]]:
     ]
 
 
+def check_typed_sentence(explorer, name: str) -> list[str]:
+    """Type a sentence into the explorer's text box and press its button, as a reader would.
+
+    The model runs in the page (bertedu/viz/assets/browser_model.js); the run must add
+    the sentence as the last example, draw it, and list a top 5 for its [MASK].
+    """
+    examples = explorer.locator('[data-control="example"] option')
+    before = picture(explorer)
+    explorer.locator('[data-control="text_a"]').fill(TYPED)
+    explorer.locator('[data-control="text_b"]').fill("")
+    status = explorer.locator('[data-role="status"]')
+    status.evaluate("node => node.removeAttribute('data-state')")
+    explorer.locator('[data-control="run"]').click()
+    try:
+        explorer.locator('[data-role="status"][data-state]').wait_for(timeout=RUN_TIMEOUT_MS)
+    except Exception:  # Playwright's TimeoutError: a finding, not a crash
+        return [f"{name}: pressing the button gave no answer within {RUN_TIMEOUT_MS / 1000:.0f} s"]
+    if status.get_attribute("data-state") != "done":
+        return [f"{name}: typing a sentence and pressing the button failed: {status.inner_text()}"]
+    problems = []
+    last = examples.nth(examples.count() - 1).inner_text()
+    if last != TYPED:
+        problems.append(f"{name}: the typed sentence is not the last example (found {last!r})")
+    if not explorer.locator(".bx-figure svg, .bx-figure canvas").count():
+        problems.append(f"{name}: after pressing the button, no picture is drawn")
+    elif picture(explorer) == before:
+        problems.append(f"{name}: pressing the button left the picture unchanged")
+    fills = explorer.locator(".bx-fill").all_inner_texts()
+    if not fills or fills[0].count(",") != 4:
+        problems.append(f"{name}: no top 5 shown for the typed [MASK] (found {fills})")
+    return problems
+
+
 def check_explorer(explorer, name: str) -> list[str]:
     """Move every control of one explorer; each move must change the picture.
 
@@ -113,6 +151,8 @@ def check_explorer(explorer, name: str) -> list[str]:
             problems.append(f"{name}: after moving {label}, no picture is drawn")
         elif picture(explorer) == before:
             problems.append(f"{name}: moving {label} left the picture unchanged")
+    if explorer.locator('[data-control="run"]').count():
+        problems += check_typed_sentence(explorer, name)
     return problems
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from book_scripts import check_book
+from book_scripts import check_book, load_script
 
 from bertedu.viz.browser_model import MAX_POSITIONS, write_browser_assets
 from bertedu.viz.explorer import BERT_TINY, load_bert_tiny
@@ -310,3 +310,40 @@ def test_outside_the_built_book_the_button_says_why(browser, tmp_path):
     status = press(page, "hello")
     assert "part of the built book" in status
     page.close()
+
+
+def two_examples() -> list[ExplorerExample]:
+    """Two stored examples whose every layer and head differ (so each control redraws)."""
+    tokens = ["[CLS]", "hello", ",", "world", "[SEP]"]
+    examples = []
+    for seed, label in enumerate(("first", "second")):
+        logits = np.random.default_rng(seed).normal(scale=3.0, size=(2, 2, 5, 5))
+        weights = np.exp(logits)
+        examples.append(
+            ExplorerExample(label, tokens, tokens, weights / weights.sum(-1, keepdims=True))
+        )
+    return examples
+
+
+def test_the_book_check_types_a_sentence_and_presses_the_button(open_book_page):
+    page = open_book_page(explorer_html(two_examples()))
+    assert check_book.check_explorer(page.locator(".bx"), "explorer") == []
+    assert page.locator('[data-control="example"] option').count() == 3
+
+
+def test_the_book_check_reports_a_button_that_fails(open_book_page):
+    page = open_book_page(explorer_html(two_examples()))
+    page.route("**/vocab.js", lambda route: route.abort())  # as if the build left it out
+    problems = check_book.check_typed_sentence(page.locator(".bx"), "explorer")
+    assert len(problems) == 1 and "could not load" in problems[0] and "vocab.js" in problems[0]
+
+
+def test_export_script_skips_an_up_to_date_folder(tmp_path, capsys):
+    export_onnx = load_script("export_onnx")
+
+    assert export_onnx.main(["--output", str(tmp_path)]) == 0
+    made = {path.name: path.stat().st_mtime_ns for path in tmp_path.iterdir()}
+    assert set(made) == {"model.js", "vocab.js", "manifest.json"}
+    assert export_onnx.main(["--output", str(tmp_path)]) == 0
+    assert "up to date" in capsys.readouterr().out
+    assert made == {path.name: path.stat().st_mtime_ns for path in tmp_path.iterdir()}

@@ -188,7 +188,7 @@ def test_for_sentences_stores_what_attention_for_returns(models, tokenizer):
     assert explorer.examples["wide"][0].label == "The cat sat on the mat. | It slept."
     assert explorer.examples["wide"][0].note.startswith("Input truncated")
     assert explorer.examples["small"][1].attentions.shape == (2, 2, 5, 5)
-    assert "New sentences need a running kernel" in explorer.kernel_note
+    assert "With a running kernel (Jupyter), explorer.widget()" in explorer.kernel_note
 
 
 def test_a_new_pair_is_added_for_every_model_and_redrawn_in_place(models, monkeypatch):

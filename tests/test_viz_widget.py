@@ -70,7 +70,7 @@ def test_setting_a_property_moves_the_control_and_redraws(widget):
         assert png(widget) not in pictures, name  # a new picture each time
         pictures.add(png(widget))
     assert widget._layer.value == 0 and widget.draws == 5
-    assert widget.explorer.state["view"] == "model"  # the page explorer follows
+    assert widget.explorer.state["view"] == "head"  # the page explorer keeps its own state
     with pytest.raises(ValueError, match="Unknown view"):
         widget.view = "sideways"
 

@@ -43,6 +43,9 @@ OUTPUTS = ("mlm_logits", "nsp_logits", "attentions")
 MODEL_SCRIPT, MODEL_KEY = "model.js", "bert-tiny.onnx.gz"
 VOCAB_SCRIPT, VOCAB_KEY = "vocab.js", "vocab.txt.gz"
 MANIFEST = "manifest.json"
+#: onnxruntime-web's files under ``_static/vendor/ort/`` (scripts/fetch_web_assets.sh
+#: writes them; explorer.js's browser_model.js loads them, in this order).
+RUNTIME_FILES = ("ort.wasm.min.js", "ort-glue.js", "ort-wasm.js")
 
 
 class PretrainingOutputs(nn.Module):

@@ -238,15 +238,20 @@ class StaticExplorer:
 
         per_pair = [compute(a, b) for a, b in pairs]
         examples = {name: [computed[name] for computed in per_pair] for name in loaded}
-        state.setdefault(
-            "kernel_note",
-            STATIC_NOTE + " New sentences need a running kernel (Jupyter): "
-            "explorer.add_pair(text) adds one, explorer.text_input() gives boxes to type in.",
-        )
-        state.setdefault("title", "Attention explorer")
         from bertedu.viz.explorer import BERT_TINY
 
         browser = BERT_TINY if in_browser and BERT_TINY in loaded else None
+        in_page = (
+            f" In the built book, the box above runs {BERT_TINY} on your own sentences."
+            if browser
+            else ""
+        )
+        state.setdefault(
+            "kernel_note",
+            STATIC_NOTE + in_page + " With a running kernel (Jupyter), explorer.widget() gives "
+            "widgets that run every model in Python; explorer.add_pair(text) adds an example.",
+        )
+        state.setdefault("title", "Attention explorer")
         return cls(examples, add_example=compute, browser_model=browser, **state)
 
     # ----- state and stored data --------------------------------------------------------------

@@ -43,9 +43,10 @@ class AttentionWidget:
 
     ``explorer`` is a :class:`~bertedu.viz.static_explorer.StaticExplorer` of
     self-attention maps (``for_sentences``); its state (model, example, layer, head,
-    view, hide_special) is the widget's opening state, and the two stay in step:
-    :meth:`add_pair` adds the new example to both. Every control is also a property:
-    reading it gives the control's value, setting it moves the control and redraws.
+    view, hide_special) is the widget's opening state (the widget never changes the
+    explorer's), and :meth:`add_pair` adds the new example to both. Every control is also
+    a property: reading it gives the control's value, setting it moves the control and
+    redraws.
     """
 
     def __init__(self, explorer: StaticExplorer, *, dpi: int = 80) -> None:
@@ -190,7 +191,7 @@ class AttentionWidget:
 
     def figure(self):
         """The matplotlib figure of the current state (what :meth:`redraw` shows)."""
-        state = self.explorer.select(**self.state)  # clamps as the page does
+        state = self.state  # the sliders' ranges keep layer and head in the model's
         item = self.explorer.examples[state["model"]][state["example"]]
         maps, tokens = self.explorer.stored(state["model"], state["example"]), item.queries
         if state["hide_special"]:

@@ -40,6 +40,23 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 FORMAT = "bertedu-synthetic-teacher-1"
 QG_RECIPE_FIELDS = ("max_length", "max_target_length", "epochs", "lr")
+#: The options that decide what the build makes (the card's rebuild command repeats them).
+REBUILD_ARGS = (
+    "encoder",
+    "seed",
+    "limit",
+    "train_limit",
+    "teacher_epochs",
+    "qg_epochs",
+    "qg_lr",
+    "cloze_per_passage",
+    "cloze_passages",
+    "candidates_per_passage",
+    "generate_passages",
+    "shard_size",
+    "batch_size",
+    "top_k",
+)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -52,6 +69,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--limit", type=int, help="use only the first N passages (a tiny run)")
     parser.add_argument("--encoder", default="minilm", help="teacher and generator encoder")
     parser.add_argument("--cloze-per-passage", type=int, default=2)
+    parser.add_argument("--cloze-passages", type=int, help="passages to make cloze for (all)")
     parser.add_argument("--generate-passages", type=int, help="passages to generate for (all)")
     parser.add_argument("--candidates-per-passage", type=int, default=3)
     parser.add_argument("--shard-size", type=int, default=100, help="passages per shard")
@@ -389,7 +407,8 @@ def generated_shard(args, passages, teacher, recipe, qg, qg_recipe, tokenizer) -
 def shard_plan(args, passages: list) -> list[tuple[str, int, list]]:
     """``(kind, number, passages)`` of every shard, cloze shards first."""
     size = args.shard_size
-    plan = [("cloze", i // size, passages[i : i + size]) for i in range(0, len(passages), size)]
+    cloze = passages[: args.cloze_passages] if args.cloze_passages else passages
+    plan = [("cloze", i // size, cloze[i : i + size]) for i in range(0, len(cloze), size)]
     generate = passages[: args.generate_passages] if args.generate_passages else passages
     plan += [
         ("generated", i // size, generate[i : i + size]) for i in range(0, len(generate), size)
@@ -635,8 +654,7 @@ def card(stats, kept, rejected, teacher_info, qg_info, output_dir: Path) -> str:
         + " ".join(
             f"--{k.replace('_', '-')} {v}"
             for k, v in stats["args"].items()
-            if k in ("cloze_per_passage", "generate_passages", "candidates_per_passage", "seed")
-            and v is not None
+            if k in REBUILD_ARGS and v is not None
         ),
         "",
         f"Seconds on {stats['threads']} thread(s): "

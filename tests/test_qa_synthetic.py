@@ -150,6 +150,35 @@ def test_window_soft_logits_map_characters_onto_a_students_window(tokenizer):
     assert seen == 5  # each stored start lands in exactly one window... or more (overlap)
 
 
+def test_teacher_pass_and_generation_return_outputs_in_the_inputs_order(tokenizer):
+    # Both sort their inputs by length for batching; the outputs must come back in order.
+    from bertedu.model import BertConfig, BertModel
+    from bertedu.qa.command import build_model
+    from bertedu.qa.question_generation import generate_questions
+    from bertedu.qa.roundtrip import teacher_pass
+
+    torch.manual_seed(0)
+    config = BertConfig.tiny(
+        hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64
+    )
+    reader = build_model("extractive", BertModel(config)).eval()
+    sentences = PASSAGE.split(". ")
+    examples = [
+        QAExample(f"q{i}", "when did teaching start?", ". ".join(sentences[: i + 1]), ())
+        for i in range(len(sentences))
+    ][::-1]  # longest first: the sorted order is the reverse
+    together = teacher_pass(reader, examples, tokenizer, 64, 16, top_k=3, batch_size=2)
+    alone = [teacher_pass(reader, [e], tokenizer, 64, 16, top_k=3)[0] for e in examples]
+    assert [(o.answer, o.answer_start) for o in together] == [
+        (o.answer, o.answer_start) for o in alone
+    ]
+    assert [[c for c, _ in o.start] for o in together] == [[c for c, _ in o.start] for o in alone]
+    writer = build_model("generative", BertModel(config)).eval()
+    inputs = [QAExample(e.id, "1096", e.context, ()) for e in examples]
+    written = generate_questions(writer, inputs, tokenizer, 64, 6, batch_size=1)
+    assert written == [generate_questions(writer, [x], tokenizer, 64, 6)[0] for x in inputs]
+
+
 def test_teacher_output_json_round_trip():
     output = TeacherOutput("1096", 120, ((120, 7.123), (5, 1.0)), ((124, 6.5),))
     again = TeacherOutput.from_json(json.loads(json.dumps(output.to_json())))

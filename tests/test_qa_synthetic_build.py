@@ -92,6 +92,9 @@ def test_build_writes_squad_soft_labels_and_a_card(first_build):
     assert not {e.title for e in examples} & {e.title for e in dev}
     card = (out / "SYNTHETIC_CARD.md").read_text()
     assert "CC BY-SA 4.0" in card and "## Counts after each filter" in card
+    rebuild = next(line for line in card.splitlines() if "build_synthetic_qa.py --work" in line)
+    for option in ("--teacher-epochs 1.0", "--qg-epochs 1.0", "--candidates-per-passage 2"):
+        assert option in rebuild  # what decides the content is in the card's command
     stats = json.loads((first_build / "work" / "stats.json").read_text())
     assert stats["cloze"]["passages"] == 6 and stats["generated"]["passages"] == 6
     assert stats["generated"]["candidates"] == sum(

@@ -67,13 +67,23 @@ def generate_questions(
     max_new_tokens: int = 32,
     batch_size: int = 32,
 ) -> list[str]:
-    """A question for every input of :func:`qg_example`, by batched greedy decoding."""
+    """A question for every input of :func:`qg_example`, by batched greedy decoding.
+
+    The inputs are decoded in order of their source's length (a batch is cut to its
+    longest row, so similar lengths waste less on padding); the questions come back in
+    the inputs' order.
+    """
+    order = sorted(range(len(inputs)), key=lambda i: (len(inputs[i].context), i))
     features = prepare_seq2seq_features(
-        list(inputs), tokenizer, max_length, max_new_tokens, with_labels=False
+        [inputs[i] for i in order], tokenizer, max_length, max_new_tokens, with_labels=False
     )
-    return generate_answers(
+    written = generate_answers(
         model, features, tokenizer, "greedy", max_new_tokens=max_new_tokens, batch_size=batch_size
     )
+    questions = [""] * len(inputs)
+    for position, i in enumerate(order):
+        questions[i] = written[position]
+    return questions
 
 
 def reject_reason(question: str, answer: str) -> str | None:

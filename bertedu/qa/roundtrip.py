@@ -109,7 +109,23 @@ def teacher_pass(
     top_k: int = DEFAULT_TOP_K,
     batch_size: int = 32,
 ) -> list[TeacherOutput]:
-    """The extractive ``model``'s answer and top-``k`` passage logits for every example."""
+    """The extractive ``model``'s answer and top-``k`` passage logits for every example.
+
+    The examples are read in order of their passage's length (less padding per batch);
+    the outputs come back in the examples' order.
+    """
+    order = sorted(range(len(examples)), key=lambda i: (len(examples[i].context), i))
+    outputs = _teacher_pass(
+        [examples[i] for i in order], model, tokenizer, max_length, stride, top_k, batch_size
+    )
+    back: list[TeacherOutput | None] = [None] * len(examples)
+    for position, i in enumerate(order):
+        back[i] = outputs[position]
+    return back
+
+
+def _teacher_pass(examples, model, tokenizer, max_length, stride, top_k, batch_size):
+    """:func:`teacher_pass` on examples in the order given."""
     features = prepare_features(list(examples), tokenizer, max_length, stride, with_labels=False)
     start_logits, end_logits = predict_logits(model, features, batch_size)
     _, nbest = postprocess_predictions(features, start_logits, end_logits)

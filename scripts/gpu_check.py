@@ -10,6 +10,17 @@ output folder, next to the executed notebooks.
 
 ``--dry-run`` checks the script itself on a machine without a GPU: the smoke
 profile on the CPU, memory reported as not measured.
+
+For a short lease on a GPU machine without network (``scripts/gpu_check_lent.sh``):
+``--hub-rows N`` writes local copies of the Hub datasets the gpu profile reads, in
+their exact schemas (``tests/hub_datasets.py``, N rows), and each notebook's kernel
+reads those (``scripts/gpu_check_kernel.py``); ``--max-pretrain-steps`` caps the
+pretraining updates; ``--jobs`` runs several notebooks at once (their times then
+overlap, and nvidia-smi's memory is the whole GPU's: ``torch_peak_allocated_mib`` is
+each notebook's own); ``--benchmark`` times the pretraining step, ours against
+transformers', in fp32 and bf16 (``benchmarks/pretrain_throughput.py``) before the
+notebooks, alone on the GPU; ``--copy-summary DIR`` copies the summary there after
+every notebook, so a run stopped early still leaves what it finished.
 """
 
 from __future__ import annotations
@@ -17,15 +28,38 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
+KERNEL_MODULE = "gpu_check_kernel"  # scripts/gpu_check_kernel.py, run inside each kernel
+
+
+def with_kernel_cells(notebook: Any) -> Any:
+    """``notebook`` with a first cell that runs :func:`gpu_check_kernel.setup` and a last one
+    that runs :func:`gpu_check_kernel.report` (both tagged ``gpu-check``)."""
+    import nbformat
+
+    scripts = str(Path(__file__).resolve().parent)
+    first = (
+        f"import sys\nsys.path.insert(0, {scripts!r})\nimport {KERNEL_MODULE}\n"
+        f"sys.path.remove({scripts!r})\n{KERNEL_MODULE}.setup()"
+    )
+    cells = [nbformat.v4.new_code_cell(first), *notebook.cells]
+    cells.append(nbformat.v4.new_code_cell(f"{KERNEL_MODULE}.report()"))
+    for cell in (cells[0], cells[-1]):
+        cell.metadata["tags"] = ["gpu-check"]
+    notebook.cells = cells
+    return notebook
 
 
 def execute_one(source: Path, target: Path, cell_timeout: int) -> None:
@@ -34,7 +68,7 @@ def execute_one(source: Path, target: Path, cell_timeout: int) -> None:
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
-    notebook = nbformat.read(source, as_version=4)
+    notebook = with_kernel_cells(nbformat.read(source, as_version=4))
     client = NotebookClient(
         notebook,
         timeout=cell_timeout,
@@ -100,6 +134,8 @@ def glued_values(path: Path) -> dict[str, object]:
             name, prefix = record["name"], record.get("mime_prefix", "")
             text = output.get("data", {}).get(prefix + "text/plain", "")
             text = "".join(text) if isinstance(text, list) else text
+            numpy_scalar = re.fullmatch(r"np\.(?:float|int)\d+\((.*)\)", text)  # numpy 2's repr
+            text = numpy_scalar.group(1) if numpy_scalar else text
             try:
                 values[name] = float(text)
             except ValueError:
@@ -119,15 +155,26 @@ def error_line(path: Path) -> str | None:
     return None
 
 
+def kernel_report(path: Path) -> dict[str, Any]:
+    """What the notebook's last cell wrote (``gpu_check_kernel.report``); empty if it never ran."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
 def run_notebook(source: Path, out_dir: Path, *, limit_s: int, cell_timeout: int) -> dict:
     """Execute one notebook in a child process under ``limit_s``; its summary row."""
     target = out_dir / source.name
+    report = out_dir / f"{source.stem}.kernel.json"
+    report.unlink(missing_ok=True)
     command = [sys.executable, __file__, "--execute-one", str(source), str(target)]
     command += ["--cell-timeout", str(cell_timeout)]
+    env = os.environ | {"BERTEDU_GPU_CHECK_REPORT": str(report)}
     start = time.perf_counter()
     with GpuMemorySampler() as memory:
         child = subprocess.Popen(command, start_new_session=True, stdout=subprocess.PIPE,
-                                 stderr=subprocess.STDOUT, text=True)  # fmt: skip
+                                 stderr=subprocess.STDOUT, text=True, env=env)  # fmt: skip
         try:
             log, _ = child.communicate(timeout=limit_s)
             status = "ok" if child.returncode == 0 else "error"
@@ -136,36 +183,164 @@ def run_notebook(source: Path, out_dir: Path, *, limit_s: int, cell_timeout: int
             log, _ = child.communicate()
             status = "timeout"
     (out_dir / f"{source.stem}.log").write_text(log or "", encoding="utf-8")
+    facts = kernel_report(report)
     return {
         "notebook": source.name,
         "status": status,
         "seconds": round(time.perf_counter() - start, 1),
         "peak_gpu_memory_mib": memory.peak_mib,
-        "error": error_line(target) if status == "error" else None,
+        "torch_peak_allocated_mib": facts.get("torch_peak_allocated_mib"),
+        "kernel_gpu": facts.get("gpu"),
+        "hub_calls": facts.get("hub_calls", []),
+        "capped_pretraining_runs": facts.get("capped_pretraining_runs", []),
+        "error": None if status in ("ok", "timeout") else error_line(target) or last_lines(log),
         "scores": glued_values(target),
     }
 
 
+def last_lines(log: str | None, count: int = 3) -> str | None:
+    """The end of a child's output (why a notebook that stored no error output failed)."""
+    lines = [line for line in (log or "").splitlines() if line.strip()]
+    return " | ".join(lines[-count:]) or None
+
+
+def run_benchmark(out_dir: Path, *, dry_run: bool, limit_s: int) -> dict[str, Any]:
+    """The pretraining step benchmark (ours vs transformers, fp32 and bf16): its summary part.
+
+    On the GPU: BERT-Tiny at the gpu recipe's batch (256 x 128) and BERT-base (64 x 128);
+    in a dry run a tiny CPU version that only checks the path.
+    """
+    output = out_dir / "benchmark.json"
+    script = REPO / "benchmarks" / "pretrain_throughput.py"
+    if dry_run:
+        shape = ["--device", "cpu", "--model", "tiny", "--batch", "4", "--seq", "32"]
+        shape += ["--repeats", "2", "--threads", "1"]
+        runs = [shape]
+    else:
+        runs = [
+            ["--device", "cuda", "--model", "tiny", "--batch", "256", "--seq", "128"],
+            ["--device", "cuda", "--model", "base", "--batch", "64", "--seq", "128"],
+        ]
+    records, logs, status = [], [], "ok"
+    start = time.perf_counter()
+    for number, arguments in enumerate(runs):
+        part = out_dir / f"benchmark-{number}.json"
+        command = [sys.executable, str(script), *arguments, "--precision", "fp32", "bf16"]
+        command += ["--output", str(part)]
+        left = limit_s - (time.perf_counter() - start)
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, timeout=max(left, 1))
+        except subprocess.TimeoutExpired as stopped:
+            logs.append(str(stopped.stdout or ""))
+            status = "timeout"
+            break
+        logs.append(done.stdout + done.stderr)
+        if done.returncode != 0:
+            status = "error"
+            break
+        data = json.loads(part.read_text(encoding="utf-8"))
+        records += data.get("runs", [data])
+    output.write_text(json.dumps({"runs": records}, indent=1) + "\n", encoding="utf-8")
+    (out_dir / "benchmark.log").write_text("\n".join(logs), encoding="utf-8")
+    return {
+        "status": status,
+        "seconds": round(time.perf_counter() - start, 1),
+        "error": last_lines(logs[-1] if logs else None) if status != "ok" else None,
+        "runs": [benchmark_row(record) for record in records],
+    }
+
+
+def benchmark_row(record: dict[str, Any]) -> dict[str, Any]:
+    """One benchmark run, with self-explanatory keys, for summary.json."""
+    ours, theirs = record["results"]["bertedu"], record["results"]["transformers (sdpa)"]
+    shape = record["model"]
+    return {
+        "model": f"{record.get('model_name', '?')} ({shape['layers']} layers, hidden "
+        f"{shape['hidden']}, {shape['heads']} heads)",
+        "batch_x_seq": f"{record['batch']} x {record['seq']}",
+        "masked_predictions_per_step": record["predictions_per_step"],
+        "precision": record["precision"],
+        "device": record["device"],
+        "bertedu_tokens_per_s": round(ours["tokens_per_s"]),
+        "transformers_tokens_per_s": round(theirs["tokens_per_s"]),
+        "bertedu_ms_per_step": round(ours["seconds_per_step"] * 1e3, 2),
+        "transformers_ms_per_step": round(theirs["seconds_per_step"] * 1e3, 2),
+        "speedup_bertedu_over_transformers": round(record["speedup"], 3),
+        "mfu_reference": f"{record['matmul_peak_dtype']} matmul peak measured in the same run",
+        "matmul_peak_tflops": round(record["matmul_peak_gflops"] / 1e3, 1),
+        "fp32_matmul_peak_tflops": round(record["fp32_matmul_peak_gflops"] / 1e3, 1),
+        "bertedu_mfu": round(ours["mfu"], 4),
+        "transformers_mfu": round(theirs["mfu"], 4),
+        "repeats_median_of": record["repeats"],
+    }
+
+
 def markdown(summary: dict) -> str:
-    """The summary as a Markdown table (what to paste into an issue or a note)."""
+    """The summary as Markdown tables (what to paste into an issue or a note).
+
+    HTML comments mark the notebook table and the benchmark table, so a page can include
+    one of them (MyST's ``include`` with ``start-after``/``end-before``).
+    """
     lines = [
         f"# gpu_check: profile {summary['profile']}, {summary['device']}",
         "",
         f"{summary['started']}, commit {summary['commit']}, limit {summary['limit_s']} s a "
-        "notebook",
+        f"notebook, {summary['jobs']} at a time",
+    ]
+    lines += [f"- {note}" for note in summary.get("notes", [])]
+    lines += [
         "",
-        "| notebook | status | time (s) | peak GPU memory (MiB) | scores |",
-        "|---|---|---:|---:|---|",
+        "<!-- notebooks start -->",
+        "| notebook | status | time (s) | torch peak memory (MiB) | GPU memory in use (MiB) |",
+        "|---|---|---:|---:|---:|",
     ]
     for row in summary["notebooks"]:
         memory = row["peak_gpu_memory_mib"]
         memory = "not measured" if memory is None else memory
+        torch_peak = row.get("torch_peak_allocated_mib")
+        torch_peak = "not measured" if torch_peak is None else torch_peak
+        status = row["status"] + (f" ({row['error']})" if row["error"] else "")
+        cells = [row["notebook"], status, row["seconds"], torch_peak, memory]
+        lines.append("| " + " | ".join(str(cell) for cell in cells) + " |")
+    lines += ["<!-- notebooks end -->"]
+    bench = summary.get("step_benchmark")
+    if bench:
+        lines += [
+            "",
+            f"## Pretraining step, bertedu vs transformers' BertForPreTraining ({bench['status']}"
+            + (f": {bench['error']}" if bench.get("error") else "")
+            + f", {bench['seconds']} s)",
+            "",
+            "<!-- benchmark start -->",
+            "| model | batch x length | precision | bertedu tokens/s | transformers tokens/s | "
+            "ratio | bertedu MFU | transformers MFU | MFU's peak (TFLOP/s) |",
+            "|---|---|---|---:|---:|---:|---:|---:|---:|",
+        ]
+        for run in bench["runs"]:
+            lines.append(
+                f"| {run['model']} | {run['batch_x_seq']} | {run['precision']} | "
+                f"{run['bertedu_tokens_per_s']:,} | {run['transformers_tokens_per_s']:,} | "
+                f"{run['speedup_bertedu_over_transformers']:.2f}x | {run['bertedu_mfu']:.1%} | "
+                f"{run['transformers_mfu']:.1%} | {run['matmul_peak_tflops']} |"
+            )
+        lines += ["<!-- benchmark end -->"]
+    lines += ["", "## Glued values", ""]
+    for row in summary["notebooks"]:
         scores = ", ".join(
             f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in row["scores"].items()
         )
-        status = row["status"] + (f" ({row['error']})" if row["error"] else "")
-        lines.append(f"| {row['notebook']} | {status} | {row['seconds']} | {memory} | {scores} |")
+        lines.append(f"- {row['notebook']}: {scores or 'none'}")
     return "\n".join(lines) + "\n"
+
+
+def write_summary(summary: dict, out_dir: Path, copy_to: Path | None) -> None:
+    """``summary.json`` and ``summary.md`` in ``out_dir`` (and ``copy_to``), rows by name."""
+    summary = summary | {"notebooks": sorted(summary["notebooks"], key=lambda r: r["notebook"])}
+    for folder in (out_dir, copy_to):
+        if folder is not None:
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+            (folder / "summary.md").write_text(markdown(summary))
 
 
 def device_line() -> str:
@@ -185,44 +360,105 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=3600, help="seconds allowed per notebook")
     parser.add_argument("--cell-timeout", type=int, default=3600, help="seconds allowed per cell")
     parser.add_argument("--dry-run", action="store_true", help="smoke profile on the CPU")
+    parser.add_argument(
+        "--rehearse", action="store_true", help="the gpu profile's code on the CPU (see the kernel)"
+    )
+    parser.add_argument("--jobs", type=int, default=1, help="notebooks run at once")
+    parser.add_argument(
+        "--hub-rows", type=int, help="read local copies of the Hub datasets, this many rows"
+    )
+    parser.add_argument("--max-pretrain-steps", type=int, help="cap on pretraining updates")
+    parser.add_argument("--benchmark", action="store_true", help="then time the step benchmark")
+    parser.add_argument("--benchmark-limit", type=int, default=240, help="its seconds at most")
+    parser.add_argument("--copy-summary", type=Path, help="also keep the summary in this folder")
+    parser.add_argument("--note", action="append", default=[], help="a line for the summary")
     parser.add_argument("--execute-one", nargs=2, type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.execute_one:
         execute_one(*args.execute_one, cell_timeout=args.cell_timeout)
         return 0
+    if args.jobs < 1:
+        parser.error("--jobs must be at least 1")
 
     profile = "smoke" if args.dry_run else "gpu"
     os.environ["BERTEDU_PROFILE"] = profile  # inherited by every kernel
     os.environ.setdefault("TQDM_DISABLE", "1")
-    if args.dry_run:
+    if args.dry_run or args.rehearse:
         os.environ["CUDA_VISIBLE_DEVICES"] = ""
+    if args.rehearse:
+        os.environ["BERTEDU_GPU_CHECK_REHEARSE"] = "1"
+        profile = "gpu (rehearsed on the CPU)"
     device = device_line()
-    if not args.dry_run and device == "CPU only":
+    if not (args.dry_run or args.rehearse) and device == "CPU only":
         print("gpu_check: torch sees no GPU. Install a CUDA build of torch (book/setup.md, "
               "'On a GPU'), or check the script with --dry-run.", file=sys.stderr)  # fmt: skip
         return 2
     notebooks = args.notebooks or sorted((REPO / "notebooks").glob("*.ipynb"))
     args.output.mkdir(parents=True, exist_ok=True)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
-                            capture_output=True, text=True).stdout.strip()  # fmt: skip
+    commit = os.environ.get("GPU_CHECK_COMMIT") or source_commit()
     summary = {
         "profile": profile,
         "device": device,
-        "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "commit": commit or None,
         "limit_s": args.limit,
+        "jobs": args.jobs,
+        "hub_rows": args.hub_rows,
+        "max_pretrain_steps": args.max_pretrain_steps,
+        "notes": args.note,
         "notebooks": [],
     }
-    for path in notebooks:
+    if args.hub_rows:
+        hub = Path(tempfile.mkdtemp(prefix="gpu-check-hub-"))
+        write_local_hub(hub, args.hub_rows)
+        os.environ["BERTEDU_GPU_CHECK_HUB"] = str(hub)
+    if args.max_pretrain_steps:
+        os.environ["BERTEDU_GPU_CHECK_MAX_STEPS"] = str(args.max_pretrain_steps)
+    if args.benchmark:  # first, alone on the GPU, so its timings share it with nothing
+        print("gpu_check: pretraining step benchmark ...", flush=True)
+        summary["step_benchmark"] = run_benchmark(
+            args.output, dry_run=args.dry_run or args.rehearse, limit_s=args.benchmark_limit
+        )
+        write_summary(summary, args.output, args.copy_summary)
+    lock = threading.Lock()
+
+    def run(path: Path) -> None:
         print(f"gpu_check: {path.name} ...", flush=True)
         row = run_notebook(path.resolve(), args.output, limit_s=args.limit,
                            cell_timeout=args.cell_timeout)  # fmt: skip
-        print(f"  {row['status']} in {row['seconds']} s, GPU memory {row['peak_gpu_memory_mib']}")
-        summary["notebooks"].append(row)
-    (args.output / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
-    (args.output / "summary.md").write_text(markdown(summary))
+        print(f"  {path.name}: {row['status']} in {row['seconds']} s, torch peak "
+              f"{row['torch_peak_allocated_mib']} MiB", flush=True)  # fmt: skip
+        with lock:
+            summary["notebooks"].append(row)
+            write_summary(summary, args.output, args.copy_summary)
+
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        list(pool.map(run, notebooks))  # in the order given: put the longest first
+    write_summary(summary, args.output, args.copy_summary)
     print(markdown(summary))
-    return 0 if all(row["status"] == "ok" for row in summary["notebooks"]) else 1
+    passed = all(row["status"] == "ok" for row in summary["notebooks"])
+    return 0 if passed and summary.get("step_benchmark", {}).get("status", "ok") == "ok" else 1
+
+
+def source_commit() -> str | None:
+    """This checkout's short commit; None where there is no git (a copy sent to a GPU machine:
+    ``GPU_CHECK_COMMIT`` names it there)."""
+    try:
+        done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
+                              capture_output=True, text=True, timeout=10)  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() or None
+
+
+def write_local_hub(root: Path, rows: int) -> None:
+    """Local copies of the gpu profile's Hub datasets under ``root`` (``tests/hub_datasets.py``)."""
+    sys.path.insert(0, str(REPO / "tests"))
+    try:
+        import hub_datasets
+    finally:
+        sys.path.remove(str(REPO / "tests"))
+    hub_datasets.write_local_hub(root, rows)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,10 @@ Hub's Parquet files declare, to local Parquet files, and makes
 ``datasets.load_dataset`` read those for exactly these names (any other name
 fails loudly). Split strings such as ``train[:100000]`` go through ``datasets``'
 own slicing, as they would on the Hub.
+
+``scripts/gpu_check.py`` uses the same builders with more rows (``rows``) for the
+notebooks it runs on a GPU machine without network: :func:`write_local_hub` writes
+the files once, and :func:`use_local_hub` makes a notebook's kernel read them.
 """
 
 from __future__ import annotations
@@ -52,6 +56,8 @@ def _leads(count: int) -> list[dict]:
     """``count`` Wikipedia leads from the embedded corpus (real prose for realistic rows)."""
     with embedded_wikipedia_path().open(encoding="utf-8") as file:
         records = list(json.load(file).values())
+    if not 1 <= count <= len(records):
+        raise ValueError(f"count must be between 1 and {len(records)} leads, got {count}")
     step = len(records) // count
     return [records[index * step] for index in range(count)]
 
@@ -112,27 +118,39 @@ def ms_marco_rows(count: int = 24) -> list[dict]:
     return rows
 
 
-def write_local_hub(root: Path) -> dict[tuple[str, str, str], Path]:
-    """Parquet files in the Hub's layout under ``root``: ``(name, config, split) -> file``."""
+def write_local_hub(root: Path, rows: int | None = None) -> dict[tuple[str, str, str], Path]:
+    """Parquet files in the Hub's layout under ``root``: ``(name, config, split) -> file``.
+
+    ``rows``: None gives the CI tests' few rows (40 WikiText-103 articles, 24 training
+    questions of each QA set); a number gives that many WikiText-103 articles and training
+    questions of SQuAD and MS MARCO, and a third (SQuAD) or half (MS MARCO, WikiText-2) as
+    many in the other splits.
+    """
+    sizes = (40, 20, 24, 8, 24, 12) if rows is None else (
+        rows, max(2, rows // 2), rows, max(2, rows // 3), rows, max(2, rows // 2)
+    )  # fmt: skip
     tables = {
         ("Salesforce/wikitext", "wikitext-103-raw-v1", "train"): (
-            [{"text": line} for line in wikitext_lines()],
+            [{"text": line} for line in wikitext_lines(sizes[0])],
             WIKITEXT_FEATURES,
         ),
         ("Salesforce/wikitext", "wikitext-2-raw-v1", "train"): (
-            [{"text": line} for line in wikitext_lines(20)],
+            [{"text": line} for line in wikitext_lines(sizes[1])],
             WIKITEXT_FEATURES,
         ),
-        ("rajpurkar/squad", "plain_text", "train"): (squad_rows(24), SQUAD_FEATURES),
-        ("rajpurkar/squad", "plain_text", "validation"): (squad_rows(8), SQUAD_FEATURES),
-        ("microsoft/ms_marco", "v2.1", "train"): (ms_marco_rows(24), MS_MARCO_FEATURES),
-        ("microsoft/ms_marco", "v2.1", "validation"): (ms_marco_rows(12), MS_MARCO_FEATURES),
+        ("rajpurkar/squad", "plain_text", "train"): (squad_rows(sizes[2]), SQUAD_FEATURES),
+        ("rajpurkar/squad", "plain_text", "validation"): (squad_rows(sizes[3]), SQUAD_FEATURES),
+        ("microsoft/ms_marco", "v2.1", "train"): (ms_marco_rows(sizes[4]), MS_MARCO_FEATURES),
+        ("microsoft/ms_marco", "v2.1", "validation"): (
+            ms_marco_rows(sizes[5]),
+            MS_MARCO_FEATURES,
+        ),
     }
     files = {}
-    for (name, config, split), (rows, features) in tables.items():
+    for (name, config, split), (table, features) in tables.items():
         path = root / name / config / f"{split}-00000-of-00001.parquet"
         path.parent.mkdir(parents=True, exist_ok=True)
-        Dataset.from_list(rows, features).to_parquet(str(path))
+        Dataset.from_list(table, features).to_parquet(str(path))
         files[(name, config, split)] = path
     return files
 
@@ -140,11 +158,13 @@ def write_local_hub(root: Path) -> dict[tuple[str, str, str], Path]:
 DEFAULT_CONFIGS = {"rajpurkar/squad": "plain_text", "Salesforce/wikitext": None}
 
 
-def install(monkeypatch, root: Path) -> list[tuple[str, str | None, str]]:
-    """Make ``datasets.load_dataset`` read the local copies; returns the list of calls made."""
-    files = write_local_hub(root)
+def local_load_dataset(files: dict[tuple[str, str, str], Path], cache_dir: Path, calls: list):
+    """A ``datasets.load_dataset`` that reads ``files`` for exactly their Hub names.
+
+    Every call is appended to ``calls``; any other name raises. Split slices such as
+    ``train[:100]`` go through ``datasets``' own slicing.
+    """
     real_load_dataset = datasets.load_dataset
-    calls = []
 
     def load_dataset(name, config=None, *, split):
         calls.append((name, config, split))
@@ -154,8 +174,32 @@ def install(monkeypatch, root: Path) -> list[tuple[str, str | None, str]]:
             raise AssertionError(f"unexpected Hub dataset {key}; local copies: {sorted(files)}")
         sliced = split.replace(base_split, "train", 1)  # one local file is one "train" split
         return real_load_dataset(
-            "parquet", data_files={"train": str(files[key])}, split=sliced, cache_dir=str(root)
+            "parquet", data_files={"train": str(files[key])}, split=sliced, cache_dir=str(cache_dir)
         )
 
-    monkeypatch.setattr(datasets, "load_dataset", load_dataset)
+    return load_dataset
+
+
+def install(monkeypatch, root: Path) -> list[tuple[str, str | None, str]]:
+    """Make ``datasets.load_dataset`` read the local copies; returns the list of calls made."""
+    files = write_local_hub(root)
+    calls = []
+    monkeypatch.setattr(datasets, "load_dataset", local_load_dataset(files, root, calls))
+    return calls
+
+
+def use_local_hub(root: Path, cache_dir: Path) -> list[tuple[str, str | None, str]]:
+    """Outside pytest (a notebook's kernel): read the files :func:`write_local_hub` wrote.
+
+    ``datasets.load_dataset`` is replaced for the rest of the process; the list records
+    every call. Fails if ``root`` holds no local copies.
+    """
+    files = {}
+    for path in Path(root).glob("*/*/*/*-00000-of-00001.parquet"):
+        name = f"{path.parents[2].name}/{path.parents[1].name}"  # owner/dataset
+        files[(name, path.parent.name, path.name.split("-")[0])] = path
+    if not files:
+        raise FileNotFoundError(f"{root} holds no local Hub copies; write them first")
+    calls = []
+    datasets.load_dataset = local_load_dataset(files, cache_dir, calls)
     return calls

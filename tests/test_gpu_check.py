@@ -1,15 +1,22 @@
-"""scripts/gpu_check.sh, dry-run mode (no GPU here): limits, errors, glued scores, summaries."""
+"""scripts/gpu_check.sh, dry-run mode (no GPU here): limits, errors, glued scores, summaries; the
+local Hub copies, step cap and gpu-profile rehearsal its kernels use; the step benchmark's path."""
 
 from __future__ import annotations
 
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+import gpu_check_kernel  # noqa: E402
+
+sys.path.remove(str(ROOT / "scripts"))
 
 
 def notebook(path: Path, *cells: str) -> Path:
@@ -23,7 +30,8 @@ def test_gpu_check_dry_run_summarises_every_notebook(tmp_path):
     scored = notebook(
         tmp_path / "a_scored.ipynb",
         "import os\nfrom myst_nb import glue\nPROFILE = os.environ['BERTEDU_PROFILE']",
-        "glue('f1', 61.25, display=False)\nglue('profile', PROFILE, display=False)",
+        "glue('f1', 61.25, display=False)\nglue('profile', PROFILE, display=False)\n"
+        "import numpy\nglue('share', numpy.float64(0.5), display=False)",
     )
     failing = notebook(tmp_path / "b_failing.ipynb", "raise ValueError('bad input')")
     slow = notebook(tmp_path / "c_slow.ipynb", "import time\ntime.sleep(120)")
@@ -38,7 +46,7 @@ def test_gpu_check_dry_run_summarises_every_notebook(tmp_path):
     assert summary["profile"] == "smoke" and summary["device"] == "CPU only"
     rows = {row["notebook"]: row for row in summary["notebooks"]}
     assert rows["a_scored.ipynb"]["status"] == "ok"
-    assert rows["a_scored.ipynb"]["scores"] == {"f1": 61.25, "profile": "smoke"}
+    assert rows["a_scored.ipynb"]["scores"] == {"f1": 61.25, "profile": "smoke", "share": 0.5}
     assert rows["a_scored.ipynb"]["peak_gpu_memory_mib"] is None  # no nvidia-smi here
     assert rows["b_failing.ipynb"]["status"] == "error"
     assert rows["b_failing.ipynb"]["error"] == "ValueError: bad input"
@@ -59,3 +67,115 @@ def test_gpu_check_without_a_gpu_says_what_to_do(tmp_path):
     )  # fmt: skip
     assert done.returncode == 2
     assert "torch sees no GPU" in done.stderr and "--dry-run" in done.stderr
+
+
+def test_local_hub_rows_and_use_outside_pytest(tmp_path, monkeypatch):
+    import datasets
+    import hub_datasets
+
+    monkeypatch.setattr(datasets, "load_dataset", datasets.load_dataset)  # restored afterwards
+    files = hub_datasets.write_local_hub(tmp_path / "hub", rows=30)
+    assert len(files) == 6
+    calls = hub_datasets.use_local_hub(tmp_path / "hub", tmp_path / "cache")
+    squad = datasets.load_dataset("rajpurkar/squad", split="train")
+    marco = datasets.load_dataset("microsoft/ms_marco", "v2.1", split="validation[:4]")
+    wiki = datasets.load_dataset("Salesforce/wikitext", "wikitext-103-raw-v1", split="train")
+    assert len(squad) == 30 and squad.features == hub_datasets.SQUAD_FEATURES
+    assert len(datasets.load_dataset("rajpurkar/squad", split="validation")) == 10
+    assert len(marco) == 4 and marco.features == hub_datasets.MS_MARCO_FEATURES
+    titles = [line for line in wiki["text"] if line.startswith(" = ") and "= =" not in line]
+    assert len(titles) == 30
+    assert calls[0] == ("rajpurkar/squad", None, "train")
+    with pytest.raises(AssertionError, match="unexpected Hub dataset"):
+        datasets.load_dataset("rajpurkar/squad_v2", split="train")
+    with pytest.raises(FileNotFoundError, match="no local Hub copies"):
+        hub_datasets.use_local_hub(tmp_path / "empty", tmp_path / "cache")
+    with pytest.raises(ValueError, match="between 1 and"):
+        hub_datasets.squad_rows(20_000)
+
+
+def test_kernel_caps_pretraining_and_rehearses_the_gpu_profile(monkeypatch):
+    import bertedu.pretraining
+    import bertedu.profile
+    import bertedu.qa.finetune
+    from bertedu.pretraining import get_recipe
+    from bertedu.qa.finetune import get_qa_recipe
+
+    seen = []
+    monkeypatch.setattr(bertedu.pretraining, "pretrain", lambda recipe, **kw: seen.append(recipe))
+    monkeypatch.setattr(bertedu.pretraining, "prepare_data", lambda recipe, *a, **kw: recipe)
+    monkeypatch.setattr(bertedu.qa.finetune, "finetune", lambda m, f, recipe, **kw: recipe)
+    monkeypatch.setattr(bertedu.profile, "resolve_profile", bertedu.profile.resolve_profile)
+    monkeypatch.setitem(gpu_check_kernel._STATE, "capped_runs", [])
+    monkeypatch.setitem(gpu_check_kernel._STATE, "rehearsal", False)
+    monkeypatch.setenv("BERTEDU_GPU_CHECK_MAX_STEPS", "50")
+    monkeypatch.setenv("BERTEDU_GPU_CHECK_REHEARSE", "1")
+    gpu_check_kernel.setup()
+    gpu = get_recipe("gpu").replace(total_steps=2_000, eval_every=500, checkpoint_every=500)
+    bertedu.pretraining.pretrain(gpu, output_dir="unused")
+    bertedu.pretraining.pretrain(get_recipe("smoke"), output_dir="unused")  # 10 steps: kept
+    capped, smoke = seen
+    assert capped.train.total_steps == 50 and capped.train.eval_every == 50
+    assert capped.train.checkpoint_every == 50 and capped.batch_size == 256
+    assert smoke.train.total_steps == 10
+    prepared = bertedu.pretraining.prepare_data(gpu, None, seed=0)
+    assert prepared.batch_size == prepared.eval_batch_size == 32
+    assert prepared.held_out_fraction == 0.05 and prepared.train.precision == "bf16"
+    assert bertedu.pretraining.prepare_data(get_recipe("cpu"), None, seed=0) == get_recipe("cpu")
+    assert bertedu.profile.resolve_profile() == "gpu"  # on a machine without a GPU
+    qa = bertedu.qa.finetune.finetune(None, None, get_qa_recipe("extractive", "gpu"))
+    assert qa.epochs == 1
+    facts = gpu_check_kernel.kernel_facts()
+    assert facts["capped_pretraining_runs"] == [{"from": 2_000, "to": 50}]
+    assert facts["rehearsal_on_cpu"] and facts["torch_peak_allocated_mib"] is None
+    assert "torch" in facts["imported_distributions"]
+    monkeypatch.setenv("BERTEDU_GPU_CHECK_MAX_STEPS", "0")
+    monkeypatch.delenv("BERTEDU_GPU_CHECK_REHEARSE")
+    with pytest.raises(ValueError, match="positive number of updates"):
+        gpu_check_kernel.setup()
+
+
+def test_gpu_check_reads_local_hub_and_runs_the_step_benchmark(tmp_path):
+    reader = notebook(
+        tmp_path / "hub_reader.ipynb",
+        "from bertedu.qa.datasets import load_squad\nfrom myst_nb import glue",
+        "glue('train_questions', len(load_squad('train')), display=False)",
+        "import bertedu.pretraining\n"
+        "glue('wrapped', hasattr(bertedu.pretraining.pretrain, '__wrapped__'), display=False)",
+    )
+    out, copy = tmp_path / "out", tmp_path / "copy"
+    done = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "gpu_check.sh"), "--dry-run", "--hub-rows", "12",
+         "--max-pretrain-steps", "7", "--benchmark", "--output", str(out),
+         "--copy-summary", str(copy), "--note", "a note", str(reader)],
+        capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    summary = json.loads((copy / "summary.json").read_text())
+    assert summary["hub_rows"] == 12 and summary["max_pretrain_steps"] == 7
+    assert summary["notes"] == ["a note"]
+    (row,) = summary["notebooks"]
+    assert row["status"] == "ok", row
+    assert row["scores"] == {"train_questions": 12.0, "wrapped": "True"}
+    assert row["hub_calls"] == [["rajpurkar/squad", None, "train"]]
+    bench = summary["step_benchmark"]
+    assert bench["status"] == "ok"
+    assert [run["precision"] for run in bench["runs"]] == ["fp32", "bf16"]
+    first = bench["runs"][0]
+    assert first["bertedu_tokens_per_s"] > 0 and first["transformers_tokens_per_s"] > 0
+    ratio = first["bertedu_tokens_per_s"] / first["transformers_tokens_per_s"]
+    assert abs(first["speedup_bertedu_over_transformers"] - ratio) < 0.01
+    assert first["mfu_reference"].startswith("float32 matmul peak")  # bf16 on a GPU
+    table = (copy / "summary.md").read_text()
+    assert "| hub_reader.ipynb | ok |" in table and "a note" in table
+    assert "| tiny (2 layers, hidden 128, 2 heads) | 4 x 32 | bf16 |" in table
+    executed = nbformat.read(out / "hub_reader.ipynb", as_version=4)
+    assert executed.cells[0].metadata["tags"] == ["gpu-check"]  # the added first and last cells
+    assert executed.cells[-1].metadata["tags"] == ["gpu-check"]
+
+
+def test_benchmark_refuses_an_unknown_precision():
+    from bertedu.pretraining.benchmark import compare_pretraining_steps
+
+    with pytest.raises(ValueError, match="precision must be one of"):
+        compare_pretraining_steps(precision="fp16")

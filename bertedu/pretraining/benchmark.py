@@ -8,6 +8,11 @@ theirs, ...) after a warm-up, so a background process slows both alike; the
 median of the repeats is reported. The machine's dense-matmul peak is measured
 in the same run and gives the model-FLOPs utilisation (MFU).
 
+On a GPU (``device="cuda"``) the same comparison runs in fp32 or in bf16 autocast
+(``precision``); every step ends with the loss read back to the host, so the
+clock sees the GPU's work, and MFU is measured against the dense *bf16* matmul
+peak of the same run for both precisions (the fp32 peak is reported too).
+
 FLOPs are counted for matrix products only (2 per multiply-add; the rest is
 small): per token and layer ``24 H^2 + 4 H L`` forward (Q, K, V, output and
 the two FFN projections with I = 4H, plus the attention scores and the
@@ -39,6 +44,9 @@ from bertedu.data.masking import mask_tokens
 from bertedu.model import BertConfig, BertForPreTraining
 from bertedu.train.optim import build_optimizer
 
+#: Benchmark precisions: the autocast dtype of the forward pass (None: plain fp32).
+PRECISIONS: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16}
+
 
 @dataclass
 class StepBenchmark:
@@ -51,16 +59,31 @@ class StepBenchmark:
     mfu: float  # model FLOPs / s divided by the measured dense-matmul peak
 
 
-def measure_matmul_peak(size: int = 1024, repeats: int = 10) -> float:
-    """The best FLOP/s of a ``size x size`` fp32 matrix product on this machine (what "100% MFU"
-    means)."""
-    a, b = torch.randn(size, size), torch.randn(size, size)
+def measure_matmul_peak(
+    size: int = 1024,
+    repeats: int = 10,
+    *,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float32,
+) -> float:
+    """The best FLOP/s of a ``size x size`` matrix product on this machine (what "100% MFU"
+    means), in ``dtype`` on ``device`` (on a GPU each product is timed between synchronisations)."""
+    device = torch.device(device)
+    a = torch.randn(size, size, device=device, dtype=dtype)
+    b = torch.randn(size, size, device=device, dtype=dtype)
+
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
     for _ in range(3):
         a @ b
     best = float("inf")
     for _ in range(repeats):
+        sync()
         start = time.perf_counter()
         a @ b
+        sync()
         best = min(best, time.perf_counter() - start)
     return 2 * size**3 / best
 
@@ -108,13 +131,22 @@ def pretraining_batch(
 
 
 def make_step(
-    model: nn.Module, optimizer: torch.optim.Optimizer, batch: dict[str, torch.Tensor]
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    batch: dict[str, torch.Tensor],
+    *,
+    autocast_dtype: torch.dtype | None = None,
 ) -> Callable[[], float]:
-    """A closure running one full training step; returns the loss."""
+    """A closure running one full training step; returns the loss (read back to the host, so a
+    GPU step has finished when it returns). ``autocast_dtype``: forward in that autocast."""
     model.train()
+    device_type = next(model.parameters()).device.type
 
     def step() -> float:
-        loss = model(**batch).loss
+        with torch.autocast(
+            device_type, dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None
+        ):
+            loss = model(**batch).loss
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
@@ -182,25 +214,48 @@ def compare_pretraining_steps(
     steps_per_repeat: int = 2,
     config: BertConfig | None = None,
     include_eager: bool = False,
+    device: str | torch.device = "cpu",
+    precision: str = "fp32",
+    peak_size: int | None = None,
 ) -> dict[str, Any]:
     """Time ours and transformers' full pretraining step, interleaved; return a results dict.
 
     Ours uses :func:`bertedu.train.optim.build_optimizer` (fused AdamW, the
     loop's default); transformers' model gets ``torch.optim.AdamW`` with its
-    defaults (foreach), what a plain training script uses.
+    defaults (foreach), what a plain training script uses. ``precision`` is
+    ``"fp32"`` or ``"bf16"`` (autocast, the gpu recipe's setting); on a GPU the
+    MFU is taken against the measured bf16 matmul peak for both.
     """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}")
+    device = torch.device(device)
+    on_gpu = device.type == "cuda"
     config = config or BertConfig.tiny()
-    data = pretraining_batch(config, batch, seq)
+    data = {k: v.to(device) for k, v in pretraining_batch(config, batch, seq).items()}
     predictions = int((data["labels"] != IGNORE_INDEX).sum())
+    autocast_dtype = PRECISIONS[precision]
     torch.manual_seed(0)
-    ours = BertForPreTraining(config)
-    contenders = {"bertedu": make_step(ours, build_optimizer(ours, lr=1e-4), data)}
-    for attn in ("sdpa", "eager") if include_eager else ("sdpa",):
-        theirs = hf_pretraining_model(config, attn)
-        contenders[f"transformers ({attn})"] = make_step(
-            theirs, torch.optim.AdamW(theirs.parameters(), lr=1e-4), data
+    ours = BertForPreTraining(config).to(device)
+    contenders = {
+        "bertedu": make_step(
+            ours, build_optimizer(ours, lr=1e-4), data, autocast_dtype=autocast_dtype
         )
-    peaks = [measure_matmul_peak()]
+    }
+    for attn in ("sdpa", "eager") if include_eager else ("sdpa",):
+        theirs = hf_pretraining_model(config, attn).to(device)
+        contenders[f"transformers ({attn})"] = make_step(
+            theirs,
+            torch.optim.AdamW(theirs.parameters(), lr=1e-4),
+            data,
+            autocast_dtype=autocast_dtype,
+        )
+    peak_dtype = torch.bfloat16 if on_gpu else torch.float32
+
+    def matmul_peak(dtype: torch.dtype = peak_dtype) -> float:
+        size = peak_size or (8192 if on_gpu else 1024)
+        return measure_matmul_peak(size, device=device, dtype=dtype)
+
+    peaks = [matmul_peak()]
     for step in contenders.values():
         for _ in range(warmup):
             step()
@@ -211,8 +266,9 @@ def compare_pretraining_steps(
             for _ in range(steps_per_repeat):
                 step()
             times[name].append((time.perf_counter() - start) / steps_per_repeat)
-    peaks.append(measure_matmul_peak())
+    peaks.append(matmul_peak())
     peak = max(peaks)
+    fp32_peak = max(matmul_peak(torch.float32) for _ in range(2)) if on_gpu else peak
     flops = model_flops_per_step(config, batch, seq, predictions)
     results = {}
     for name, seconds in times.items():
@@ -222,12 +278,23 @@ def compare_pretraining_steps(
         )
     reference = results["transformers (sdpa)"]
     return {
+        "model": {
+            "layers": config.num_hidden_layers,
+            "hidden": config.hidden_size,
+            "heads": config.num_attention_heads,
+            "intermediate": config.intermediate_size,
+            "vocab": config.vocab_size,
+        },
         "batch": batch,
         "seq": seq,
         "predictions_per_step": predictions,
         "repeats": repeats,
         "threads": torch.get_num_threads(),
-        "matmul_peak_gflops": peak / 1e9,
+        "device": torch.cuda.get_device_name(device) if on_gpu else "cpu",
+        "precision": precision,
+        "matmul_peak_dtype": str(peak_dtype).removeprefix("torch."),
+        "matmul_peak_gflops": peak / 1e9,  # MFU is taken against this one
+        "fp32_matmul_peak_gflops": fp32_peak / 1e9,
         "results": results,
         "speedup": results["bertedu"].tokens_per_s / reference.tokens_per_s,
     }
@@ -235,12 +302,16 @@ def compare_pretraining_steps(
 
 def format_comparison(comparison: dict[str, Any]) -> str:
     """The comparison as a small text table."""
+    shape = comparison.get("model", {"layers": 2, "hidden": 128})
+    where = comparison.get("device", "cpu")
+    where = f"{comparison['threads']} threads" if where == "cpu" else where
     lines = [
-        f"BERT-Tiny pretraining step (forward + backward + AdamW), batch {comparison['batch']} x "
+        f"BERT pretraining step ({shape['layers']} layers, hidden {shape['hidden']}; forward + "
+        f"backward + AdamW, {comparison.get('precision', 'fp32')}), batch {comparison['batch']} x "
         f"{comparison['seq']}, {comparison['predictions_per_step']} masked predictions, "
-        f"{comparison['threads']} threads, median of {comparison['repeats']} interleaved repeats",
-        "dense fp32 matmul peak measured in this run: "
-        f"{comparison['matmul_peak_gflops']:.0f} GFLOP/s",
+        f"{where}, median of {comparison['repeats']} interleaved repeats",
+        f"dense {comparison.get('matmul_peak_dtype', 'float32')} matmul peak measured in this "
+        f"run: {comparison['matmul_peak_gflops']:.0f} GFLOP/s",
         f"{'implementation':<24}{'ms/step':>10}{'tokens/s':>12}{'MFU':>8}",
     ]
     for result in comparison["results"].values():

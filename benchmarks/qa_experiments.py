@@ -15,7 +15,9 @@ to the training set. ``--synthetic shipped|FILE`` (with ``--kinds``,
 ``--synthetic-limit``) adds synthetic questions and ``--teacher shipped|FILE|DIR``
 distils from a teacher (``--alpha``, ``--temperature``): chapter 9's runs
 (:mod:`bertedu.qa.distill`, the same functions ``finetune-qa`` calls);
-``--random-init`` trains a randomly initialised encoder of the same shape.
+``--random-init`` trains a randomly initialised encoder of the same shape;
+``--chapter9 [--device cuda] [--threads N]`` runs chapter 9's plan (:data:`CHAPTER9`),
+skipping the runs already recorded.
 Every record has the command, the wall time, the device and the machine's load
 average when the run started and ended (other jobs sharing the cores slow it).
 ``--table`` prints the records as a Markdown table. The chapters read the file.
@@ -48,6 +50,57 @@ from bertedu.qa.generative import prepare_seq2seq_features
 from bertedu.qa.metrics import bootstrap_ci, found_in_passage, per_question_squad
 
 RESULTS = Path(__file__).with_name("qa_experiments.jsonl")
+
+_TINY = ["--encoder", "bert-tiny", "--lr", "1e-3", "--keep-best", "--curve"]
+_SYNTHETIC = ["--synthetic", "shipped", "--epochs", "3"]
+_DISTIL = ["--teacher", "shipped"]
+#: Chapter 9's runs, in the order they matter (``--chapter9`` runs those not yet recorded).
+CHAPTER9 = {
+    "ch9-ext-tiny-real": ["--task", "extractive", *_TINY, "--epochs", "6"],
+    "ch9-ext-tiny-cloze-distill": [
+        "--task", "extractive", *_TINY, *_SYNTHETIC, "--kinds", "cloze", *_DISTIL
+    ],
+    "ch9-ext-tiny-distill": ["--task", "extractive", *_TINY, *_SYNTHETIC, *_DISTIL],
+    "ch9-gen-tiny-distill": [
+        "--task", "generative", "--encoder", "bert-tiny", "--lr", "1e-3", *_SYNTHETIC,
+        *_DISTIL,
+    ],
+    "ch9-ext-tiny-cloze": ["--task", "extractive", *_TINY, *_SYNTHETIC, "--kinds", "cloze"],
+    "ch9-ext-tiny-synthetic": ["--task", "extractive", *_TINY, *_SYNTHETIC],
+    **{
+        f"ch9-ext-tiny-grid-T{t:g}-a{a:g}": [
+            "--task", "extractive", *_TINY, *_SYNTHETIC, *_DISTIL,
+            "--temperature", str(t), "--alpha", str(a),
+        ]
+        for t in (1.0, 2.0, 4.0)
+        for a in (0.5, 0.9)
+        if (t, a) != (2.0, 0.5)  # the recipe's own: ch9-ext-tiny-distill
+    },
+    "ch9-ext-random-distill": [
+        "--task", "extractive", *_TINY, *_SYNTHETIC, *_DISTIL, "--random-init"
+    ],
+    "ch9-gen-tiny-real": [
+        "--task", "generative", "--encoder", "bert-tiny", "--lr", "1e-3", "--epochs", "20"
+    ],
+    "ch9-ext-minilm-synthetic": [
+        "--task", "extractive", "--encoder", "minilm", "--lr", "1e-4", "--keep-best",
+        "--synthetic", "shipped", "--epochs", "2",
+    ],
+}  # fmt: skip
+
+
+def run_chapter9(extra: list[str], results: Path) -> None:
+    """Run every :data:`CHAPTER9` entry not yet in ``results``, one after the other
+    (resumable: a killed plan starts again at its first missing run)."""
+    for name, arguments in CHAPTER9.items():
+        done = results.is_file() and any(
+            json.loads(line)["name"] == name for line in results.read_text("utf-8").splitlines()
+        )
+        if done:
+            continue
+        command = [sys.executable, __file__, "--name", name, *arguments, *extra]
+        print(shlex.join(command), flush=True)
+        subprocess.run([*command, "--results", str(results)], check=True)
 
 
 def held_out_report(answers: list[str], examples) -> dict:
@@ -87,6 +140,15 @@ def table() -> str:
 def main() -> None:
     if "--table" in sys.argv:
         print(table())
+        return
+    if "--chapter9" in sys.argv:  # the rest of the command line goes to every run
+        rest = [arg for arg in sys.argv[1:] if arg != "--chapter9"]
+        results = RESULTS
+        if "--results" in rest:
+            at = rest.index("--results")
+            results = Path(rest[at + 1])
+            del rest[at : at + 2]
+        run_chapter9(rest, results)
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--name", required=True)
@@ -222,6 +284,7 @@ def main() -> None:
     if args.task == "extractive":
         _, predictions = evaluate_extractive(model, dev, tokenizer, recipe)
         record["dev"] = held_out_report([predictions[e.id] for e in dev], dev)
+        record["dev"]["predictions"] = [predictions[e.id] for e in dev]  # in dev order
     else:
         inputs = prepare_seq2seq_features(dev, tokenizer, recipe.max_length, with_labels=False)
         methods = ["greedy", "beam"] if args.beam else ["greedy"]
@@ -231,6 +294,7 @@ def main() -> None:
             )
             record[f"dev_{method}"] = held_out_report(answers, dev)
             record[f"dev_{method}"]["examples"] = answers[:5]
+            record[f"dev_{method}"]["predictions"] = answers  # all, in dev order (BERTScore)
     if args.save:
         from bertedu.qa.command import save_reader
 

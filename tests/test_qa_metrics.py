@@ -237,3 +237,91 @@ def test_bertscore_runs_offline_with_minilm_and_ranks_meaning():
     with_it = generation_scores(["2018"], [["2018"]], with_bertscore=True)
     assert with_it["bertscore"] == pytest.approx(100.0, abs=1e-3)
     assert "bertscore" not in generation_scores(["2018"], [["2018"]])
+
+
+# ------------------------------------------------------------------ every script, long answers
+
+
+def test_rouge_l_reads_every_script():
+    from bertedu.qa.metrics import rouge_tokens
+
+    assert rouge_l(["巴黎是法国的首都"], [["巴黎是法国的首都"]]) == pytest.approx(100.0)
+    assert rouge_l(["القاهرة هي العاصمة"], [["القاهرة هي العاصمة"]]) == pytest.approx(100.0)
+    assert rouge_l(["Привет, мир"], [["привет мир"]]) == pytest.approx(100.0)
+    # Chinese by character: 巴黎 against 巴黎是首都 has LCS 2, P = 1, R = 2/5.
+    assert rouge_l(["巴黎"], [["巴黎是首都"]]) == pytest.approx(100 * 2 * 0.4 / 1.4)
+    assert rouge_tokens("Tokyo は東京, 2018!") == ["tokyo", "は", "東", "京", "2018"]
+    scores = generation_scores(["巴黎是法国的首都", "القاهرة"], [["巴黎是法国的首都"], ["القاهرة"]])
+    assert scores["exact_match"] == 100.0 and scores["rouge_l"] == pytest.approx(100.0)
+
+
+def test_rouge_l_equals_rouge_score_on_english():
+    import random
+
+    from rouge_score import rouge_scorer
+
+    scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
+    rng = random.Random(0)
+    words = ["the", "cat", "sat", "on", "mat", "Google's", "AI", "team", "2018", "x_y", "(a)"]
+    for _ in range(300):
+        prediction = " ".join(rng.choice(words) for _ in range(rng.randrange(0, 8)))
+        reference = " ".join(rng.choice(words) for _ in range(rng.randrange(1, 8)))
+        expected = 100 * scorer.score(reference, prediction)["rougeL"].fmeasure
+        assert rouge_l([prediction], [[reference]]) == pytest.approx(expected, abs=1e-9)
+
+
+def test_lcs_length_equals_dynamic_programming():
+    import random
+
+    from bertedu.qa.metrics import lcs_length
+
+    def by_table(a, b):
+        previous = [0] * (len(b) + 1)
+        for x in a:
+            current = [0]
+            for j, y in enumerate(b):
+                current.append(previous[j] + 1 if x == y else max(previous[j + 1], current[j]))
+            previous = current
+        return previous[-1]
+
+    rng = random.Random(1)
+    for _ in range(500):
+        a = [rng.choice("abcd") for _ in range(rng.randrange(0, 40))]
+        b = [rng.choice("abcd") for _ in range(rng.randrange(0, 40))]
+        assert lcs_length(a, b) == by_table(a, b) == lcs_length(b, a)
+
+
+def test_rouge_l_of_a_20000_word_answer_takes_seconds_not_minutes():
+    import random
+    import time
+
+    from bertedu.qa.metrics import ms_marco_rouge_l
+
+    rng = random.Random(0)
+    words = [f"w{i}" for i in range(500)]
+    long_a = " ".join(rng.choice(words) for _ in range(20000))
+    long_b = " ".join(rng.choice(words) for _ in range(20000))
+    start = time.perf_counter()
+    value = rouge_l([long_a], [[long_b]])
+    marco = ms_marco_rouge_l([long_a], [[long_b]])
+    # rouge-score's pure-Python table took 83 s on an idle machine (400 s on a shared one).
+    assert time.perf_counter() - start < 20
+    assert value == pytest.approx(8.505, abs=1e-3) and 0 < marco < 100
+
+
+def test_single_word_bleu_is_undefined_and_says_so():
+    with pytest.warns(UserWarning, match="undefined.*effective_order=True"):
+        assert bleu(["Paris"], [["Paris"]]) == 0.0
+    assert bleu(["Paris"], [["Paris"]], effective_order=True) == pytest.approx(100.0)
+    assert bleu(["Paris", "Rome"], [["Paris"], ["Paris"]], effective_order=True) == (
+        pytest.approx(50.0)
+    )
+    # with a 4-gram anywhere in the corpus, effective order changes nothing
+    two = (["google ai team in 2018", "paris"], [["google ai team in 2018"], ["rome"]])
+    assert bleu(*two, effective_order=True) == pytest.approx(bleu(*two))
+
+
+def test_bleu_reads_chinese_by_character():
+    assert bleu(["巴黎是法国的首都"], [["巴黎是法国的首都"]]) == pytest.approx(100.0)
+    partly = bleu(["巴黎是法国首都"], [["巴黎是法国的首都"]])
+    assert 0 < partly < 100

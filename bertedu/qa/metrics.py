@@ -14,9 +14,12 @@ evaluation script (``evaluate-v1.1.py``) computes them:
    without a prediction scores 0 (the official script prints "Unanswered
    question ... will receive score 0."; we warn).
 
-BLEU (sacrebleu, corpus level) and ROUGE-L (rouge-score, longest common
-subsequence F-measure) are the usual scores for *generated* answers, which can
-be right without being a verbatim span of the passage. :func:`sentence_bleu`
+BLEU (sacrebleu, corpus level) and ROUGE-L (rouge-score's longest common
+subsequence F-measure, with tokens of every script) are the usual scores for
+*generated* answers, which can be right without being a verbatim span of the
+passage. Both read Chinese and Japanese by character (:func:`split_cjk`,
+:func:`rouge_tokens`); :func:`bleu` says when BLEU-4 is undefined (answers
+too short for 4-grams) and offers sacrebleu's effective order. :func:`sentence_bleu`
 shows why corpus and sentence BLEU differ on short answers;
 :func:`ms_marco_rouge_l` and :func:`bleu_1` are MS MARCO's official scores;
 :func:`bootstrap_ci` gives a 95% interval for any per-question score.
@@ -37,6 +40,7 @@ from __future__ import annotations
 
 import re
 import string
+import unicodedata
 import warnings
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -154,40 +158,152 @@ def _as_lists(predictions: Sequence[str], references: Sequence[Sequence[str]]) -
     return lists
 
 
+def _is_cjk(char: str) -> bool:
+    """A Chinese or Japanese character: Han (CJK ideographs and their extensions), hiragana,
+    katakana. These scripts write no spaces between words."""
+    code = ord(char)
+    return (
+        0x4E00 <= code <= 0x9FFF  # CJK unified ideographs
+        or 0x3400 <= code <= 0x4DBF  # extension A
+        or 0x20000 <= code <= 0x2FA1F  # extensions B-F, compatibility supplement
+        or 0xF900 <= code <= 0xFAFF  # compatibility ideographs
+        or 0x3040 <= code <= 0x30FF  # hiragana, katakana
+        or 0x31F0 <= code <= 0x31FF  # katakana phonetic extensions
+    )
+
+
+def split_cjk(text: str) -> str:
+    """``text`` with a space on each side of every Chinese or Japanese character, so that a
+    word tokenizer makes each one a token (what sacrebleu's ``zh`` tokenizer and MLQA's
+    ``mixed_segmentation`` do for Chinese); text without them is returned unchanged."""
+    if not any(_is_cjk(char) for char in text):
+        return text
+    return "".join(f" {char} " if _is_cjk(char) else char for char in text)
+
+
 def bleu(
-    predictions: Sequence[str], references: Sequence[Sequence[str]], lowercase: bool = True
+    predictions: Sequence[str],
+    references: Sequence[Sequence[str]],
+    lowercase: bool = True,
+    effective_order: bool = False,
 ) -> float:
     """Corpus BLEU (sacrebleu, 13a tokenisation, 0-100) with any number of references per answer.
 
     ``lowercase=True`` by default because the book's models are uncased: they
     cannot produce capitals, and BLEU should not punish them for it.
+
+    **Short answers.** BLEU-4 is the geometric mean of the 1- to 4-gram
+    precisions. When *no* answer of the whole corpus has n-grams of some order
+    (every answer is one word, say), that precision is 0/0: BLEU-4 is undefined
+    there, and sacrebleu (like the papers' scorers) reports 0, so
+    ``bleu(["Paris"], [["Paris"]])`` is 0 although the answer is right. A warning
+    now says so. ``effective_order=True`` (sacrebleu's option) takes the mean over
+    the orders that exist instead (``bleu(["Paris"], [["Paris"]], effective_order=True)``
+    is 100); an order that exists but never matches still counts. The default stays
+    the standard corpus BLEU-4, the number papers report; :func:`sentence_bleu`
+    scores each answer alone.
+
+    **Chinese and Japanese** characters are one token each (:func:`split_cjk`, what
+    sacrebleu's ``zh`` tokenizer does for Chinese); 13a alone would make a whole
+    unspaced sentence one token. Text without them is tokenised exactly as before.
     """
-    import sacrebleu
+    from sacrebleu.metrics import BLEU
 
     lists = _as_lists(predictions, references)
     width = max(len(answers) for answers in lists)
     # sacrebleu takes reference *streams*; None marks "this question has fewer references".
     streams = [
-        [answers[k] if k < len(answers) else None for answers in lists] for k in range(width)
+        [split_cjk(answers[k]) if k < len(answers) else None for answers in lists]
+        for k in range(width)
     ]
-    return sacrebleu.corpus_bleu(list(predictions), streams, lowercase=lowercase).score
+    scorer = BLEU(lowercase=lowercase, effective_order=effective_order)
+    result = scorer.corpus_score([split_cjk(p) for p in predictions], streams)
+    missing = [n + 1 for n, total in enumerate(result.totals) if total == 0]
+    if missing and not effective_order:
+        warnings.warn(
+            f"BLEU-4 is undefined for these answers: none has {missing[0]} or more tokens, so "
+            f"the {'/'.join(map(str, missing))}-gram precision is 0/0 and the score is reported "
+            "as 0. Pass effective_order=True to average over the n-gram orders that exist, or "
+            "use sentence_bleu.",
+            stacklevel=2,
+        )
+    return result.score
+
+
+def rouge_tokens(text: str) -> list[str]:
+    """ROUGE-L's tokens: lower-cased runs of letters, marks and digits of any script, and each
+    Chinese or Japanese character alone; everything else separates.
+
+    On ASCII text these are exactly rouge-score's tokens (``[a-z0-9]+`` after
+    lower-casing), so English scores do not change. rouge-score drops every
+    other character, so two identical Chinese or Arabic answers scored 0; its
+    multilingual variants (and MLQA's evaluation) tokenise Chinese by
+    character, as here. Korean is written with spaces between words and stays
+    in words.
+    """
+    tokens: list[str] = []
+    word: list[str] = []
+    for char in text.lower():
+        if _is_cjk(char):
+            if word:
+                tokens.append("".join(word))
+                word = []
+            tokens.append(char)
+        elif unicodedata.category(char)[0] in "LMN":
+            word.append(char)
+        elif word:
+            tokens.append("".join(word))
+            word = []
+    if word:
+        tokens.append("".join(word))
+    return tokens
+
+
+def lcs_length(a: Sequence[str], b: Sequence[str]) -> int:
+    """Length of the longest common subsequence of two token sequences.
+
+    Bit-parallel (Allison and Dix 1986; Hyyrö 2004): the row of the usual
+    dynamic-programming table is held as the bits of one Python integer, and
+    each token of ``b`` updates the whole row with a few big-integer operations,
+    so two 20,000-word answers take a fraction of a second instead of minutes.
+    """
+    if len(a) < len(b):
+        a, b = b, a
+    if not b:
+        return 0
+    masks: dict[str, int] = {}
+    for position, token in enumerate(a):
+        masks[token] = masks.get(token, 0) | (1 << position)
+    full = (1 << len(a)) - 1
+    row = full  # a 1 bit: no match counted yet at that position
+    for token in b:
+        matches = row & masks.get(token, 0)
+        row = ((row + matches) | (row - matches)) & full
+    return len(a) - row.bit_count()
 
 
 def rouge_l(predictions: Sequence[str], references: Sequence[Sequence[str]]) -> float:
-    """Mean ROUGE-L F-measure (rouge-score, 0-100), the best reference per answer.
+    """Mean ROUGE-L F-measure (0-100), the best reference per answer.
 
     ROUGE-L scores the longest common subsequence of words: order matters
-    (unlike SQuAD F1) but gaps are allowed (unlike BLEU's n-grams). rouge-score
-    lower-cases and keeps only ``[a-z0-9]`` tokens.
+    (unlike SQuAD F1) but gaps are allowed (unlike BLEU's n-grams). Per answer,
+    ``P = LCS / len(answer)``, ``R = LCS / len(reference)``, ``F = 2PR / (P + R)``,
+    as rouge-score computes it (and equal to it on ASCII text, where the tokens
+    agree); tokens are :func:`rouge_tokens` (any script, Chinese and Japanese by
+    character) and the LCS is :func:`lcs_length` (fast on long answers).
     """
-    from rouge_score import rouge_scorer
-
     lists = _as_lists(predictions, references)
-    scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
-    total = sum(
-        max(scorer.score(answer, prediction)["rougeL"].fmeasure for answer in answers)
-        for prediction, answers in zip(predictions, lists, strict=True)
-    )
+    total = 0.0
+    for prediction, answers in zip(predictions, lists, strict=True):
+        candidate = rouge_tokens(prediction)
+        best = 0.0
+        for answer in answers:
+            reference = rouge_tokens(answer)
+            common = lcs_length(reference, candidate) if candidate and reference else 0
+            if common:
+                precision, recall = common / len(candidate), common / len(reference)
+                best = max(best, 2 * precision * recall / (precision + recall))
+        total += best
     return 100.0 * total / len(lists)
 
 
@@ -290,16 +406,6 @@ def sentence_bleu(predictions: Sequence[str], references: Sequence[Sequence[str]
     return total / len(lists)
 
 
-def _lcs_length(a: Sequence[str], b: Sequence[str]) -> int:
-    previous = [0] * (len(b) + 1)
-    for x in a:
-        current = [0]
-        for j, y in enumerate(b):
-            current.append(previous[j] + 1 if x == y else max(previous[j + 1], current[j]))
-        previous = current
-    return previous[-1]
-
-
 def ms_marco_rouge_l(
     predictions: Sequence[str], references: Sequence[Sequence[str]], beta: float = 1.2
 ) -> float:
@@ -321,7 +427,7 @@ def ms_marco_rouge_l(
         precision = recall = 0.0
         for answer in answers:
             reference = normalize_answer(answer).split()
-            lcs = _lcs_length(reference, candidate)
+            lcs = lcs_length(reference, candidate)
             precision = max(precision, lcs / len(candidate))
             recall = max(recall, lcs / max(len(reference), 1))
         if precision and recall:

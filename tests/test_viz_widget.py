@@ -133,3 +133,27 @@ def test_runs_the_books_tiny_in_the_kernel():
     assert item.queries[:4] == ["[CLS]", "the", "dog", "barked"]
     assert item.attentions.shape == (2, 2, len(item.queries), len(item.queries))
     assert widget.example == index
+
+
+def test_chapter_8_stores_the_widgets_state_with_a_picture():
+    """The static book renders the widgets from the state the executed chapter stored."""
+    from pathlib import Path
+
+    import nbformat
+
+    path = Path(__file__).resolve().parent.parent / "notebooks" / "08_inside_the_model.ipynb"
+    notebook = nbformat.read(path, as_version=4)
+    saved = notebook.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    images = [m for m in saved.values() if m["model_name"] == "ImageModel"]
+    sliders = [m["state"] for m in saved.values() if m["model_name"] == "IntSliderModel"]
+    assert images and any(b["path"] == ["value"] for b in images[0].get("buffers", []))
+    assert {s["description"] for s in sliders} >= {"Layer", "Head"}
+    shown = [
+        output
+        for cell in notebook.cells
+        for output in cell.get("outputs", [])
+        if "application/vnd.jupyter.widget-view+json" in output.get("data", {})
+    ]
+    assert shown and all(
+        o["data"]["application/vnd.jupyter.widget-view+json"]["model_id"] in saved for o in shown
+    )

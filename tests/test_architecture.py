@@ -15,6 +15,7 @@ ONLY: dict[str, set[str]] = {
     "nn_utils": set(),
     "device": set(),
     "book": set(),
+    "arguments": set(),
     "model": {"constants", "nn_utils"},
 }
 #: part -> the parts it must never import.
@@ -122,3 +123,36 @@ def test_only_the_entry_point_imports_the_command_line():
             if any(part_of(name) == target for name in imported) and part_of(module) != target
         }
         assert importers <= allowed, (target, importers - allowed)
+
+
+def import_cycles(part: str) -> list[list[str]]:
+    """The import cycles among the modules of ``part`` (a package), each as its modules.
+
+    A submodule's import of its own package (``from bertedu.train import distributed``
+    runs ``bertedu/train/__init__.py`` first) is how Python imports any submodule, not a
+    dependency of the module on its package, so it is not an edge here.
+    """
+    graph = package_imports()
+    package = f"bertedu.{part}"
+    modules = {m for m in graph if m.startswith(package + ".")}
+    edges = {m: {name for name in graph[m] if name in modules and name != m} for m in modules}
+    cycles, seen = [], set()
+    for start in sorted(modules):
+        stack = [(start, [start])]
+        while stack:
+            node, path = stack.pop()
+            for target in sorted(edges[node]):
+                if target == start:
+                    cycle = frozenset(path)
+                    if cycle not in seen:
+                        seen.add(cycle)
+                        cycles.append(path)
+                elif target not in path and target > start:
+                    stack.append((target, [*path, target]))
+    return cycles
+
+
+@pytest.mark.parametrize("part", ["data", "train"])
+def test_no_import_cycle_inside_the_part(part):
+    cycles = import_cycles(part)
+    assert not cycles, f"import cycles in bertedu.{part}: {cycles}"

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from bertedu.data.corpus import WIKIPEDIA_ATTRIBUTION, Document
+from bertedu.data.documents import Document
+from bertedu.data.embedded import WIKIPEDIA_ATTRIBUTION
 from bertedu.data.wikitext import WIKITEXT_ATTRIBUTION
 
 EMBEDDED_SOURCE = "wikipedia-vital-articles"  # Document.source of the embedded corpus

@@ -18,7 +18,8 @@ from pathlib import Path
 
 from datasets import Dataset, load_from_disk
 
-from bertedu.data.corpus import Document, load_corpus
+from bertedu.data.corpus import load_corpus
+from bertedu.data.documents import Document
 
 CACHE_VERSION = 1  # bump when the splitting or the stored layout changes
 

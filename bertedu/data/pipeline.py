@@ -22,7 +22,7 @@ from datasets.fingerprint import Hasher
 from torch.utils.data import DataLoader, get_worker_info
 from transformers import PreTrainedTokenizerBase
 
-from bertedu.data.corpus import Document, require_documents
+from bertedu.data.documents import Document, require_documents
 from bertedu.data.masking import mask_tokens, replaceable_token_ids
 from bertedu.data.nsp import Instance, encode_instance
 

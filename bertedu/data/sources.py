@@ -44,8 +44,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bertedu.data import dedup, rdata, text_formats
-from bertedu.data.corpus import Document, embedded_wikipedia_path
 from bertedu.data.dedup import DedupStats, deduplicate
+from bertedu.data.documents import Document
+from bertedu.data.embedded import embedded_wikipedia_path
 from bertedu.data.sentences import split_many
 from bertedu.data.text_formats import RawDocument
 

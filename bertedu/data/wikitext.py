@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 
-from bertedu.data.corpus import Document, require_documents
+from bertedu.data.documents import Document, require_documents
 from bertedu.data.sentences import split_many
 from bertedu.hub import explain_hub_errors
 

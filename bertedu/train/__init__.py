@@ -12,9 +12,14 @@ Modules (one idea each; each importable on its own):
 * :mod:`bertedu.train.optim`: ``build_optimizer(model, lr, weight_decay, betas, eps)`` (AdamW,
   no decay on biases and LayerNorm), ``warmup_linear_schedule(optimizer, warmup_steps,
   total_steps)``.
-* :mod:`bertedu.train.checkpoint`: ``save_checkpoint``, ``load_checkpoint``,
-  ``latest_checkpoint``, ``save_weights``/``load_weights`` (safetensors + JSON, atomic, tied
-  weights, never unpickled).
+* :mod:`bertedu.train.checkpoint`: ``save_checkpoint``, ``load_checkpoint`` (safetensors +
+  JSON, never unpickled), over
+  :mod:`~bertedu.train.atomic_files` (atomic writes, temporaries of killed writes),
+  :mod:`~bertedu.train.weights_file` (``save_weights``/``load_weights``: tied tensors once,
+  config and digest checked), :mod:`~bertedu.train.optimizer_state` (AdamW's state by
+  parameter name), :mod:`~bertedu.train.checkpoint_state` (``state.json`` read as untrusted
+  data: names, types, ranges, digest) and :mod:`~bertedu.train.run_folder` (a run's folder:
+  claimed by one run, ``latest_checkpoint``, pruning, cleaning after ``kill -9``).
 * :mod:`bertedu.train.rng`: capture/restore Python, NumPy, torch, CUDA and named generators.
 * :mod:`bertedu.train.batches`: data sources the loop accepts and the data position it resumes
   from.

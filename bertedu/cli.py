@@ -130,7 +130,7 @@ def pretrain_command(args: argparse.Namespace) -> int:
     import torch
 
     from bertedu.pretraining import pretrain
-    from bertedu.profile import resolve_profile
+    from bertedu.pretraining.run import CorpusError
     from bertedu.train import CheckpointMismatchError, distributed
     from bertedu.train.checkpoint import ExistingRunError
     from bertedu.train.resume import ResumeMismatchError
@@ -143,6 +143,7 @@ def pretrain_command(args: argparse.Namespace) -> int:
         NotADirectoryError,
         IsADirectoryError,
         FileNotFoundError,
+        CorpusError,
     )
     if args.overwrite and (args.resume or args.checkpoint):
         raise SystemExit("--overwrite starts afresh; it cannot be combined with --resume.")
@@ -157,7 +158,7 @@ def pretrain_command(args: argparse.Namespace) -> int:
                 f"{cores} (more threads than cores only make each update slower)."
             )
         torch.set_num_threads(args.threads)
-    profile = args.profile if args.profile in LONGER_RECIPES else resolve_profile(args.profile)
+    profile = args.profile if args.profile in LONGER_RECIPES else _profile(args.profile)
     recipe = recipe_from_args(args, profile)
     output = args.output or Path("runs") / f"pretrain-{profile}"
     info = distributed.init_distributed()
@@ -185,13 +186,23 @@ def pretrain_command(args: argparse.Namespace) -> int:
         )
     except folder_errors as error:  # the message says what to do; a traceback would bury it
         raise SystemExit(f"bertedu pretrain: {error}") from error
+    except KeyboardInterrupt:
+        print(f"\nbertedu pretrain: interrupted. {_how_to_resume(args, profile, output)}")
+        return 130
+    except OSError as error:  # read-only folder, full disk: the run stops, its checkpoints stay
+        message = _disk_error(error, output, args, profile)
+        raise SystemExit(f"bertedu pretrain: {message}") from error
     if info.is_main:
         baselines = run.data.stats["baselines"]
         _save_plot(run.output_dir, baselines["unigram"]["mask_loss"])
         metrics = ", ".join(f"{k} {v:.4g}" for k, v in run.result.eval_metrics.items())
-        print(
-            f"done: {run.result.step} updates in {run.result.elapsed_s:.0f} s; held-out {metrics}"
+        held_out = (
+            f"held-out {metrics}"
+            if metrics
+            else "no update was left to do (the run had already reached its total); its "
+            f"held-out scores are in {run.output_dir / 'metrics.jsonl'}"
         )
+        print(f"done: {run.result.step} updates in {run.result.elapsed_s:.0f} s; {held_out}")
         print(
             "baselines at [MASK]: unigram loss "
             f"{baselines['unigram']['mask_loss']:.3f}, accuracy "
@@ -202,6 +213,54 @@ def pretrain_command(args: argparse.Namespace) -> int:
         print(f"last checkpoint: {run.result.checkpoint}")
     distributed.cleanup()
     return 0
+
+
+def _profile(requested: str) -> str:
+    """The profile to run; ``--profile gpu`` without CUDA names the flag to pass instead."""
+    from bertedu.profile import resolve_profile
+
+    try:
+        return resolve_profile(requested)
+    except ValueError as error:
+        if requested == "gpu":
+            raise SystemExit(
+                "bertedu pretrain: --profile gpu needs a CUDA GPU, and this machine has none "
+                "that torch can use. Pass --profile cpu (or --profile auto, which picks the GPU "
+                "when there is one)."
+            ) from None
+        raise SystemExit(f"bertedu pretrain: {error}") from None
+
+
+def _how_to_resume(args: argparse.Namespace, profile: str, output: Path) -> str:
+    """Where the run stands and the command that continues it."""
+    from bertedu.train.run_folder import latest_checkpoint
+
+    found = latest_checkpoint(output)
+    flags = [f"--profile {profile}", f"--output {output}"]
+    flags += [f"--corpus {args.corpus}"] if args.corpus else []
+    flags += [f"--steps {args.steps}"] if args.steps is not None else []
+    flags += [f"--seed {args.seed}"] if args.seed else []
+    command = "python -m bertedu pretrain " + " ".join(flags) + " --resume"
+    if found is None:
+        return f"No checkpoint was written yet; start again with the same command, or: {command}"
+    return f"The last complete checkpoint is {found}. Continue the run with:\n    {command}"
+
+
+def _disk_error(error: OSError, output: Path, args: argparse.Namespace, profile: str) -> str:
+    """A read-only folder or a full disk, said plainly, with what to do."""
+    import errno
+
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return (
+            f"the disk is full ({error.filename or output}): {error.strerror}. Free some space "
+            f"(or pick another --output). {_how_to_resume(args, profile, output)}"
+        )
+    if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return (
+            f"cannot write to {error.filename or output} ({error.strerror}). Pick an --output "
+            "folder you can write to, or change its permissions."
+        )
+    raise error
 
 
 def _save_plot(output_dir: Path, unigram_loss: float) -> None:

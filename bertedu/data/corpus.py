@@ -38,6 +38,22 @@ __all__ = [
 _DOCUMENT_BREAK = re.compile(r"\n[ \t]*\n")
 
 
+def read_text_file(file: Path) -> str:
+    """A corpus file's text; a binary file (one with NUL bytes) is refused, saying so.
+
+    Decoding uses ``errors="replace"``: one bad byte should not lose a corpus, and
+    ``clean_text`` drops the U+FFFD it leaves. A file with NUL bytes is no text at all
+    (an image, an archive): reading it would give a corpus of garbage.
+    """
+    data = file.read_bytes()
+    if b"\x00" in data:
+        raise ValueError(
+            f"{file} is not a text file (it holds NUL bytes at offset {data.index(0)}: an image, "
+            "archive or other binary file?). Pass plain UTF-8 .txt files."
+        )
+    return data.decode("utf-8", errors="replace")
+
+
 def load_text_documents(path: str | Path, *, num_proc: int = 1) -> list[Document]:
     """Documents from a UTF-8 text file, or from every ``*.txt`` under a folder (sorted, recursive).
 
@@ -53,9 +69,7 @@ def load_text_documents(path: str | Path, *, num_proc: int = 1) -> list[Document
     files = sorted(path.rglob("*.txt")) if path.is_dir() else [path]
     texts, titles = [], []
     for file in files:
-        # errors="replace": one bad byte should not lose a corpus; clean_text drops the U+FFFD it
-        # leaves.
-        chunks = _DOCUMENT_BREAK.split(file.read_text(encoding="utf-8", errors="replace"))
+        chunks = _DOCUMENT_BREAK.split(read_text_file(file))
         for number, chunk in enumerate(chunk for chunk in chunks if chunk.strip()):
             texts.append(chunk)
             titles.append(f"{file.name}#{number}")
@@ -79,6 +93,11 @@ def load_corpus(name: str, *, limit: int | None = None, num_proc: int = 1) -> li
     if Path(name).expanduser().exists():
         documents = load_text_documents(name, num_proc=num_proc)
         return documents[:limit] if limit else documents
+    if name.endswith(".txt") or "/" in name or "\\" in name:
+        raise FileNotFoundError(
+            f"The corpus file {name!r} does not exist; pass an existing .txt file or a folder of "
+            ".txt files (or embedded, mix:NAME, wikitext-2, wikitext-103)."
+        )
     raise ValueError(
         f"Unknown corpus {name!r}: use embedded, mix:NAME, wikitext-2, wikitext-103, or a path "
         "to a .txt file or a folder of .txt files."

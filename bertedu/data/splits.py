@@ -26,7 +26,11 @@ def split_by_document(
             f"held_out_fraction must be strictly between 0 and 1, got {held_out_fraction}"
         )
     if len(documents) < 2:
-        raise ValueError(f"Need at least 2 documents to hold some out, got {len(documents)}.")
+        raise ValueError(
+            f"Need at least 2 documents to hold some out, got {len(documents)}. Evaluation holds "
+            "out whole documents and NSP draws its negatives from another document: give more "
+            "text, with a blank line between documents."
+        )
     count = min(len(documents) - 1, max(1, round(len(documents) * held_out_fraction)))
     held_out = set(random.Random(seed).sample(range(len(documents)), count))
     train = [document for index, document in enumerate(documents) if index not in held_out]

@@ -8,9 +8,11 @@ data statistics, source commit) and hands everything to the generic loop
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import time
 from array import array
@@ -31,7 +33,7 @@ from bertedu.seeding import seed_everything
 from bertedu.tokenization import load_tokenizer
 from bertedu.train import TrainResult, distributed, train
 from bertedu.train.resume import checkpoint_to_resume
-from bertedu.train.run_folder import claim_output_folder
+from bertedu.train.run_folder import MARKER, claim_output_folder
 
 SOURCE_ROOT = Path(__file__).resolve().parents[2]
 
@@ -51,6 +53,11 @@ def source_commit() -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return commit + ("+dirty" if dirty else "")
+
+
+class CorpusError(ValueError):
+    """The corpus cannot be read or made into pretraining data (missing, empty, binary, a
+    single document); the message names it and says what to give instead."""
 
 
 @dataclass
@@ -204,6 +211,7 @@ def pretrain(
     output_dir = Path(output_dir)
     recipe = batch_for_processes(recipe, info)
     resume = resume or resume_from is not None
+    was_missing, had_cache = not output_dir.exists(), (output_dir / "cache").exists()
     if info.is_main:  # before the data is prepared: its cache lives in the folder
         aside = claim_output_folder(
             output_dir, resume=resume, overwrite=overwrite, resume_from=resume_from
@@ -221,7 +229,18 @@ def pretrain(
     distributed.barrier()
     tokenizer = tokenizer or load_tokenizer()
     if data is None:
-        data = prepare_once(recipe, tokenizer, seed=seed, num_proc=num_proc, output_dir=output_dir)
+        try:
+            data = prepare_once(
+                recipe, tokenizer, seed=seed, num_proc=num_proc, output_dir=output_dir
+            )
+        except (ValueError, FileNotFoundError, UnicodeError) as error:
+            if info.is_main and not had_cache:  # leave no half-made cache behind
+                shutil.rmtree(output_dir / "cache", ignore_errors=True)
+            if info.is_main and was_missing:  # nor the folder this call made
+                (output_dir / MARKER).unlink(missing_ok=True)
+                with contextlib.suppress(OSError):
+                    output_dir.rmdir()  # only when empty
+            raise CorpusError(f"--corpus {recipe.corpus}: {error}") from error
     seed_everything(seed)
     model = BertForPreTraining(
         recipe.model_config(len(tokenizer)),

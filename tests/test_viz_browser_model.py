@@ -347,3 +347,28 @@ def test_export_script_skips_an_up_to_date_folder(tmp_path, capsys):
     assert export_onnx.main(["--output", str(tmp_path)]) == 0
     assert "up to date" in capsys.readouterr().out
     assert made == {path.name: path.stat().st_mtime_ns for path in tmp_path.iterdir()}
+
+
+def test_pairs_are_cut_as_longest_first_cuts_them(open_book_page, tokenizer):
+    """The page's [CLS] a [SEP] b [SEP] equals the tokenizer's, truncated or not."""
+    from bertedu.tokenization import minilm_path
+
+    words = "one two three four five six seven eight nine ten eleven twelve".split()
+    cases = [
+        (" ".join(words[:a]), " ".join(words[:b]), limit)
+        for a, b in ((1, 12), (12, 1), (12, 12), (7, 9), (9, 7), (3, 0), (12, 0))
+        for limit in (8, 9, 16, 17, 128)
+    ]
+    page = open_book_page(explorer_html())
+    vocab = (minilm_path() / "vocab.txt").read_text(encoding="utf-8")
+    mine = page.evaluate(
+        "([vocab, cases]) => { const t = new window.berteduBrowserModel.Tokenizer(vocab);"
+        " return cases.map(([a, b, n]) => { const e = t.encode(a, b, n);"
+        " return [e.ids, e.types, e.note !== null]; }); }",
+        [vocab, cases],
+    )
+    for (text_a, text_b, limit), (ids, types, noted) in zip(cases, mine, strict=True):
+        full = tokenizer(text_a, text_b or None)["input_ids"]
+        cut = tokenizer(text_a, text_b or None, truncation="longest_first", max_length=limit)
+        assert ids == cut["input_ids"] and types == cut["token_type_ids"], (text_a, text_b, limit)
+        assert noted == (len(full) > limit)

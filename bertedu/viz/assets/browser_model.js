@@ -304,9 +304,11 @@
     var textB = box("Sentence B", "optional", "text_b");
     var button = node("button", {type: "button", "class": "bx-button", "data-control": "run"}, inputs,
       "Run BERT-Tiny here");
-    var status = node("div", {"class": "bx-status", "aria-live": "polite", "data-role": "status"}, panel, spec.note);
+    node("div", {"class": "bx-run-note"}, panel, spec.note);
+    var status = node("div", {"class": "bx-status", "aria-live": "polite", "data-role": "status"}, panel);
     var results = node("div", {"class": "bx-results", "data-role": "results"}, panel);
     function submit() {
+      if (button.disabled) return; // a run is under way (Enter pressed again)
       button.disabled = true;
       status.textContent = loading ? "Running BERT-Tiny ..." : "Loading the runtime and the model (once) ...";
       run(spec.files, textA.value, textB.value, spec.max_length).then(function (result) {

@@ -278,17 +278,20 @@ def benchmark_row(record: dict[str, Any]) -> dict[str, Any]:
 def markdown(summary: dict) -> str:
     """The summary as Markdown tables (what to paste into an issue or a note).
 
-    HTML comments mark the notebook table and the benchmark table, so a page can include
-    one of them (MyST's ``include`` with ``start-after``/``end-before``).
+    HTML comments mark the run's description, the notebook table and the benchmark table, so
+    a page can include each (MyST's ``include`` with ``start-after``/``end-before``).
     """
     lines = [
         f"# gpu_check: profile {summary['profile']}, {summary['device']}",
         "",
-        f"{summary['started']}, commit {summary['commit']}, limit {summary['limit_s']} s a "
-        f"notebook, {summary['jobs']} at a time",
+        "<!-- run start -->",
+        f"{summary['started']}, {summary['device']}, commit {summary['commit']}, limit "
+        f"{summary['limit_s']} s a notebook, {summary['jobs']} at a time",
+        "",
     ]
     lines += [f"- {note}" for note in summary.get("notes", [])]
     lines += [
+        "<!-- run end -->",
         "",
         "<!-- notebooks start -->",
         "| notebook | status | time (s) | torch peak memory (MiB) | GPU memory in use (MiB) |",

@@ -86,10 +86,10 @@ mkdir -p "$out"
 out="$(cd "$out" && pwd)"
 start=$SECONDS
 budget=${GPU_CHECK_BUDGET:-530}
-rows=${GPU_CHECK_ROWS:-1000}
+rows=${GPU_CHECK_ROWS:-800}
 steps=${GPU_CHECK_STEPS:-600}
 jobs=${GPU_CHECK_JOBS:-4}
-limit=${GPU_CHECK_LIMIT:-330}
+limit=${GPU_CHECK_LIMIT:-360}
 work="$(mktemp -d /tmp/gpu-check-XXXXXX)"
 site="${GPU_CHECK_SITE:-$work/site}"
 say() { echo "gpu_check_lent [$((SECONDS - start)) s]: $*"; }

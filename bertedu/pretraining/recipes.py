@@ -1,7 +1,7 @@
 """Pretraining recipes: the model, data and optimisation settings of each run profile.
 
 * ``smoke``: a few seconds, for CI: 200 documents, short sequences, ten updates.
-* ``live``: chapter 5's live run, leaves the unigram plateau within minutes on two cores.
+* ``live``: chapter 5's live run, made to leave the unigram plateau within minutes.
 * ``cpu``: learns visibly in minutes on a laptop CPU, on the embedded Wikipedia leads.
 * ``gpu``: the setting of a common first implementation: BERT-Tiny, sequences of 128,
   WikiText-103, a larger batch, bf16 autocast and ``torch.compile``.
@@ -139,12 +139,13 @@ CPU_RECIPE = PretrainRecipe(
 
 LIVE_STEPS = 1100
 
-# Chapter 5's live run, the cpu recipe made for a run a reader watches (about five minutes
-# on two idle cores): every epoch reads pairs of at most 64 WordPieces (short_seq_epochs =
-# the updates, so whatever the corpus no epoch is long; the held-out pairs keep
-# max_seq_length, so it is scored at the book's positions), the NSP loss weighs half (at
-# this budget the two tasks compete; a quarter did no better at [MASK] after 750 updates:
-# the measurements page's search), 1,100 updates, an evaluation every 100 of them.
+# Chapter 5's live run, the cpu recipe made for a run a reader watches (sized for about
+# five minutes of two idle cores; not yet timed on an idle machine): every epoch reads pairs
+# of at most 64 WordPieces (short_seq_epochs = the updates, so whatever the corpus no epoch
+# is long; the held-out pairs keep max_seq_length, so it is scored at the book's
+# positions), the NSP loss weighs half (at this budget the two tasks compete; a quarter did
+# no better at [MASK] after 750 updates: the measurements page's search), 1,100 updates,
+# an evaluation every 100 of them.
 LIVE_RECIPE = CPU_RECIPE.replace(
     profile="live",
     short_seq_epochs=LIVE_STEPS,

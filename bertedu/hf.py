@@ -130,7 +130,8 @@ def from_hf(hf_model: nn.Module) -> nn.Module:
     the NSP head; ``BertForQuestionAnswering`` and ``add_pooling_layer=False``
     have no pooler) keeps a fresh initialisation: its parameter names are in
     the result's ``untrained_parameters`` and a warning says so. The result has
-    the source's dtype, device and train/eval mode.
+    the source's dtype, device and train/eval mode. Weights with NaN or infinite
+    values are refused, naming the tensor.
     """
     ours_cls = _target_class(hf_model)
     config = config_from_hf(hf_model.config)
@@ -143,6 +144,13 @@ def from_hf(hf_model: nn.Module) -> nn.Module:
                 "BertForPreTraining always ties them, so these weights cannot be represented."
             )
         source.pop("cls.predictions.decoder.bias", None)  # the same tensor as cls.predictions.bias
+    for name, tensor in source.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise ValueError(
+                f"{type(hf_model).__name__}'s tensor {name!r} holds NaN or infinite values: the "
+                "weights are damaged or come from a run that diverged. Load another copy (or an "
+                "earlier checkpoint) of the model."
+            )
     state = {_rename(name, 0): tensor for name, tensor in source.items()}
     first = next(hf_model.parameters())
     model = ours_cls(config).to(dtype=first.dtype, device=first.device)

@@ -61,7 +61,13 @@ class BertEmbeddings(nn.Module):
 
 def validate_input_ids(input_ids: torch.Tensor, config: BertConfig) -> None:
     """Raise a ``ValueError`` that says how to fix ids the model cannot embed."""
-    if not isinstance(input_ids, torch.Tensor) or input_ids.dim() != 2:
+    if not isinstance(input_ids, torch.Tensor):
+        raise ValueError(
+            f"input_ids must be a torch tensor of token ids, got a {type(input_ids).__name__}; "
+            "build one with torch.tensor([[101, 102]]) (a batch of one sequence) or "
+            "tokenizer(text, return_tensors='pt')."
+        )
+    if input_ids.dim() != 2:
         raise ValueError(
             f"input_ids must be a 2-D tensor [batch, seq], got {describe_shape(input_ids)}; "
             "add a batch dimension with input_ids.unsqueeze(0)."

@@ -18,6 +18,41 @@ class Prediction:
     probability: float
 
 
+def checked_text(text: object, what: str) -> str:
+    """``text`` when it is a non-empty string of valid Unicode; a ValueError saying what is
+    wrong otherwise (a lone surrogate fails deep in the Rust tokenizer with a TypeError)."""
+    if not isinstance(text, str):
+        raise ValueError(f"{what} must be a string, got {type(text).__name__}.")
+    if not text.strip():
+        raise ValueError(f"{what} is empty: give the model some words to read.")
+    for index, char in enumerate(text):
+        if 0xD800 <= ord(char) <= 0xDFFF:
+            raise ValueError(
+                f"{what} holds a lone surrogate (U+{ord(char):04X} at character {index}): not "
+                "valid Unicode, usually text decoded with errors='surrogateescape'. Clean it "
+                "with text.encode('utf-8', 'replace').decode('utf-8')."
+            )
+    return text
+
+
+def refuse_typed_specials(ids: torch.Tensor, tokenizer, what: str, allowed: set[int]) -> None:
+    """Refuse a special token typed in the text (``[SEP]``, ``[CLS]``, ``[PAD]``).
+
+    The tokenizer reads the literal text ``[SEP]`` as the special token itself, so a typed
+    one would end a segment where the model expects none. ``ids`` are the text's own
+    tokens, without the ``[CLS]``/``[SEP]`` the tokenizer adds around them.
+    """
+    specials = {tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id}
+    typed = sorted({int(i) for i in ids.tolist()} & (specials - allowed))
+    if typed:
+        names = ", ".join(tokenizer.convert_ids_to_tokens(typed))
+        raise ValueError(
+            f"{what} contains {names}, which the tokenizer reads as the special token, not as "
+            "text: the model would see a segment boundary there. Remove it (only [MASK] may be "
+            "typed, in fill_mask, to hide a word)."
+        )
+
+
 def fill_mask(
     model: BertForPreTraining, tokenizer, text: str, *, top_k: int = 5
 ) -> list[list[Prediction]]:
@@ -25,8 +60,19 @@ def fill_mask(
 
     One list per [MASK], in the order they appear. The text goes in as one
     segment (``[CLS] text [SEP]``), as at the start of pretraining's segment A.
+    A typed ``[MASK]`` *is* the special token (that is how a word is hidden); the
+    other special tokens typed in the text (``[CLS]``, ``[SEP]``, ``[PAD]``) are
+    refused, as is a ``top_k`` outside 1 to the vocabulary's size.
     """
+    checked_text(text, "text")
+    vocab_size = model.config.vocab_size
+    if not isinstance(top_k, int) or isinstance(top_k, bool) or not 1 <= top_k <= vocab_size:
+        raise ValueError(
+            f"top_k must be a whole number from 1 to the vocabulary's size ({vocab_size}), "
+            f"got {top_k!r}."
+        )
     encoded = tokenizer(text, return_tensors="pt")
+    refuse_typed_specials(encoded["input_ids"][0, 1:-1], tokenizer, "text", set())
     positions = (encoded["input_ids"][0] == tokenizer.mask_token_id).nonzero().flatten()
     if positions.numel() == 0:
         raise ValueError(
@@ -50,7 +96,16 @@ def fill_mask(
 def is_next_probability(
     model: BertForPreTraining, tokenizer, sentence_a: str, sentence_b: str
 ) -> float:
-    """The model's probability that ``sentence_b`` really follows ``sentence_a`` (NSP class 0)."""
+    """The model's probability that ``sentence_b`` really follows ``sentence_a`` (NSP class 0).
+
+    Both sentences must hold some text; a ``[SEP]`` or ``[CLS]`` typed in one is refused
+    (the tokenizer would read it as a segment boundary). A typed ``[MASK]`` stays a mask.
+    """
+    checked_text(sentence_a, "sentence_a")
+    checked_text(sentence_b, "sentence_b")
+    for what, sentence in (("sentence_a", sentence_a), ("sentence_b", sentence_b)):
+        own = tokenizer(sentence, add_special_tokens=False, return_tensors="pt")["input_ids"][0]
+        refuse_typed_specials(own, tokenizer, what, set())
     encoded = tokenizer(sentence_a, sentence_b, return_tensors="pt")
     device = model_device(model)
     with eval_mode(model), torch.no_grad():

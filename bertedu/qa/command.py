@@ -44,9 +44,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     qa.add_argument("--train", type=Path, help="SQuAD v1.1 JSON (default: the embedded train set)")
     qa.add_argument("--dev", type=Path, help="SQuAD v1.1 JSON (default: the embedded dev set)")
     qa.add_argument("--profile", default="cpu", choices=("smoke", "cpu", "gpu"))
-    qa.add_argument(
-        "--lr", type=positive_float, help="peak learning rate (default: the profile's)"
-    )
+    qa.add_argument("--lr", type=positive_float, help="peak learning rate (default: the profile's)")
     qa.add_argument("--epochs", type=positive_float, help="passes over the training set (> 0)")
     qa.add_argument(
         "--validation-fraction",
@@ -100,15 +98,56 @@ def load_encoder(name: str | Path):
         )
     from bertedu.train.checkpoint import load_weights
 
-    config = BertConfig.from_dict(json.loads((folder / "config.json").read_text("utf-8")))
-    model = BertForPreTraining(config)
+    config = BertConfig.from_dict(_encoder_config(folder))
+    shapes = _tensor_shapes(folder / "model.safetensors")
+    _check_embedding_shape(config, shapes, folder)
+    # The file's own names say which model wrote it: a pretraining model's start with "bert."
+    with_heads = any(key.startswith("bert.") for key in shapes)
+    model = BertForPreTraining(config) if with_heads else BertModel(config)
+    load_weights(model, folder / "model.safetensors")  # its errors name the real mismatch
+    return (model.bert if with_heads else model), tokenizer
+
+
+def _encoder_config(folder: Path) -> dict:
+    """``folder/config.json`` as a dict, with an error naming the file when it is not one."""
+    path = folder / "config.json"
     try:
-        load_weights(model, folder / "model.safetensors")
-        return model.bert, tokenizer
-    except (RuntimeError, KeyError, ValueError):  # an encoder without pretraining heads
-        encoder = BertModel(config)
-        load_weights(encoder, folder / "model.safetensors")
-        return encoder, tokenizer
+        config = json.loads(path.read_text("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
+        raise ValueError(f"{path} is not a JSON file ({str(error)[:100]}).") from None
+    if not isinstance(config, dict):
+        raise ValueError(
+            f"{path} holds a JSON {type(config).__name__}, not an object of BertConfig fields "
+            "(vocab_size, hidden_size, ...). Write it with BertConfig.to_dict()."
+        )
+    return config
+
+
+def _tensor_shapes(path: Path) -> dict[str, tuple[int, ...]]:
+    """Every tensor's name and shape in a safetensors file, read from its header only."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as file:
+            return {name: tuple(file.get_slice(name).get_shape()) for name in file.keys()}
+    except (SafetensorError, OSError, ValueError) as error:
+        raise ValueError(
+            f"{path} is not a readable safetensors file ({error}). Write it with "
+            "bertedu.train.checkpoint.save_weights."
+        ) from None
+
+
+def _check_embedding_shape(config, shapes: dict[str, tuple[int, ...]], folder: Path) -> None:
+    """Refuse a config.json whose vocabulary or width differs from the weights' embedding table
+    before a model of that size is built (``vocab_size: 1e12`` would ask for terabytes)."""
+    table = next((s for n, s in shapes.items() if n.endswith("word_embeddings.weight")), None)
+    if table is not None and table != (config.vocab_size, config.hidden_size):
+        raise ValueError(
+            f"{folder / 'config.json'} says vocab_size {config.vocab_size} and hidden_size "
+            f"{config.hidden_size}, but the word-embedding table in model.safetensors has shape "
+            f"{table}: the config belongs to another model. Use the config.json written with "
+            "these weights."
+        )
 
 
 def read_examples(path: Path | None, split: str, limit: int | None):

@@ -72,22 +72,31 @@ def parse_squad(data: dict[str, Any], source: str = "the data") -> list[QAExampl
         )
     examples, seen = [], set()
     for article in data["data"]:
+        if not isinstance(article, dict):
+            raise ValueError(f"{source}: every entry of 'data' must be an object (an article).")
         title = article.get("title", "")
         for paragraph in article.get("paragraphs", []):
-            context = paragraph["context"]
+            if not isinstance(paragraph, dict):
+                raise ValueError(f"{source}: every paragraph must be an object with 'context'.")
             for qa in paragraph.get("qas", []):
+                if not isinstance(qa, dict) or "id" not in qa:
+                    raise ValueError(f"{source}: every entry of 'qas' needs an 'id'.")
                 qid = str(qa["id"])
+                where = f"{source}: question {qid!r}"
+                context = _text(paragraph.get("context"), f"{where}: its paragraph's 'context'")
+                question = _text(qa.get("question"), f"{where}: 'question'")
                 if qid in seen:
-                    raise ValueError(
-                        f"{source}: question id {qid!r} occurs twice; ids must be unique."
-                    )
+                    raise ValueError(f"{where} occurs twice; ids must be unique.")
                 seen.add(qid)
                 texts, starts = [], []
                 for answer in qa.get("answers", []):
-                    text, start = answer["text"], int(answer["answer_start"])
+                    if not isinstance(answer, dict):
+                        raise ValueError(f"{where}: every answer must be an object.")
+                    text = _text(answer.get("text"), f"{where}: an answer's 'text'")
+                    start = _answer_start(answer.get("answer_start"), where)
                     if context[start : start + len(text)] != text:
                         raise ValueError(
-                            f"{source}: question {qid!r}: answer {text!r} is not at character "
+                            f"{where}: answer {text!r} is not at character "
                             f"{start} of its context (found "
                             f"{context[start : start + len(text)]!r})."
                         )
@@ -95,13 +104,31 @@ def parse_squad(data: dict[str, Any], source: str = "the data") -> list[QAExampl
                     starts.append(start)
                 if not texts:
                     raise ValueError(
-                        f"{source}: question {qid!r} has no answer; SQuAD v1.1 questions "
-                        "all have at least one."
+                        f"{where} has no answer; SQuAD v1.1 questions all have at least one."
                     )
                 examples.append(
-                    QAExample(qid, qa["question"], context, tuple(texts), tuple(starts), title)
+                    QAExample(qid, question, context, tuple(texts), tuple(starts), title)
                 )
     return examples
+
+
+def _text(value: Any, what: str) -> str:
+    """``value`` when it is a non-empty string; a ValueError naming ``what`` otherwise."""
+    if not isinstance(value, str) or not value.strip():
+        found = "missing" if value is None else f"{type(value).__name__} {value!r:.40}"
+        raise ValueError(f"{what} must be a non-empty string, got {found}.")
+    return value
+
+
+def _answer_start(value: Any, where: str) -> int:
+    """A character offset: a whole number >= 0 (a string of digits is read as one)."""
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError(
+            f"{where}: 'answer_start' must be a whole number of characters >= 0, got {value!r}."
+        )
+    return value
 
 
 def load_squad_json(path: str | Path, limit: int | None = None) -> list[QAExample]:
@@ -109,8 +136,21 @@ def load_squad_json(path: str | Path, limit: int | None = None) -> list[QAExampl
     path = Path(path).expanduser()
     if not path.is_file():
         raise FileNotFoundError(f"No SQuAD-format file at {path}.")
-    with path.open(encoding="utf-8") as file:
-        data = json.load(file)
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ValueError(
+            f"{path} is not UTF-8 text (byte {raw[error.start]:#04x} at position {error.start}; "
+            "Latin-1 or Windows-1252?). Save it as UTF-8, as SQuAD JSON files are."
+        ) from None
+    try:
+        data = json.loads(text)
+    except RecursionError:
+        raise ValueError(
+            f"{path} nests its JSON too deeply to read; a SQuAD file is four levels deep "
+            "(data, paragraphs, qas, answers)."
+        ) from None
     return _limit(parse_squad(data, source=str(path)), limit)
 
 

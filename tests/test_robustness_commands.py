@@ -66,47 +66,39 @@ def test_finetune_qa_output_that_is_a_file(tmp_path):
     assert target.read_text() == "mine"
 
 
-@pytest.mark.parametrize(
-    ("flag", "value", "message"),
-    [
-        ("--epochs", "0", "above 0"),
-        ("--epochs", "-1", "above 0"),
-        ("--epochs", "nan", "above 0"),
-        ("--lr", "0", "above 0"),
-        ("--lr", "-1e-3", "above 0"),
-        ("--lr", "nan", "above 0"),
-        ("--lr", "inf", "above 0"),
-        ("--lr", "fast", "not a number"),
-        ("--seed", "-1", "from 0 to 4294967295"),
-        ("--seed", str(2**32), "from 0 to 4294967295"),
-        ("--seed", "1.5", "not a whole number"),
-        ("--validation-fraction", "1", "up to (not including) 1"),
-        ("--validation-fraction", "-0.1", "up to (not including) 1"),
-    ],
-)
-def test_finetune_qa_refuses_bad_numbers_when_parsing(tmp_path, capsys, flag, value, message):
-    err = refused_at_parse([*QA, "--output", str(tmp_path / "out"), f"{flag}={value}"], capsys)
-    assert f"argument {flag}" in err and message in err
-    assert not (tmp_path / "out").exists()
-
-
-# ------------------------------------------------------------------ item 4: pretrain's flags
-
-
 PRE = ["pretrain", "--profile", "smoke", "--no-progress"]
 
 
 @pytest.mark.parametrize(
-    ("flag", "value", "message"),
+    ("command", "flag", "value", "message"),
     [
-        ("--seed", "-1", "from 0 to 4294967295"),
-        ("--steps", "0", "at least 1"),
-        ("--threads", "0", "at least 1"),
-        ("--threads", "many", "not a whole number"),
+        *(
+            (QA, flag, value, message)
+            for flag, value, message in [
+                ("--epochs", "0", "above 0"),
+                ("--epochs", "-1", "above 0"),
+                ("--epochs", "nan", "above 0"),
+                ("--lr", "0", "above 0"),
+                ("--lr", "-1e-3", "above 0"),
+                ("--lr", "nan", "above 0"),
+                ("--lr", "inf", "above 0"),
+                ("--lr", "fast", "not a number"),
+                ("--seed", "-1", "from 0 to 4294967295"),
+                ("--seed", str(2**32), "from 0 to 4294967295"),
+                ("--seed", "1.5", "not a whole number"),
+                ("--validation-fraction", "1", "up to (not including) 1"),
+                ("--validation-fraction", "-0.1", "up to (not including) 1"),
+            ]
+        ),
+        # item 4: pretrain's flags
+        (PRE, "--seed", "-1", "from 0 to 4294967295"),
+        (PRE, "--steps", "0", "at least 1"),
+        (PRE, "--threads", "0", "at least 1"),
+        (PRE, "--threads", "many", "not a whole number"),
     ],
 )
-def test_pretrain_refuses_bad_numbers_when_parsing(tmp_path, capsys, flag, value, message):
-    err = refused_at_parse([*PRE, "--output", str(tmp_path / "out"), f"{flag}={value}"], capsys)
+def test_bad_numbers_are_refused_when_parsing(tmp_path, capsys, command, flag, value, message):
+    err = refused_at_parse([*command, "--output", str(tmp_path / "out"), f"{flag}={value}"], capsys)
     assert f"argument {flag}" in err and message in err
     assert not (tmp_path / "out").exists()
 

@@ -24,6 +24,7 @@ import numpy as np
 import pytest
 import torch
 from book_scripts import check_book, load_script
+from test_viz_explorer_browser import OfflinePages
 
 from bertedu.viz.browser_model import MAX_POSITIONS, write_browser_assets
 from bertedu.viz.explorer import BERT_TINY, load_bert_tiny
@@ -80,27 +81,9 @@ def explorer_html(examples=None) -> str:
 @pytest.fixture
 def open_book_page(browser, book):
     """Open an explorer as a chapter page of ``book``; after the test: no error, no request out."""
-    opened = []
-
-    def open_(fragment: str):
-        path = book / "notebooks" / f"page{len(opened)}.html"
-        path.write_text(
-            '<!doctype html><html data-content_root="../"><meta charset="utf-8">'
-            f'<body style="width: 900px">{fragment}</body></html>',
-            encoding="utf-8",
-        )
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        record = {"page": page, "errors": [], "outside": []}
-        check_book.route_offline(page, record["outside"])
-        page.on("pageerror", lambda error: record["errors"].append(str(error)))
-        page.goto(path.as_uri())
-        opened.append(record)
-        return page
-
-    yield open_
-    for record in opened:
-        assert record["errors"] == [] and record["outside"] == []
-        record["page"].close()
+    pages = OfflinePages(browser, book / "notebooks", head='<html data-content_root="../">')
+    yield pages.open
+    pages.close()
 
 
 RUN_IN_PAGE = """async ([a, b, n]) => {

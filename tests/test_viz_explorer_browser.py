@@ -33,29 +33,45 @@ def self_example(label, seed, layers=3, heads=4, tokens=TOKENS):
     )
 
 
-@pytest.fixture
-def open_page(browser, tmp_path):
-    """Open an explorer's HTML as a page; after the test, no error and no request outside."""
-    opened = []
+class OfflinePages:
+    """Explorer pages opened in Chromium from files, with every request outside aborted.
 
-    def open_(fragment: str):
-        path = tmp_path / f"page{len(opened)}.html"
+    ``open(fragment)`` writes ``<head><body style="width: WIDTH">fragment</body>`` into
+    ``folder`` and opens it; ``close()`` asserts that no page had a JavaScript error or
+    asked for anything outside, and closes them.
+    """
+
+    def __init__(self, browser, folder, *, head: str = "", width: int = 760) -> None:
+        self.browser, self.folder, self.head, self.width = browser, folder, head, width
+        self.opened: list[dict] = []
+
+    def open(self, fragment: str):
+        path = self.folder / f"page{len(self.opened)}.html"
         path.write_text(
-            f'<!doctype html><meta charset="utf-8"><body style="width: 760px">{fragment}</body>',
+            f'<!doctype html>{self.head}<meta charset="utf-8">'
+            f'<body style="width: {self.width}px">{fragment}</body>',
             encoding="utf-8",
         )
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page = self.browser.new_page(viewport={"width": 1280, "height": 900})
         record = {"page": page, "errors": [], "outside": []}
         check_book.route_offline(page, record["outside"])
         page.on("pageerror", lambda error: record["errors"].append(str(error)))
         page.goto(path.as_uri())
-        opened.append(record)
+        self.opened.append(record)
         return page
 
-    yield open_
-    for record in opened:
-        assert record["errors"] == [] and record["outside"] == []
-        record["page"].close()
+    def close(self) -> None:
+        for record in self.opened:
+            assert record["errors"] == [] and record["outside"] == []
+            record["page"].close()
+
+
+@pytest.fixture
+def open_page(browser, tmp_path):
+    """Open an explorer's HTML as a page; after the test, no error and no request outside."""
+    pages = OfflinePages(browser, tmp_path)
+    yield pages.open
+    pages.close()
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import html
 import io
+from collections.abc import Callable
 from typing import Any
 
 import matplotlib.pyplot as plt
@@ -36,6 +37,32 @@ KERNEL_NOTE = (
     "the book's models in the kernel. In the static book these controls show the state they "
     "were saved in and do nothing; the explorer above works there without a kernel."
 )
+
+
+#: The widget's state, in the order of the explorer's (``StaticExplorer.select``).
+STATE = ("model", "example", "layer", "head", "view", "hide_special")
+
+
+def view_key(value: str) -> str:
+    """``value`` if it names one of the explorer's views, else a ``ValueError`` that lists them."""
+    if value not in dict(VIEWS):
+        raise ValueError(f"Unknown view {value!r}; choose one of {list(dict(VIEWS))}.")
+    return value
+
+
+def control_property(control: str, convert: Callable[[Any], Any], doc: str) -> property:
+    """A property that reads the value of the widget's ``control`` and sets it (converted).
+
+    Setting a control's value is what moving it does, so its observer redraws the picture.
+    """
+
+    def get(self: AttentionWidget) -> Any:
+        return getattr(self, control).value
+
+    def set_(self: AttentionWidget, value: Any) -> None:
+        getattr(self, control).value = convert(value)
+
+    return property(get, set_, doc=doc)
 
 
 class AttentionWidget:
@@ -106,67 +133,17 @@ class AttentionWidget:
         self.redraw()
 
     # ----- state: every control is a property -------------------------------------------------
-    @property
-    def model(self) -> str:
-        return self._model.value
-
-    @model.setter
-    def model(self, value: str) -> None:
-        self._model.value = value
-
-    @property
-    def example(self) -> int:
-        return self._example.value
-
-    @example.setter
-    def example(self, value: int) -> None:
-        self._example.value = int(value)
-
-    @property
-    def layer(self) -> int:
-        return self._layer.value
-
-    @layer.setter
-    def layer(self, value: int) -> None:
-        self._layer.value = int(value)
-
-    @property
-    def head(self) -> int:
-        return self._head.value
-
-    @head.setter
-    def head(self, value: int) -> None:
-        self._head.value = int(value)
-
-    @property
-    def view(self) -> str:
-        return self._view.value
-
-    @view.setter
-    def view(self, value: str) -> None:
-        if value not in dict(VIEWS):
-            raise ValueError(f"Unknown view {value!r}; choose one of {list(dict(VIEWS))}.")
-        self._view.value = value
-
-    @property
-    def hide_special(self) -> bool:
-        return self._hide.value
-
-    @hide_special.setter
-    def hide_special(self, value: bool) -> None:
-        self._hide.value = bool(value)
+    model = control_property("_model", str, "The model shown (a name of the explorer's).")
+    example = control_property("_example", int, "The index of the example shown.")
+    layer = control_property("_layer", int, "The selected layer (setting it redraws).")
+    head = control_property("_head", int, "The selected head (setting it redraws).")
+    view = control_property("_view", view_key, "The view: 'head', 'heatmap' or 'model'.")
+    hide_special = control_property("_hide", bool, "Whether [CLS], [SEP], [PAD] are hidden.")
 
     @property
     def state(self) -> dict[str, Any]:
         """What is shown: model, example, layer, head, view, hide_special."""
-        return {
-            "model": self.model,
-            "example": self.example,
-            "layer": self.layer,
-            "head": self.head,
-            "view": self.view,
-            "hide_special": self.hide_special,
-        }
+        return {name: getattr(self, name) for name in STATE}
 
     # ----- drawing ----------------------------------------------------------------------------
     def _fit_ranges(self) -> None:

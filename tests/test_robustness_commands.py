@@ -121,7 +121,7 @@ def pretrain(out, *flags: str) -> int:
     [
         ("missing.txt", None, "does not exist"),
         ("empty.txt", b"", "No documents with any text"),
-        ("binary.txt", bytes(range(256)) * 8, "not a text file .*NUL bytes"),
+        ("binary.txt", bytes(range(256)) * 8, "not a text file .*invalid UTF-8"),
         ("single.txt", b"One sentence. Another one.\nA third.\n", "at least 2 documents"),
     ],
 )

@@ -13,6 +13,7 @@ book imports from here (``Document``, ``WIKIPEDIA_ATTRIBUTION``,
 from __future__ import annotations
 
 import re
+import unicodedata
 from pathlib import Path
 
 from bertedu.data.documents import Document, evenly_spread, require_documents
@@ -39,19 +40,23 @@ _DOCUMENT_BREAK = re.compile(r"\n[ \t]*\n")
 
 
 def read_text_file(file: Path) -> str:
-    """A corpus file's text; a binary file (one with NUL bytes) is refused, saying so.
+    """A corpus file's text; a binary file is refused, saying so.
 
     Decoding uses ``errors="replace"``: one bad byte should not lose a corpus, and
-    ``clean_text`` drops the U+FFFD it leaves. A file with NUL bytes is no text at all
-    (an image, an archive): reading it would give a corpus of garbage.
+    ``clean_text`` drops the U+FFFD (and a stray NUL) it leaves. A file where more than
+    a third of the visible characters are control characters or invalid UTF-8 is no
+    text at all (an image, an archive): reading it would give a corpus of garbage.
     """
-    data = file.read_bytes()
-    if b"\x00" in data:
+    text = file.read_bytes().decode("utf-8", errors="replace")
+    visible = [char for char in text if not char.isspace()]
+    bad = sum(char == "\ufffd" or unicodedata.category(char) == "Cc" for char in visible)
+    if len(visible) >= 64 and bad > len(visible) / 3:
         raise ValueError(
-            f"{file} is not a text file (it holds NUL bytes at offset {data.index(0)}: an image, "
-            "archive or other binary file?). Pass plain UTF-8 .txt files."
+            f"{file} is not a text file ({bad} of its {len(visible)} visible characters are "
+            "control characters or invalid UTF-8: an image, archive or other binary file?). "
+            "Pass plain UTF-8 .txt files."
         )
-    return data.decode("utf-8", errors="replace")
+    return text
 
 
 def load_text_documents(path: str | Path, *, num_proc: int = 1) -> list[Document]:

@@ -284,14 +284,20 @@ def test_stored_markup_examples_mount(open_book_page):
     assert page.locator("#after").count() == 1  # the rest of the page is parsed as HTML
 
 
-def test_outside_the_built_book_the_button_says_why(browser, tmp_path):
-    """In Jupyter (no _static/ next to the page) the box explains instead of failing."""
+def test_outside_the_built_book_the_box_says_why(browser, tmp_path):
+    """In Jupyter (no _static/ next to the page) the box explains itself and stays off."""
     path = tmp_path / "page.html"
     path.write_text(f"<!doctype html><body>{explorer_html()}</body>", encoding="utf-8")
     page = browser.new_page()
     page.goto(path.as_uri())
-    status = press(page, "hello")
-    assert "part of the built book" in status
+    assert page.locator('[data-control="run"]').is_disabled()
+    status = page.locator('[data-role="status"]')
+    assert status.get_attribute("data-state") == "unavailable"
+    assert (
+        "runs in the built book" in status.inner_text()
+        and "explorer.widget()" in status.inner_text()
+    )
+    assert page.locator(".bx-figure svg").count() == 1  # the stored maps are drawn all the same
     page.close()
 
 

@@ -325,6 +325,13 @@
         status.setAttribute("data-state", "error");
       }).then(function () { button.disabled = false; });
     }
+    if (staticRoot() === null) { // a notebook in Jupyter: the model's files are not next to it
+      button.disabled = true;
+      status.textContent = "This box runs in the built book, where the model's files sit next to " +
+        "the page. In Jupyter, explorer.widget() runs the models in the kernel.";
+      status.setAttribute("data-state", "unavailable");
+      return;
+    }
     button.addEventListener("click", submit);
     [textA, textB].forEach(function (input) {
       input.addEventListener("keydown", function (event) { if (event.key === "Enter") submit(); });

@@ -201,6 +201,15 @@ def test_decode_answer_joins_thousands_but_not_a_date(tokenizer):
         assert decode_answer(tokenizer, ids) == text.lower()
 
 
+def test_decode_answer_never_shows_a_leading_continuation_marker(tokenizer):
+    """A generator whose first piece is '##mar' (chapter 7's weak reader did this) must not
+    answer '##marmar': the marker belongs to no word."""
+    pieces = tokenizer.convert_tokens_to_ids(["##mar", "##mar"])
+    assert decode_answer(tokenizer, [CLS_ID, *pieces, SEP_ID]) == "marmar"
+    hans = tokenizer.convert_tokens_to_ids(["hans", "##mar"])
+    assert decode_answer(tokenizer, hans) == "hansmar"
+
+
 def test_bad_input(tokenizer):
     with pytest.raises(ValueError, match="question is empty"):
         prepare_seq2seq_features([QAExample("x", " ", CONTEXT, ("a",))], tokenizer, max_length=48)

@@ -34,6 +34,7 @@ from bertedu.qa.generative import BertEncoderDecoder, Seq2SeqFeatures, trim_seq2
 _NO_SPACE_BEFORE = re.compile(r" ([.,;:!?%)\]}]|'s\b|n't\b)")
 _NO_SPACE_AFTER = re.compile(r"([(\[{$]) ")
 _JOINERS = re.compile(r" ?([-/–]) ?")
+_LEADING_CONTINUATION = re.compile(r"^\s*(?:##)+")
 # "3. 5" -> "3.5" and "17, 897" -> "17,897", but "February 13, 2000" stays: a comma joins
 # only a group of exactly three digits (thousands), a point any digits (decimals).
 _DECIMAL = re.compile(r"(\d)(\.|,(?= \d{3}(?!\d))) (?=\d)")
@@ -47,11 +48,13 @@ def decode_answer(tokenizer, token_ids: Sequence[int]) -> str:
 
     ``tokenizer.decode`` gives ``"state - of - the - art ( 2018 )"``; the
     answer a reader expects (and SQuAD's EM compares) is
-    ``"state-of-the-art (2018)"``.
+    ``"state-of-the-art (2018)"``. A continuation piece at the start (``##mar``, which a
+    weak generator can emit first) has no word to join: its ``##`` is dropped, never shown.
     """
     text = tokenizer.decode(
         list(token_ids), skip_special_tokens=True, clean_up_tokenization_spaces=True
     )
+    text = _LEADING_CONTINUATION.sub("", text)
     text = _JOINERS.sub(r"\1", text)
     text = _NO_SPACE_BEFORE.sub(r"\1", text)
     text = _NO_SPACE_AFTER.sub(r"\1", text)

@@ -136,6 +136,10 @@ say "MiniLM unpacked (bf16-rounded weights, stored as fp32)"
 
 export PYTHONPATH="$repo:$site${PYTHONPATH:+:$PYTHONPATH}"
 export PYTHONUNBUFFERED=1 TQDM_DISABLE=1 JUPYTER_PLATFORM_DIRS=1
+# jobs kernels share the cores: each gets its part of them for torch's CPU work
+if [[ $mode == gpu ]]; then
+  threads=$(( $(nproc) / jobs )); export OMP_NUM_THREADS=$(( threads > 0 ? threads : 1 ))
+fi
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 HF_HOME="$work/hf" JUPYTER_RUNTIME_DIR="$work/jupyter"
 {
   echo "date: $(date -u '+%Y-%m-%d %H:%M:%S UTC')"

@@ -181,6 +181,13 @@ def test_heatmap_has_one_axes_per_map_plus_colorbar_and_token_ticks():
         plot_heatmap(np.random.rand(2, 2, N, N), TOKENS)
 
 
+def test_heatmap_after_hiding_every_token_says_so():
+    """Hiding every token leaves an empty map: a clear message, not numpy's zero-size error."""
+    kept, tokens, _ = hide_tokens(np.eye(N), TOKENS, hidden=TOKENS)
+    with pytest.raises(ValueError, match="every token was hidden"):
+        plot_heatmap(kept, tokens)
+
+
 def test_head_view_draws_one_line_per_weight_above_the_threshold():
     def lines(fig):
         return len(fig.axes[0].collections[0].get_segments())

@@ -39,6 +39,11 @@ def plot_heatmap(
             "pick one with attention[layer, head] or bertedu.viz.select_head."
         )
     n = len(tokens)
+    if n == 0:
+        raise ValueError(
+            "plot_heatmap has no tokens to draw: every token was hidden. Hide fewer "
+            "(hide_tokens' hidden=('[CLS]', '[SEP]') keeps the words) or draw the full map."
+        )
     if ax is None:
         side = float(np.clip(0.22 * n + 2.0, 3.5, 9.0))
         fig, ax = plt.subplots(

@@ -23,8 +23,9 @@ script runs again, so a killed build resumes where it stopped):
    (soft labels by question id) and ``SYNTHETIC_CARD.md`` in ``--output-dir``.
 
 Every shard is written to a temporary file and renamed, so a shard on disk
-is complete; ``--partial`` writes the output of the shards done so far to
-``WORK/partial/`` without computing anything.
+is complete; ``--assemble`` writes the output of the shards done so far (the
+card says how many) from ``WORK`` alone: no model is loaded, so a work folder
+built elsewhere (on a GPU, say) is assembled on any machine.
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--limit", type=int, help="use only the first N passages (a tiny run)")
     parser.add_argument("--encoder", default="minilm", help="teacher and generator encoder")
-    parser.add_argument("--cloze-per-passage", type=int, default=2)
+    parser.add_argument("--cloze-per-passage", type=int, default=1)
     parser.add_argument("--cloze-passages", type=int, help="passages to make cloze for (all)")
     parser.add_argument("--generate-passages", type=int, help="passages to generate for (all)")
     parser.add_argument("--candidates-per-passage", type=int, default=3)
@@ -88,7 +89,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="shard kinds this process computes (two processes can share a --work folder: "
         "one with --kinds cloze, one with --kinds generated)",
     )
-    parser.add_argument("--partial", action="store_true", help="write WORK/partial/ and stop")
+    parser.add_argument(
+        "--assemble",
+        action="store_true",
+        help="only write the output files from the shards in WORK (no model needed) and stop",
+    )
+    parser.add_argument(
+        "--card-note", default="", help="a paragraph for the card: how it was built"
+    )
     parser.add_argument("--no-progress", action="store_true")
     return parser.parse_args(argv)
 
@@ -202,6 +210,7 @@ def train_and_save(args, name, task, recipe, train, dev, model, tokenizer, folde
         "updates": run.step,
         "train_seconds": round(time.perf_counter() - start, 1),
         "threads": args.threads,
+        "device": device_name(model),
         "qa_recipe": recipe.to_dict(),
     }
     info["dev_predictions"] = predictions
@@ -212,6 +221,14 @@ def train_and_save(args, name, task, recipe, train, dev, model, tokenizer, folde
     write_json(info, tmp / "info.json")
     tmp.replace(folder)
     return model, tokenizer, info
+
+
+def device_name(model) -> str:
+    """Where ``model`` computed: the GPU's name, or ``cpu``."""
+    import torch
+
+    device = next(model.parameters()).device
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
 
 
 def teacher_step(args: argparse.Namespace):
@@ -280,13 +297,22 @@ def qg_dev_round_trip(args, teacher, teacher_recipe, tokenizer, qg_info: dict) -
     return json.loads(path.read_text("utf-8"))
 
 
-def models_step(args: argparse.Namespace):
-    """Steps 2 and 3: the teacher and the question generator, and the generator's held-out
-    round trip."""
-    teacher, teacher_recipe, teacher_info, tokenizer = teacher_step(args)
-    qg, qg_recipe, qg_info = qg_step(args)
-    qg_info = qg_info | qg_dev_round_trip(args, teacher, teacher_recipe, tokenizer, qg_info)
-    return teacher, teacher_recipe, teacher_info, qg, qg_recipe, qg_info, tokenizer
+def read_info(args: argparse.Namespace, name: str) -> dict:
+    """A trained model's ``info.json`` (scores, recipe, time); for the generator also its
+    held-out round trip when it was recorded, and five held-out examples."""
+    info = json.loads((args.work / name / "info.json").read_text("utf-8"))
+    if name == "qg":
+        path = args.work / "qg_dev_round_trip.json"
+        if path.exists():
+            info |= json.loads(path.read_text("utf-8"))
+        else:
+            _, dev = real_examples(args)
+            written = info["dev_predictions"]
+            info["dev_examples"] = [
+                {"answer": e.answers[0], "real": e.question, "generated": written[e.id]}
+                for e in dev[:5]
+            ]
+    return info
 
 
 def cloze_shard(args, passages, teacher, recipe, tokenizer) -> dict:
@@ -493,17 +519,22 @@ def assemble(args, plan, passages_info, teacher_info, qg_info, output_dir: Path)
         "cloze": dict(totals["cloze"]),
         "generated": dict(totals["generated"]),
         "cloze_teacher_agrees": sum(r.get("teacher_agrees", False) for r in kept),
+        "card_note": args.card_note,
         "seconds": dict(seconds),
         "threads": args.threads,
         "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
     }
-    write_json(
-        stats, output_dir / "synthetic-stats.json" if args.partial else args.work / "stats.json"
-    )
+    write_json(stats, args.work / "stats.json")
     (output_dir / "SYNTHETIC_CARD.md").write_text(
         card(stats, kept, rejected, teacher_info, qg_info, output_dir), "utf-8"
     )
     return stats
+
+
+def where(info: dict) -> str:
+    """Where a model was trained, as the card says it."""
+    device = info.get("device", "a device the build did not record")
+    return f"{device}, {info['threads']} CPU thread(s)"
 
 
 def _examples_table(rows: list[dict], columns: tuple[str, ...]) -> str:
@@ -538,6 +569,7 @@ def card(stats, kept, rejected, teacher_info, qg_info, output_dir: Path) -> str:
     parts = [
         "# Synthetic questions over the embedded Wikipedia leads (chapter 9)",
         "",
+        *([stats["card_note"], ""] if stats.get("card_note") else []),
         "`synthetic-train.json.gz`: SQuAD v1.1 JSON (gzip), every question with one answer "
         "that is a span of its passage at `answer_start`, and a `kind` field (`cloze` or "
         "`generated`). `synthetic-teacher.json.gz`: the teacher's answer and top-"
@@ -598,7 +630,7 @@ def card(stats, kept, rejected, teacher_info, qg_info, output_dir: Path) -> str:
         f"Teacher: MiniLM (`{t['encoder']}`) extractive reader, chapter 6's cpu recipe "
         f"({json.dumps({k: t['qa_recipe'][k] for k in ('max_length', 'stride', 'epochs', 'lr')})}"
         f"), trained on the {t['n_train']} embedded training questions "
-        f"({t['updates']} updates, {t['train_seconds']:.0f} s on {t['threads']} thread(s)); "
+        f"({t['updates']} updates, {t['train_seconds']:.0f} s on {where(t)}); "
         f"on the {t['n_dev']} held-out questions: EM {t['dev_scores']['exact_match']:.1f}, "
         f"F1 {t['dev_scores']['f1']:.1f}.",
         "",
@@ -606,11 +638,17 @@ def card(stats, kept, rejected, teacher_info, qg_info, output_dir: Path) -> str:
         f"warm-started from the encoder), input `[CLS] answer [SEP] title: sentence [SEP]`, "
         f"target the real question; "
         f"{json.dumps({k: q['qa_recipe'][k] for k in QG_RECIPE_FIELDS})}"
-        f", {q['updates']} updates, {q['train_seconds']:.0f} s. On the {q['n_dev']} held-out "
-        f"questions (from their answers): BLEU {qd.get('bleu', float('nan')):.1f}, ROUGE-L "
-        f"{qd.get('rouge_l', float('nan')):.1f} against the real questions; the teacher answers "
-        f"{q['dev_round_trip_kept']:.1f}% of the generated questions with the real answer "
-        "(the round trip's pass rate on held-out passages).",
+        f", {q['updates']} updates, {q['train_seconds']:.0f} s on {where(q)}. On the "
+        f"{q['n_dev']} held-out questions (written from their answers): BLEU "
+        f"{qd.get('bleu', float('nan')):.1f}, ROUGE-L {qd.get('rouge_l', float('nan')):.1f}, "
+        f"F1 {qd.get('f1', float('nan')):.1f} against the real questions; "
+        + (
+            f"the teacher answers {q['dev_round_trip_kept']:.1f}% of the generated questions "
+            "with the real answer (the round trip's pass rate on held-out passages)."
+            if "dev_round_trip_kept" in q
+            else "the round trip's pass rate on the held-out passages was not recorded for this "
+            "build (it stopped before that step, and its models' weights were not kept)."
+        ),
         "",
         _examples_table(q["dev_examples"], ("answer", "real", "generated")),
         "",
@@ -650,16 +688,17 @@ def card(stats, kept, rejected, teacher_info, qg_info, output_dir: Path) -> str:
         "",
         "## How to rebuild",
         "",
-        "    python scripts/build_synthetic_qa.py --work WORK --threads 1 "
+        f"    python scripts/build_synthetic_qa.py --work WORK --threads {stats['threads']} "
         + " ".join(
             f"--{k.replace('_', '-')} {v}"
             for k, v in stats["args"].items()
             if k in REBUILD_ARGS and v is not None
         ),
         "",
-        f"Seconds on {stats['threads']} thread(s): "
-        + ", ".join(f"{k} shards {v:.0f}" for k, v in stats["seconds"].items())
-        + ".",
+        f"Seconds spent on the shards ({where(t)}): "
+        + ", ".join(f"{k} {v:.0f}" for k, v in stats["seconds"].items())
+        + ". A rerun on the same kind of machine and thread count gives the same files; "
+        "another machine can round a logit differently and flip a close round-trip decision.",
         "",
     ]
     return "\n".join(parts)
@@ -675,11 +714,10 @@ def main(argv: list[str] | None = None) -> int:
     args.work.mkdir(parents=True, exist_ok=True)
     passages_info = passages_step(args)
     plan = shard_plan(args, passages_info["passages"])
-    if args.partial:
-        infos = [json.loads((args.work / n / "info.json").read_text()) for n in ("teacher", "qg")]
-        infos[1] |= json.loads((args.work / "qg_dev_round_trip.json").read_text())
-        stats = assemble(args, plan, passages_info, *infos, args.work / "partial")
-        print(json.dumps({k: stats[k] for k in ("shards_done", "cloze", "generated")}))
+    if args.assemble:
+        teacher_info, qg_info = (read_info(args, name) for name in ("teacher", "qg"))
+        stats = assemble(args, plan, passages_info, teacher_info, qg_info, args.output_dir)
+        print(json.dumps({k: stats[k] for k in ("shards_done", "cloze", "generated")}, indent=1))
         return 0
     if args.only == "teacher":
         teacher_step(args)
@@ -691,14 +729,16 @@ def main(argv: list[str] | None = None) -> int:
     qg = qg_recipe = qg_info = None
     if "generated" in args.kinds.split(","):  # a cloze-only worker needs no generator
         qg, qg_recipe, qg_info = qg_step(args)
+        # before any shard: a build stopped early still has the generator's held-out score
+        qg_dev_round_trip(args, teacher, teacher_recipe, tokenizer, qg_info)
     models = (teacher, teacher_recipe, teacher_info, qg, qg_recipe, qg_info, tokenizer)
     run_shards(args, plan, models)
     missing = [p for p in plan if not shard_path(args, p[0], p[1]).exists()]
     if missing:
         print(f"{len(missing)} shards are not done yet (another process?); run again to finish.")
         return 0
-    models = models_step(args)
-    stats = assemble(args, plan, passages_info, models[2], models[5], args.output_dir)
+    teacher_info, qg_info = (read_info(args, name) for name in ("teacher", "qg"))
+    stats = assemble(args, plan, passages_info, teacher_info, qg_info, args.output_dir)
     print(json.dumps({k: stats[k] for k in ("shards_done", "cloze", "generated")}, indent=1))
     return 0
 

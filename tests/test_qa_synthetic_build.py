@@ -139,15 +139,23 @@ def test_two_workers_share_a_work_folder(first_build, tmp_path, encoder_dir, pas
     assert data_bytes(out) == data_bytes(first_build / "out")
 
 
-def test_partial_writes_what_is_done(first_build, tmp_path, encoder_dir, passages_file):
+def test_assemble_needs_no_model_and_writes_what_is_done(first_build, tmp_path, passages_file):
+    # A work folder built elsewhere: shards and info.json files, no weights.
     work = tmp_path / "work"
     shutil.copytree(first_build / "work", work)
+    for weights in work.glob("*/model.safetensors"):
+        weights.unlink()
+    (work / "qg_dev_round_trip.json").unlink()  # a build stopped before it
     for shard in (work / "shards").glob("generated-*.json"):
         shard.unlink()
-    run(work, tmp_path / "unused", encoder_dir, passages_file, "--partial")
-    partial = load_synthetic_qa(path=work / "partial" / "synthetic-train.json.gz")
+    out = tmp_path / "out"
+    run(work, out, "no-such-encoder", passages_file, "--assemble", "--card-note", "Built here.")
+    partial = load_synthetic_qa(path=out / "synthetic-train.json.gz")
     full = load_synthetic_qa(["cloze"], path=first_build / "out" / "synthetic-train.json.gz")
     assert partial == full
+    card = (out / "SYNTHETIC_CARD.md").read_text()
+    assert "Shards done: 3 of 6" in card and "Built here." in card
+    assert "was not recorded" in card and "| answer | real | generated |" in card
 
 
 def test_a_live_trainer_is_waited_for(tmp_path):

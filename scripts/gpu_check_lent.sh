@@ -171,7 +171,7 @@ for chapter in 05 07 06 04 08 09 1 03 02 01; do
 done
 args=(--output "$work/run" --copy-summary "$out" --jobs "$jobs" --limit "$limit"
       --cell-timeout "$limit" --hub-rows "$rows" --max-pretrain-steps "$steps" --benchmark
-      --benchmark-limit 150
+      --benchmark-limit "${GPU_CHECK_BENCH_LIMIT:-150}"
       --note "Hub datasets replaced by local files in their exact schemas (tests/hub_datasets.py), $rows training rows each: scores are not the Hub datasets' scores"
       --note "MiniLM weights rounded to bf16 on the way (64 MiB limit), used as fp32"
       --note "pretraining capped at $steps updates; $jobs notebooks at a time, so their times overlap")

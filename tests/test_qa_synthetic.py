@@ -286,3 +286,13 @@ def test_shipped_soft_labels_cover_every_question_at_token_boundaries(tokenizer)
         ]
         starts, ends = {s for s, _ in offsets}, {e for _, e in offsets}
         assert {c for c, _ in label.start} <= starts and {c for c, _ in label.end} <= ends
+
+
+@shipped
+def test_shipped_file_never_uses_a_document_pretraining_holds_out():
+    # The shipped BERT-Tiny's held-out documents stay unseen by chapter 9's students too.
+    from book_scripts import load_script
+
+    held_out = set(load_script("build_synthetic_qa").pretraining_held_out_titles())
+    assert len(held_out) > 400
+    assert not {e.title for e in load_synthetic_qa()} & held_out

@@ -137,17 +137,25 @@ def test_window_soft_logits_map_characters_onto_a_students_window(tokenizer):
     # the student cuts the same passage into small windows
     student = prepare_features([example], tokenizer, max_length=48, stride=8)
     stored_starts, stored_ends = dict(top_start), dict(top_end)
-    seen = 0
+    found = set()
     for window in student.windows:
         start, end = window_soft_logits(labels, window, 48)
         for p, span in enumerate(window.offsets[:48]):
             want = stored_starts.get(span[0]) if span is not None else None
-            got = start[p].item()
-            assert got == (want if want is not None else float("-inf"))
-            seen += want is not None
+            assert start[p].item() == (want if want is not None else float("-inf"))
             want_end = stored_ends.get(span[1]) if span is not None else None
             assert end[p].item() == (want_end if want_end is not None else float("-inf"))
-    assert seen == 5  # each stored start lands in exactly one window... or more (overlap)
+            if want is not None:
+                found.add(span[0])
+    assert found == set(stored_starts)  # every stored token lands in some student window
+    # on the teacher's own window the labels give back its logits at its top-5 positions
+    start, end = window_soft_logits(labels, teacher.windows[0], 192)
+    finite = torch.isfinite(start).nonzero().flatten()
+    assert len(finite) == 5 and torch.equal(start[finite], positions[0, finite])
+    assert (
+        finite.tolist()
+        == sorted(p for p, span in enumerate(teacher.windows[0].offsets) if span is not None)[-5:]
+    )
 
 
 def test_teacher_pass_and_generation_return_outputs_in_the_inputs_order(tokenizer):

@@ -191,6 +191,7 @@ def run_notebook(source: Path, out_dir: Path, *, limit_s: int, cell_timeout: int
         "peak_gpu_memory_mib": memory.peak_mib,
         "torch_peak_allocated_mib": facts.get("torch_peak_allocated_mib"),
         "kernel_gpu": facts.get("gpu"),
+        "kernel_reported": bool(facts),  # False: the notebook stopped before its last cell
         "hub_calls": facts.get("hub_calls", []),
         "capped_pretraining_runs": facts.get("capped_pretraining_runs", []),
         "error": None if status in ("ok", "timeout") else error_line(target) or last_lines(log),
@@ -294,14 +295,16 @@ def markdown(summary: dict) -> str:
         "<!-- run end -->",
         "",
         "<!-- notebooks start -->",
-        "| notebook | status | time (s) | torch peak memory (MiB) | GPU memory in use (MiB) |",
+        "| notebook | status | time (s) | its torch peak memory (MiB) | whole GPU's memory in "
+        "use while it ran (MiB) |",
         "|---|---|---:|---:|---:|",
     ]
     for row in summary["notebooks"]:
         memory = row["peak_gpu_memory_mib"]
         memory = "not measured" if memory is None else memory
         torch_peak = row.get("torch_peak_allocated_mib")
-        torch_peak = "not measured" if torch_peak is None else torch_peak
+        if torch_peak is None:  # the last cell ran and found CUDA never initialised: no GPU use
+            torch_peak = "GPU unused" if row.get("kernel_reported") else "not measured"
         status = row["status"] + (f" ({row['error']})" if row["error"] else "")
         cells = [row["notebook"], status, row["seconds"], torch_peak, memory]
         lines.append("| " + " | ".join(str(cell) for cell in cells) + " |")
@@ -370,6 +373,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--hub-rows", type=int, help="read local copies of the Hub datasets, this many rows"
     )
+    parser.add_argument(
+        "--hub-articles", type=int, help="WikiText-103 articles in the local copy (default: rows)"
+    )
     parser.add_argument("--max-pretrain-steps", type=int, help="cap on pretraining updates")
     parser.add_argument("--benchmark", action="store_true", help="then time the step benchmark")
     parser.add_argument("--benchmark-limit", type=int, default=240, help="its seconds at most")
@@ -407,13 +413,14 @@ def main(argv: list[str] | None = None) -> int:
         "limit_s": args.limit,
         "jobs": args.jobs,
         "hub_rows": args.hub_rows,
+        "hub_wikitext_articles": args.hub_articles or args.hub_rows,
         "max_pretrain_steps": args.max_pretrain_steps,
         "notes": args.note,
         "notebooks": [],
     }
     if args.hub_rows:
         hub = Path(tempfile.mkdtemp(prefix="gpu-check-hub-"))
-        write_local_hub(hub, args.hub_rows)
+        write_local_hub(hub, args.hub_rows, args.hub_articles)
         os.environ["BERTEDU_GPU_CHECK_HUB"] = str(hub)
     if args.max_pretrain_steps:
         os.environ["BERTEDU_GPU_CHECK_MAX_STEPS"] = str(args.max_pretrain_steps)
@@ -454,14 +461,14 @@ def source_commit() -> str | None:
     return done.stdout.strip() or None
 
 
-def write_local_hub(root: Path, rows: int) -> None:
+def write_local_hub(root: Path, rows: int, articles: int | None = None) -> None:
     """Local copies of the gpu profile's Hub datasets under ``root`` (``tests/hub_datasets.py``)."""
     sys.path.insert(0, str(REPO / "tests"))
     try:
         import hub_datasets
     finally:
         sys.path.remove(str(REPO / "tests"))
-    hub_datasets.write_local_hub(root, rows)
+    hub_datasets.write_local_hub(root, rows, articles)
 
 
 if __name__ == "__main__":

@@ -15,9 +15,9 @@ not touched. Both are driven by environment variables that ``gpu_check.py`` sets
   the pretraining runs capped);
 * ``BERTEDU_GPU_CHECK_REHEARSE=1``: a rehearsal of the gpu profile's code on a CPU
   (before a short GPU lease is spent on it): the profile is ``gpu`` although no GPU is
-  there (tensors stay on the CPU; pretraining compiles on a GPU only), pretraining data
-  comes in batches of 32 with at least 5% of the documents held out, and
-  question-answering fine-tuning runs one epoch.
+  there (tensors stay on the CPU; pretraining compiles on a GPU only), the gpu recipe's
+  pretraining data comes in batches of 32, and question-answering fine-tuning runs one
+  epoch.
 """
 
 from __future__ import annotations
@@ -45,8 +45,8 @@ def cap_pretraining_steps(max_steps: int | None, *, rehearsal: bool = False) -> 
 
     A recipe with more updates is replaced by a copy with ``total_steps=max_steps`` (and
     evaluation and checkpoint intervals no longer than that); each cut is recorded.
-    ``rehearsal``: ``prepare_data`` also makes the gpu recipe's batches at most 32 and holds
-    at least 5% of its documents out (a few hundred articles, on a CPU).
+    ``rehearsal``: ``prepare_data`` also makes the gpu recipe's batches at most 32 (on a
+    CPU); its held-out share stays the GPU run's, so the same documents are held out.
     """
     if max_steps is not None and max_steps < 1:
         raise ValueError(f"{MAX_STEPS_ENV} must be a positive number of updates, got {max_steps}")
@@ -67,14 +67,13 @@ def cap_pretraining_steps(max_steps: int | None, *, rehearsal: bool = False) -> 
         return real(recipe, **kwargs)
 
     pretraining.pretrain = pretrain
-    if rehearsal:  # few articles: 0.5% held out would be one (NSP needs two); small batches
+    if rehearsal:  # small batches on a CPU; the held-out share stays the GPU run's
         real_prepare = pretraining.prepare_data
 
         @functools.wraps(real_prepare)
         def prepare_data(recipe, *args, **kwargs):
             if recipe.profile == "gpu":  # the other recipes' data stays exactly theirs
                 recipe = recipe.replace(
-                    held_out_fraction=max(recipe.held_out_fraction, 0.05),
                     batch_size=min(recipe.batch_size, 32),
                     eval_batch_size=min(recipe.eval_batch_size, 32),
                 )

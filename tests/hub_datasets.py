@@ -118,17 +118,22 @@ def ms_marco_rows(count: int = 24) -> list[dict]:
     return rows
 
 
-def write_local_hub(root: Path, rows: int | None = None) -> dict[tuple[str, str, str], Path]:
+def write_local_hub(
+    root: Path, rows: int | None = None, articles: int | None = None
+) -> dict[tuple[str, str, str], Path]:
     """Parquet files in the Hub's layout under ``root``: ``(name, config, split) -> file``.
 
     ``rows``: None gives the CI tests' few rows (40 WikiText-103 articles, 24 training
     questions of each QA set); a number gives that many WikiText-103 articles and training
     questions of SQuAD and MS MARCO, and a third (SQuAD) or half (MS MARCO, WikiText-2) as
-    many in the other splits.
+    many in the other splits. ``articles`` sets the WikiText-103 articles apart from that
+    (the chapters read up to 5,000: their held-out 0.5% is then 25 articles).
     """
     sizes = (40, 20, 24, 8, 24, 12) if rows is None else (
         rows, max(2, rows // 2), rows, max(2, rows // 3), rows, max(2, rows // 2)
     )  # fmt: skip
+    if articles is not None:
+        sizes = (articles, *sizes[1:])
     tables = {
         ("Salesforce/wikitext", "wikitext-103-raw-v1", "train"): (
             [{"text": line} for line in wikitext_lines(sizes[0])],
@@ -156,6 +161,9 @@ def write_local_hub(root: Path, rows: int | None = None) -> dict[tuple[str, str,
 
 
 DEFAULT_CONFIGS = {"rajpurkar/squad": "plain_text", "Salesforce/wikitext": None}
+#: ``datasets``' own loader, kept before any replacement: a second replacement reads the
+#: local files through it, not through the first replacement.
+DATASETS_LOAD_DATASET = datasets.load_dataset
 
 
 def local_load_dataset(files: dict[tuple[str, str, str], Path], cache_dir: Path, calls: list):
@@ -164,7 +172,6 @@ def local_load_dataset(files: dict[tuple[str, str, str], Path], cache_dir: Path,
     Every call is appended to ``calls``; any other name raises. Split slices such as
     ``train[:100]`` go through ``datasets``' own slicing.
     """
-    real_load_dataset = datasets.load_dataset
 
     def load_dataset(name, config=None, *, split):
         calls.append((name, config, split))
@@ -173,7 +180,7 @@ def local_load_dataset(files: dict[tuple[str, str, str], Path], cache_dir: Path,
         if key not in files:
             raise AssertionError(f"unexpected Hub dataset {key}; local copies: {sorted(files)}")
         sliced = split.replace(base_split, "train", 1)  # one local file is one "train" split
-        return real_load_dataset(
+        return DATASETS_LOAD_DATASET(
             "parquet", data_files={"train": str(files[key])}, split=sliced, cache_dir=str(cache_dir)
         )
 

@@ -74,7 +74,7 @@ def test_local_hub_rows_and_use_outside_pytest(tmp_path, monkeypatch):
     import hub_datasets
 
     monkeypatch.setattr(datasets, "load_dataset", datasets.load_dataset)  # restored afterwards
-    files = hub_datasets.write_local_hub(tmp_path / "hub", rows=30)
+    files = hub_datasets.write_local_hub(tmp_path / "hub", rows=30, articles=12)
     assert len(files) == 6
     calls = hub_datasets.use_local_hub(tmp_path / "hub", tmp_path / "cache")
     squad = datasets.load_dataset("rajpurkar/squad", split="train")
@@ -84,7 +84,7 @@ def test_local_hub_rows_and_use_outside_pytest(tmp_path, monkeypatch):
     assert len(datasets.load_dataset("rajpurkar/squad", split="validation")) == 10
     assert len(marco) == 4 and marco.features == hub_datasets.MS_MARCO_FEATURES
     titles = [line for line in wiki["text"] if line.startswith(" = ") and "= =" not in line]
-    assert len(titles) == 30
+    assert len(titles) == 12  # articles apart from rows (the chapters read up to 5,000)
     assert calls[0] == ("rajpurkar/squad", None, "train")
     with pytest.raises(AssertionError, match="unexpected Hub dataset"):
         datasets.load_dataset("rajpurkar/squad_v2", split="train")
@@ -92,6 +92,9 @@ def test_local_hub_rows_and_use_outside_pytest(tmp_path, monkeypatch):
         hub_datasets.use_local_hub(tmp_path / "empty", tmp_path / "cache")
     with pytest.raises(ValueError, match="between 1 and"):
         hub_datasets.squad_rows(20_000)
+    hub_datasets.write_local_hub(tmp_path / "other", rows=6)  # a second replacement
+    hub_datasets.use_local_hub(tmp_path / "other", tmp_path / "cache2")
+    assert len(datasets.load_dataset("rajpurkar/squad", split="train")) == 6
 
 
 def test_kernel_caps_pretraining_and_rehearses_the_gpu_profile(monkeypatch):
@@ -120,7 +123,8 @@ def test_kernel_caps_pretraining_and_rehearses_the_gpu_profile(monkeypatch):
     assert smoke.train.total_steps == 10
     prepared = bertedu.pretraining.prepare_data(gpu, None, seed=0)
     assert prepared.batch_size == prepared.eval_batch_size == 32
-    assert prepared.held_out_fraction == 0.05 and prepared.train.precision == "bf16"
+    assert prepared.held_out_fraction == gpu.held_out_fraction  # the GPU run's documents
+    assert prepared.train.precision == "bf16"
     assert bertedu.pretraining.prepare_data(get_recipe("cpu"), None, seed=0) == get_recipe("cpu")
     assert bertedu.profile.resolve_profile() == "gpu"  # on a machine without a GPU
     qa = bertedu.qa.finetune.finetune(None, None, get_qa_recipe("extractive", "gpu"))
@@ -179,3 +183,17 @@ def test_benchmark_refuses_an_unknown_precision():
 
     with pytest.raises(ValueError, match="precision must be one of"):
         compare_pretraining_steps(precision="fp16")
+
+
+def test_lent_check_gives_the_gpu_recipe_enough_held_out_articles():
+    # The H200 run of 2026-12-04 wrote 500 local WikiText articles: the gpu recipe held out
+    # 0.5% of them, two articles, none with a first sentence chapter 5 could mask, and the
+    # chapter failed on an empty list. 5,000 (the chapters' limit) hold out 25, 10 maskable.
+    import re
+
+    from bertedu.pretraining import get_recipe
+
+    script = (ROOT / "scripts" / "gpu_check_lent.sh").read_text()
+    articles = int(re.search(r"GPU_CHECK_ARTICLES:-(\d+)", script).group(1))
+    assert articles * get_recipe("gpu").held_out_fraction >= 20
+    assert '--hub-articles "$articles"' in script

@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -39,6 +38,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+
+from bertedu.glued import glued_values
 
 REPO = Path(__file__).resolve().parent.parent
 KERNEL_MODULE = "gpu_check_kernel"  # scripts/gpu_check_kernel.py, run inside each kernel
@@ -118,29 +119,6 @@ class GpuMemorySampler:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
-
-
-def glued_values(path: Path) -> dict[str, object]:
-    """The values a notebook glued (``myst_nb.glue(name, value)``), numbers as numbers."""
-    if not path.exists():
-        return {}
-    notebook = json.loads(path.read_text(encoding="utf-8"))
-    values: dict[str, object] = {}
-    for cell in notebook.get("cells", []):
-        for output in cell.get("outputs", []):
-            record = output.get("metadata", {}).get("scrapbook", {})
-            if "name" not in record:
-                continue
-            name, prefix = record["name"], record.get("mime_prefix", "")
-            text = output.get("data", {}).get(prefix + "text/plain", "")
-            text = "".join(text) if isinstance(text, list) else text
-            numpy_scalar = re.fullmatch(r"np\.(?:float|int)\d+\((.*)\)", text)  # numpy 2's repr
-            text = numpy_scalar.group(1) if numpy_scalar else text
-            try:
-                values[name] = float(text)
-            except ValueError:
-                values[name] = text.strip("'\"")
-    return values
 
 
 def error_line(path: Path) -> str | None:

@@ -16,6 +16,7 @@ ONLY: dict[str, set[str]] = {
     "device": set(),
     "book": set(),
     "arguments": set(),
+    "glued": set(),
     "model": {"constants", "nn_utils"},
 }
 #: part -> the parts it must never import.

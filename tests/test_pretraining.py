@@ -151,6 +151,26 @@ def test_a_run_trains_with_its_curriculum_and_nsp_weight(tmp_path, tokenizer):
     assert (recorded["short_seq_epochs"], recorded["nsp_weight"]) == (1, 0.5)
 
 
+def test_a_run_masks_the_same_whatever_was_drawn_from_its_data_before(tmp_path, tokenizer):
+    """Chapter 5 draws a batch to look at before its live run; the run must still be the
+    command line's run of the same recipe and seed (the same masks, the same losses)."""
+    from bertedu.pretraining import prepare_data, pretrain
+
+    recipe = get_recipe("smoke", total_steps=3, eval_every=3, checkpoint_every=3)
+    losses = []
+    for looked in (False, True):
+        data = prepare_data(recipe, tokenizer, seed=0)
+        if looked:
+            next(data.train.epoch_batches(0))  # advances the masking generator
+        run = pretrain(
+            recipe, output_dir=tmp_path / str(looked), data=data, tokenizer=tokenizer, seed=0,
+            progress=False,
+        )
+        losses.append(run.result.losses)
+    assert len(losses[0]) == 3
+    assert losses[0] == losses[1]
+
+
 def test_too_few_instances_are_explained():
     with pytest.raises(ValueError, match="at least batch_size=8"):
         PretrainingBatches([instances(5)], collator(), batch_size=8, seed=0)

@@ -241,6 +241,13 @@ def held_out_baselines(
     }
 
 
+def masking_seed(seed: int) -> int:
+    """The seed of a run's masking generator: the masks a run draws are a function of its seed
+    alone (:func:`bertedu.pretraining.pretrain` re-seeds the generator with it before the first
+    update, so a batch drawn earlier, e.g. to look at, does not change the run)."""
+    return seed + 1
+
+
 def prepare_data(
     recipe: PretrainRecipe,
     tokenizer: PreTrainedTokenizerBase,
@@ -281,7 +288,7 @@ def prepare_data(
     pad_to = recipe.max_seq_length if recipe.pad_to_max else None
     collator = PretrainingCollator.from_tokenizer(
         tokenizer,
-        generator=torch.Generator().manual_seed(seed + 1),
+        generator=torch.Generator().manual_seed(masking_seed(seed)),
         mlm_probability=recipe.mlm_probability,
         max_predictions=recipe.max_predictions,
         pad_to=pad_to,

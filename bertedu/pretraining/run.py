@@ -25,7 +25,7 @@ from transformers import PreTrainedTokenizerBase
 from bertedu.data.document_cache import cached_corpus
 from bertedu.model import BertForPreTraining
 from bertedu.pretraining.baselines import unigram_log_probabilities
-from bertedu.pretraining.data import PretrainingData, prepare_data
+from bertedu.pretraining.data import PretrainingData, masking_seed, prepare_data
 from bertedu.pretraining.evaluation import evaluate_pretraining
 from bertedu.pretraining.initialization import init_for_pretraining
 from bertedu.pretraining.recipes import PretrainRecipe
@@ -281,6 +281,9 @@ def pretrain(
             resume=resume,
         )
     held_out = data.held_out
+    # The run's masks follow its seed, whatever was drawn from ``data`` before this call (a
+    # resumed run then restores the checkpointed generator state over this).
+    data.train.generator.manual_seed(masking_seed(seed))
     result = train(
         model,
         data.train,

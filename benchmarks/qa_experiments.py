@@ -157,6 +157,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=float)
     parser.add_argument("--lr", type=float)
     parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--max-length", type=int, help="tokens per window / encoder input")
+    parser.add_argument("--stride", type=int, help="extractive: tokens shared by windows")
     parser.add_argument("--no-copy", action="store_true", help="generative: a plain decoder")
     parser.add_argument("--decoder-layers", type=int, help="generative: decoder depth")
     parser.add_argument("--curve", action="store_true", help="held-out scores every epoch")
@@ -187,6 +189,8 @@ def main() -> None:
             ("epochs", args.epochs),
             ("lr", args.lr),
             ("batch_size", args.batch_size),
+            ("max_length", args.max_length),
+            ("stride", args.stride),
             ("synthetic", args.synthetic),
             ("synthetic_kinds", tuple(args.kinds) if args.kinds else None),
             ("synthetic_limit", args.synthetic_limit),

@@ -163,7 +163,11 @@ def test_a_run_masks_the_same_whatever_was_drawn_from_its_data_before(tmp_path, 
         if looked:
             next(data.train.epoch_batches(0))  # advances the masking generator
         run = pretrain(
-            recipe, output_dir=tmp_path / str(looked), data=data, tokenizer=tokenizer, seed=0,
+            recipe,
+            output_dir=tmp_path / str(looked),
+            data=data,
+            tokenizer=tokenizer,
+            seed=0,
             progress=False,
         )
         losses.append(run.result.losses)

@@ -44,6 +44,7 @@ def main() -> None:
     parser.add_argument("--profile", default="live")
     parser.add_argument("--output", type=Path, default=Path("benchmarks/recipe_live.jsonl"))
     parser.add_argument("--machine", default="", help="a note on what else ran")
+    parser.add_argument("--seed", type=int, default=0, help="the command's --seed")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     peak_gflops = measure_matmul_peak() / 1e9
@@ -51,6 +52,7 @@ def main() -> None:
         sys.executable,
         *("-m", "bertedu", "pretrain", "--profile", args.profile),
         *("--output", str(args.run_dir), "--threads", str(args.threads), "--no-progress"),
+        *("--seed", str(args.seed)),
     ]
     loads: list[float] = []
     stop = threading.Event()
@@ -79,6 +81,7 @@ def main() -> None:
         for record in (r for r in log if r["split"] == "eval"):
             step = max(s for s in elapsed if s <= record["step"])  # the update log just before
             row = {"name": args.name, "elapsed_s": elapsed[step], "threads": args.threads}
+            row["seed"] = args.seed
             file.write(json.dumps(row | record | run_facts) + "\n")
     print(args.name, f"{wall_s:.0f} s", json.dumps(record))
 

@@ -304,3 +304,25 @@ def test_shipped_file_never_uses_a_document_pretraining_holds_out():
     held_out = set(load_script("build_synthetic_qa").pretraining_held_out_titles())
     assert len(held_out) > 400
     assert not {e.title for e in load_synthetic_qa()} & held_out
+
+
+@shipped
+def test_the_shipped_cloze_questions_are_rebuilt_exactly_from_the_corpus():
+    # The cloze half of the build needs no model: the passages (less the held-out QA articles
+    # and pretraining's held-out documents) and cloze_examples give every shipped cloze
+    # question again, id, question, answer and offset, and no other.
+    from book_scripts import load_script
+
+    held_out = load_script("build_synthetic_qa").pretraining_held_out_titles()
+    rebuilt = [
+        example
+        for title, passage in training_passages(held_out, seed=0)
+        for example in cloze_examples(title, passage, per_passage=1, seed=0)
+    ]
+    shipped = load_synthetic_qa(("cloze",))
+    assert len(shipped) == 6904  # the card's count
+
+    def fields(example: QAExample) -> tuple:
+        return example.id, example.question, example.context, example.answers, example.answer_starts
+
+    assert sorted(map(fields, rebuilt)) == sorted(map(fields, shipped))

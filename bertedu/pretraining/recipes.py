@@ -139,8 +139,8 @@ CPU_RECIPE = PretrainRecipe(
 
 LIVE_STEPS = 1100
 
-# Chapter 5's live run, the cpu recipe made for a run a reader watches (sized for about
-# five minutes of two idle cores; not yet timed on an idle machine): every epoch reads pairs
+# Chapter 5's live run, the cpu recipe made for a run a reader watches (about five minutes of
+# two idle cores: benchmarks/recipe_live.jsonl records the timed runs): every epoch reads pairs
 # of at most 64 WordPieces (short_seq_epochs = the updates, so whatever the corpus no epoch
 # is long; the held-out pairs keep max_seq_length, so it is scored at the book's
 # positions), the NSP loss weighs half (at this budget the two tasks compete; a quarter did

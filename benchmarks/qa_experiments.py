@@ -173,6 +173,10 @@ def main() -> None:
     parser.add_argument("--alpha", type=float, help="distillation: the soft loss's share")
     parser.add_argument("--temperature", type=float, help="distillation: temperature")
     parser.add_argument("--random-init", action="store_true", help="a random encoder")
+    parser.add_argument("--dropout", type=float, help="the encoder's dropout while fine-tuned")
+    parser.add_argument(
+        "--freeze-word-embeddings", action="store_true", help="train every weight but those"
+    )
     parser.add_argument("--device", help="cpu (default) or cuda")
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     parser.add_argument("--results", type=Path, default=RESULTS, help="the JSONL to append to")
@@ -216,6 +220,10 @@ def main() -> None:
         from bertedu.model import BertModel
 
         encoder = BertModel(encoder.config)
+    if args.dropout is not None:
+        encoder = encoder.with_dropout(args.dropout)
+    if args.freeze_word_embeddings:
+        encoder.embeddings.word_embeddings.weight.requires_grad_(False)
     options = {"copy": not args.no_copy}
     if args.decoder_layers:
         options["num_decoder_layers"] = args.decoder_layers

@@ -323,3 +323,21 @@ def test_parameter_count_from_config_matches_the_model():
     assert parameter_count(BertConfig.tiny()) == BertModel(BertConfig.tiny()).num_parameters()
     assert round(parameter_count(BertConfig.tiny()) / 1e6, 1) == 4.4  # Google's BERT-Tiny: 4.4M
     assert round(parameter_count(BertConfig.base()) / 1e6) == 109  # the paper rounds this to 110M
+
+
+def test_with_dropout_copies_the_weights_and_sets_only_the_dropout():
+    torch.manual_seed(0)
+    quiet = BertModel(BertConfig.tiny(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0))
+    noisy = quiet.eval().with_dropout(0.1)
+    ids = torch.randint(5, 1000, (2, 12))
+    assert (noisy.config.hidden_dropout_prob, noisy.config.attention_probs_dropout_prob) == (
+        0.1,
+        0.1,
+    )
+    assert quiet.config.hidden_dropout_prob == 0.0  # the original is untouched
+    assert torch.equal(quiet(ids).last_hidden_state, noisy(ids).last_hidden_state)  # eval
+    noisy.train()
+    assert not torch.equal(quiet(ids).last_hidden_state, noisy(ids).last_hidden_state)
+    assert noisy.embeddings.word_embeddings.weight is not quiet.embeddings.word_embeddings.weight
+    with pytest.raises(ValueError, match="must be in \\[0, 1\\)"):
+        quiet.with_dropout(1.5)

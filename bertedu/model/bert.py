@@ -11,6 +11,7 @@ and sentence-level fine-tuning heads (classification, NSP) sit on ``p``.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
@@ -112,6 +113,21 @@ class BertModel(nn.Module):
         self.encoder = BertEncoder(config)
         self.pooler = BertPooler(config)
         self.apply(lambda module: init_bert_weights(module, config.initializer_range))
+
+    def with_dropout(self, probability: float) -> BertModel:
+        """A copy of this encoder, the same weights, whose hidden and attention dropout is
+        ``probability``.
+
+        A pretraining run on a CPU budget switches dropout off (a few thousand updates on
+        fresh masks do not overfit); its config then says 0, and a reader fine-tuned from it
+        on a few thousand questions would train without dropout, which memorises them.
+        """
+        config = dataclasses.replace(
+            self.config, hidden_dropout_prob=probability, attention_probs_dropout_prob=probability
+        )
+        copy = BertModel(config).to(next(self.parameters()).device)
+        copy.load_state_dict(self.state_dict())
+        return copy.train(self.training)
 
     def forward(
         self,

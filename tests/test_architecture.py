@@ -15,6 +15,7 @@ ONLY: dict[str, set[str]] = {
     "nn_utils": set(),
     "device": set(),
     "book": set(),
+    "tables": set(),
     "arguments": set(),
     "glued": set(),
     "model": {"constants", "nn_utils"},

@@ -199,6 +199,7 @@ def show_table(
     decimals: Mapping[str, int | None] | int | None = None,
     index: str | None = "",
     caption: str | None = None,
+    verbatim: Sequence[str] = (),
 ) -> Table:
     """Format ``data`` for the page.
 
@@ -207,7 +208,8 @@ def show_table(
     every column is shown. ``decimals`` fixes the decimals of some columns (by
     field name) or of all; the others get :func:`auto_decimals`. ``index`` names the
     row-name column (row names are shown when the data has them: a mapping of rows,
-    or a DataFrame with a non-default index); ``None`` hides them.
+    or a DataFrame with a non-default index); ``None`` hides them. Columns named in
+    ``verbatim`` show their values as they are (ids and years: ``14324``, not ``14,324``).
     """
     frame, named_rows = _as_frame(data)
     if columns is not None:
@@ -234,9 +236,14 @@ def show_table(
         per_column.update(decimals)
     elif decimals is not None:
         per_column = {c: decimals for c in frame.columns}
+    unknown = [c for c in verbatim if c not in frame.columns]
+    if unknown:
+        raise KeyError(f"show_table: verbatim columns {unknown} are not in the data")
     shown = pd.DataFrame(
         {
-            name: format_column(frame[c], per_column[c])
+            name: [str(v) for v in frame[c]]
+            if c in verbatim
+            else format_column(frame[c], per_column[c])
             for name, c in zip(names, frame.columns, strict=True)
         },
         index=[str(i) for i in frame.index],

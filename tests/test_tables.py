@@ -81,3 +81,11 @@ def test_auto_decimals_and_intervals_edge_cases():
     assert auto_decimals([0.004]) is None
     assert auto_decimals([]) == 2
     assert format_interval(0.0, 1.0, 1) == "0.0-1.0"
+
+
+def test_verbatim_columns_keep_ids_and_years_as_they_are():
+    table = show_table([{"token": "bert", "id": 14324, "year": 2018}], verbatim=["id", "year"])
+    assert cells(table) == [["bert", "14324", "2018"]]
+    assert table.numeric == (False, True, True)
+    with pytest.raises(KeyError, match="verbatim"):
+        show_table([{"a": 1}], verbatim=["b"])

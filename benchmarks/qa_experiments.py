@@ -158,6 +158,27 @@ def run_chapter9(extra: list[str], results: Path) -> None:
         subprocess.run([*command, "--results", str(results)], check=True)
 
 
+#: The book's running example (chapters 6, 7 and 9): what each extractive reader answers.
+EXAMPLE_QUESTION = "Who developed BERT?"
+EXAMPLE_CONTEXT = "BERT is a pretrained language model developed by Google's AI team in 2018."
+
+
+def running_example(model, tokenizer, recipe) -> dict:
+    """An extractive reader's answer to the running example, with its five best spans."""
+    from bertedu.qa.extractive import answer_question
+
+    result = answer_question(
+        model, tokenizer, EXAMPLE_QUESTION, EXAMPLE_CONTEXT, recipe.max_length, recipe.stride
+    )
+    return {
+        "question": EXAMPLE_QUESTION,
+        "answer": result.answer,
+        "candidates": [
+            {"text": c.text, "score": round(float(c.score), 3)} for c in result.candidates[:5]
+        ],
+    }
+
+
 def first_layers(encoder, count: int):
     """``encoder`` cut to its first ``count`` layers (weights kept), its config saying so."""
     layers = encoder.encoder.layer
@@ -366,6 +387,7 @@ def main() -> None:
         _, predictions = evaluate_extractive(model, dev, tokenizer, recipe)
         record["dev"] = held_out_report([predictions[e.id] for e in dev], dev)
         record["dev"]["predictions"] = [predictions[e.id] for e in dev]  # in dev order
+        record["running_example"] = running_example(model, tokenizer, recipe)
     else:
         inputs = prepare_seq2seq_features(dev, tokenizer, recipe.max_length, with_labels=False)
         methods = ["greedy", "beam"] if args.beam else ["greedy"]

@@ -45,7 +45,7 @@ from bertedu.train.config import TrainConfig
 from bertedu.train.metrics_log import MetricsLog
 from bertedu.train.optim import build_optimizer, warmup_linear_schedule
 from bertedu.train.resume import ResumePoint, checkpoint_to_resume, resume_point, run_identity
-from bertedu.train.run_folder import claim_output_folder, folder_run_id, new_run_id
+from bertedu.train.run_folder import folder_run_id, hold_output_folder, new_run_id
 from bertedu.train.weights_file import unwrap_model
 
 Evaluator = Callable[[nn.Module], Mapping[str, float]]
@@ -394,13 +394,12 @@ def train(
     if metrics_path is None and checkpoint_dir is not None:
         metrics_path = checkpoint_dir / "metrics.jsonl"
     metrics_path = Path(metrics_path) if metrics_path is not None else None
-    if checkpoint_dir is not None and info.is_main:
-        claim_output_folder(
-            checkpoint_dir,
-            resume=resume,
-            overwrite=overwrite,
-            resume_from=resume_from if resume else None,
-        )
+    claim = hold_output_folder(  # locked for this process until train returns
+        checkpoint_dir if info.is_main else None,
+        resume=resume,
+        overwrite=overwrite,
+        resume_from=resume_from if resume else None,
+    )
     distributed.barrier()
     start = ResumePoint()
     if resume:
@@ -492,5 +491,6 @@ def train(
                 distributed.barrier()
     finally:
         bar.close()
+        claim.release()
     result.elapsed_s = updates.elapsed_s()
     return result

@@ -59,6 +59,7 @@ from bertedu.train.run_folder import (
     latest_checkpoint,
     list_checkpoints,
     new_run_id,
+    note_checkpoint,
     prune_checkpoints,
     remove_stale_temporaries,
 )
@@ -163,6 +164,7 @@ def save_checkpoint(
     )
     state["sha256"] = {name: sha256_of_file(folder / name) for name in CHECKPOINT_FILES}
     write_json_atomically(state, folder / STATE_FILE)  # the commit marker
+    note_checkpoint(directory)
     if keep is not None:
         prune_checkpoints(directory, keep=keep, newest=folder, run_id=run_id)
     return folder

@@ -234,3 +234,96 @@ def test_the_generic_loop_gives_the_folder_back_when_it_returns(tmp_path):
         text=True,
     )
     assert another.returncode == 0, another.stderr  # another process may write there now
+
+
+# ------------------------------------------------------------------ item 1: a forged schedule
+
+
+class Regression(torch.nn.Module):
+    """A model the generic loop trains: a weight (decayed) and a bias (not)."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.inner = torch.nn.Linear(3, 1)
+
+    def forward(self, x, y):
+        return {"loss": (self.inner(x).squeeze(-1) - y).pow(2).mean()}
+
+
+def regression_batches():
+    generator = torch.Generator().manual_seed(0)
+    return [
+        {"x": torch.randn(4, 3, generator=generator), "y": torch.randn(4, generator=generator)}
+        for _ in range(3)
+    ]
+
+
+def forge(folder, change) -> None:
+    """Change ``state.json`` and sign it again (digest and hashes made consistent), as someone
+    who read the format would."""
+    from safetensors.torch import load_file, save_file
+
+    from bertedu.train.atomic_files import sha256_of_file
+    from bertedu.train.checkpoint_state import STATE_DIGEST_KEY, state_digest
+
+    state = json.loads((folder / "state.json").read_text())
+    change(state)
+    training = folder / "training_state.safetensors"
+    save_file(load_file(training), training, metadata={STATE_DIGEST_KEY: state_digest(state)})
+    state["sha256"] = {name: sha256_of_file(folder / name) for name in state["sha256"]}
+    (folder / "state.json").write_text(json.dumps(state))
+
+
+def set_field(dotted: str, value):
+    def change(state):
+        *path, last = dotted.split(".")
+        node = state
+        for key in path:
+            node = node[int(key)] if isinstance(node, list) else node[key]
+        node[last] = value
+
+    return change
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("scheduler.last_epoch", -100, r"scheduler.last_epoch is -100, the checkpoint's step is 2"),
+        ("scheduler.base_lrs", [1.0, 1.0], r"scheduler.base_lrs is \[1.0, 1.0\]"),
+        ("scheduler.surprise", 1, r"scheduler has unknown field\(s\) \['surprise'\]"),
+        ("optimizer.param_groups.0.eps", -1, r"param_groups\[0\].eps is -1"),
+        ("optimizer.param_groups.0.betas", [0.9], r"param_groups\[0\].betas is \[0.9\]"),
+        ("optimizer.param_groups.1.weight_decay", 0.5, r"param_groups\[1\].weight_decay is 0.5"),
+        ("optimizer.param_groups.0.lr", 10.0, r"param_groups\[0\].lr is 10.0"),
+        ("optimizer.param_groups.0.maximize", True, r"maximize is True"),
+        ("optimizer.scalars", {}, r"optimizer.scalars is empty after 2 update"),
+        ("extra.elapsed_s", "abc", r"extra.elapsed_s is 'abc'"),
+    ],
+)
+def test_a_forged_schedule_or_optimizer_is_not_resumed(tmp_path, field, value, message):
+    from bertedu.train.checkpoint import CheckpointMismatchError
+
+    out = tmp_path / "run"
+    config = TrainConfig(total_steps=3, lr=0.01, checkpoint_every=2, progress=False)
+    train(Regression(), regression_batches(), config=config, checkpoint_dir=out, stop_at_step=2)
+    forge(out / "step-00000002", set_field(field, value))
+    with pytest.raises(CheckpointMismatchError, match=message) as refused:
+        train(Regression(), regression_batches(), config=config, checkpoint_dir=out, resume=True)
+    assert "use an earlier checkpoint" in str(refused.value)
+    # The untouched checkpoint of the same run resumes.
+    train(
+        Regression(),
+        regression_batches(),
+        config=config,
+        checkpoint_dir=tmp_path / "b",
+        stop_at_step=2,
+    )
+    done = train(
+        Regression(),
+        regression_batches(),
+        config=config,
+        checkpoint_dir=tmp_path / "b",
+        resume=True,
+    )
+    assert done.step == 3

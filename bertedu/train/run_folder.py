@@ -163,6 +163,19 @@ def clean_interrupted_writes(directory: str | Path) -> list[Path]:
     return removed
 
 
+def discard_uncommitted(folder: Path) -> None:
+    """Remove the files of a checkpoint this process failed to write (no ``state.json``), and
+    the folder when nothing else is in it: a full disk gets its space back, the earlier
+    checkpoints stay."""
+    if (folder / STATE_FILE).exists() or folder.is_symlink() or not folder.is_dir():
+        return
+    for path in folder.iterdir():
+        if _leftover_of_a_write(path) and path.is_file() and not path.is_symlink():
+            path.unlink(missing_ok=True)
+    if not any(folder.iterdir()):
+        folder.rmdir()
+
+
 def remove_stale_temporaries(directory: str | Path) -> list[Path]:
     """The temporaries of dead processes in ``directory`` and its step folders (kept as a name
     for :func:`clean_interrupted_writes`'s first half)."""

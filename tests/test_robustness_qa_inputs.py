@@ -141,3 +141,41 @@ def test_synthetic_and_teacher_files_are_checked_where_they_are_used(
         flags += ["--teacher", str(tmp_path / "labels.json")]
     with pytest.raises(SystemExit, match=message):
         finetune_qa(tmp_path, *flags)
+
+
+# ------------------------------------------------------------------ item 4: --train files
+
+
+def test_a_byte_order_mark_is_read(tmp_path):
+    from bertedu.qa.datasets import load_squad_json
+
+    path = tmp_path / "bom.json"
+    path.write_bytes(
+        b"\xef\xbb\xbf" + json.dumps(squad(CONTEXT, "Google's AI team", "q1")).encode()
+    )
+    (example,) = load_squad_json(path)
+    assert example.id == "q1" and example.answers == ("Google's AI team",)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            lambda d: d["data"][0]["paragraphs"][0]["qas"][0].update(id=None),
+            r"question id None \(of question 'What\?'\) must be a string or a whole number",
+        ),
+        (
+            lambda d: d["data"][0]["paragraphs"][0]["qas"][0].update(question="Who\ud800?"),
+            r"question 'q1': 'question' holds a lone surrogate '\\ud800' at character 3",
+        ),
+    ],
+)
+def test_a_train_file_with_a_null_id_or_a_lone_surrogate_is_named(
+    tmp_path, monkeypatch, change, message
+):
+    never_train(monkeypatch)
+    data = squad(CONTEXT, "Google's AI team", "q1")
+    change(data)
+    (tmp_path / "train.json").write_text(json.dumps(data))  # json.dumps escapes the surrogate
+    with pytest.raises(SystemExit, match=message):
+        finetune_qa(tmp_path)

@@ -151,3 +151,36 @@ def test_pretraining_full_disk_is_a_message_not_a_safetensor_error(tmp_path, mon
             ]
         )
     assert list_checkpoints(out) == [] and not list(out.glob("step-*"))
+
+
+def killed_at(qa_data, folder, operation: int) -> int:
+    """Fine-tune in a forked child that SIGKILLs itself at its ``operation``-th ``os.replace``
+    (a file moved into place: inside a checkpoint, a best-epoch file, the metrics log)."""
+    import multiprocessing
+
+    def child():
+        real, count = os.replace, [0]
+
+        def counted(*args, **kwargs):
+            count[0] += 1
+            if count[0] == operation:
+                os.kill(os.getpid(), signal.SIGKILL)
+            return real(*args, **kwargs)
+
+        os.replace = counted
+        fine_tune(qa_data, folder)
+
+    process = multiprocessing.get_context("fork").Process(target=child)
+    process.start()
+    process.join()
+    return process.exitcode
+
+
+@pytest.mark.parametrize("operation", [3, 7, 12])
+def test_kill_9_then_resume_equals_an_uninterrupted_fine_tuning(tmp_path, qa_data, operation):
+    expected, reference = fine_tune(qa_data, tmp_path / "reference")
+    assert killed_at(qa_data, tmp_path / "run", operation) == -signal.SIGKILL
+    model, resumed = fine_tune(qa_data, tmp_path / "run", resume=True)
+    assert resumed.curve == reference.curve and resumed.best_epoch == reference.best_epoch
+    for name, tensor in expected.state_dict().items():
+        assert torch.equal(model.state_dict()[name], tensor), f"{name} (killed at {operation})"

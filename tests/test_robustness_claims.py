@@ -15,10 +15,11 @@ import sys
 
 import pytest
 import torch
+from test_robustness_folders import folder_bytes, run
 
 from bertedu.cli import main
 from bertedu.model import BertConfig, BertForPreTraining
-from bertedu.pretraining import get_recipe, pretrain
+from bertedu.pretraining import get_recipe
 from bertedu.pretraining.data import prepare_data
 from bertedu.train import TrainConfig, train
 from bertedu.train.checkpoint import (
@@ -31,24 +32,10 @@ from bertedu.train.checkpoint import (
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def folder_bytes(folder) -> dict[str, bytes]:
-    """Every file under ``folder`` (relative name -> contents)."""
-    return {
-        str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
-    }
-
-
 @pytest.fixture(scope="module")
 def smoke(tokenizer):
     recipe = get_recipe("smoke", total_steps=4, checkpoint_every=2, eval_every=4)
     return recipe, prepare_data(recipe, tokenizer, seed=0)
-
-
-def run(out, smoke, tokenizer, **options):
-    recipe, data = smoke
-    return pretrain(
-        recipe, output_dir=out, data=data, tokenizer=tokenizer, progress=False, **options
-    )
 
 
 def cli(out, *flags: str) -> int:
@@ -209,19 +196,9 @@ def test_overwrite_never_moves_a_git_repository_the_working_folder_or_a_links_ta
 
 
 def test_the_generic_loop_gives_the_folder_back_when_it_returns(tmp_path):
-    model = torch.nn.Linear(1, 1)
-
-    class Loss(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.inner = model
-
-        def forward(self, input):
-            return {"loss": self.inner(input).pow(2).mean()}
-
     out = tmp_path / "run"
     config = TrainConfig(total_steps=1, checkpoint_every=1, progress=False)
-    train(Loss(), [{"input": torch.ones(2, 1)}], config=config, checkpoint_dir=out)
+    train(Regression(), regression_batches(), config=config, checkpoint_dir=out)
     another = subprocess.run(
         [
             sys.executable,

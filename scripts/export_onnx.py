@@ -8,7 +8,9 @@ map; see bertedu/viz/browser_model.py) and writes it and the vocabulary as the s
 chapter 8's explorer loads on the first press of its button. The files are build products,
 never committed: scripts/build_book.py runs this before Jupyter Book copies book/static/
 into the book's _static/. A second run with the same weights, vocabulary and exporter
-code does nothing (the manifest records what it was made from).
+code does nothing (the manifest records what it was made from). A folder that is not empty
+is written only when this script made it (its manifest tells); the files are written under
+temporary names and moved into place at the end (bertedu.train.export_folder).
 """
 
 from __future__ import annotations
@@ -42,24 +44,40 @@ def source_digest() -> str:
     return digest.hexdigest()
 
 
+def made_here(folder: Path) -> bool:
+    """Whether ``folder`` holds this script's manifest (the browser model's ``manifest.json``)."""
+    from bertedu.viz.browser_model import MANIFEST
+
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return isinstance(manifest, dict) and {"files", "onnx_sha256", "opset"} <= set(manifest)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="folder to write")
     parser.add_argument("--force", action="store_true", help="export even if up to date")
     args = parser.parse_args(argv)
 
+    from bertedu.train.export_folder import export_folder
     from bertedu.viz.browser_model import MANIFEST, write_browser_assets
 
     source = source_digest()
     manifest_path = args.output / MANIFEST
-    if not args.force and manifest_path.is_file():
+    if not args.force and made_here(args.output):
         if json.loads(manifest_path.read_text(encoding="utf-8")).get("source") == source:
             print(f"The browser model in {args.output} is up to date.")
             return 0
     start = time.perf_counter()
-    manifest = write_browser_assets(args.output)
-    manifest["source"] = source
-    manifest_path.write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+    try:
+        with export_folder(args.output, recognised=made_here, what="export_onnx.py") as staging:
+            manifest = write_browser_assets(staging)
+            manifest["source"] = source
+            (staging / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n", "utf-8")
+    except (FileExistsError, NotADirectoryError) as error:
+        raise SystemExit(f"export_onnx.py: {error}") from None
     megabytes = sum(manifest["files"].values()) / 1e6
     print(
         f"Exported BERT-Tiny for the browser into {args.output} in "

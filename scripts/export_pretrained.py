@@ -8,7 +8,9 @@ batches (the embedded corpus's held-out articles, masked once at 15%: the positi
 chapter 5 scores), measures the fp16 weights there, and writes
 ``bertedu/checkpoints/bert-tiny-wiki/`` (or ``--target``). The fill-mask examples of the
 card follow a fixed rule: the first sentence (8 to 22 words) of each held-out article,
-one word hidden by ``mask_a_word``, the first six.
+one word hidden by ``mask_a_word``, the first six. A ``--target`` that is not empty is written
+only when this script made it (its ``metrics.json`` tells); the files are written under
+temporary names and moved into place at the end (bertedu.train.export_folder).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from bertedu.pretraining import (
 )
 from bertedu.tokenization import load_tokenizer
 from bertedu.train.checkpoint import latest_checkpoint
+from bertedu.train.export_folder import export_folder
 from bertedu.weights import TINY_WIKI_DIR
 
 EXAMPLES = 6
@@ -47,7 +50,17 @@ def card_examples(model, tokenizer, documents) -> list[dict[str, str]]:
     return rows
 
 
-def main() -> None:
+def made_here(folder: Path) -> bool:
+    """Whether ``folder`` holds this script's ``metrics.json`` (its manifest: the held-out
+    metrics, the baselines and the steps of an exported run)."""
+    try:
+        metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return isinstance(metrics, dict) and {"held_out", "baselines", "steps"} <= set(metrics)
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("run_dir", type=Path, help="the output folder of the pretraining run")
     parser.add_argument("--target", type=Path, default=TINY_WIKI_DIR)
@@ -57,7 +70,19 @@ def main() -> None:
         type=Path,
         help="a markdown file added to the card as it is (e.g. how a run was continued)",
     )
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    try:
+        with export_folder(
+            args.target, recognised=made_here, what="export_pretrained.py"
+        ) as staging:
+            info = export_run(args, staging)
+    except (FileExistsError, NotADirectoryError) as error:
+        raise SystemExit(f"export_pretrained.py: {error}") from None
+    print(json.dumps(info["held_out"], indent=1))
+
+
+def export_run(args: argparse.Namespace, staging: Path) -> dict:
+    """Export the newest checkpoint of ``args.run_dir`` into ``staging``; its metrics."""
     run = json.loads((args.run_dir / "run.json").read_text(encoding="utf-8"))
     fields = {k: v for k, v in run["recipe"].items() if k != "profile"}
     recipe = get_recipe(run["recipe"]["profile"], **fields)
@@ -67,9 +92,9 @@ def main() -> None:
     checkpoint = latest_checkpoint(args.run_dir)
     if checkpoint is None:
         raise SystemExit(f"No checkpoint in {args.run_dir}: nothing to export.")
-    info = export_pretrained(
+    return export_pretrained(
         checkpoint,
-        args.target,
+        staging,
         held_out=data.held_out,
         run_dir=args.run_dir,
         mask_token_id=tokenizer.mask_token_id,
@@ -77,7 +102,6 @@ def main() -> None:
         card_notes=args.notes.read_text(encoding="utf-8").strip() if args.notes else "",
         examples=lambda shipped: card_examples(shipped, tokenizer, data.held_out_documents),
     )
-    print(json.dumps(info["held_out"], indent=1))
 
 
 if __name__ == "__main__":

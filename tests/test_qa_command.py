@@ -82,7 +82,7 @@ def test_clear_errors(tmp_path):
         run(tmp_path, "extractive", encoder="bert-huge")
     (tmp_path / "taken").mkdir()
     (tmp_path / "taken" / "file").write_text("x")
-    with pytest.raises(SystemExit, match="already exists"):
+    with pytest.raises(SystemExit, match="is not empty"):
         run(tmp_path, "extractive", out_name="taken")
 
 

@@ -151,7 +151,7 @@ def test_an_unwritable_output_says_so(tmp_path, monkeypatch):
 
     from bertedu.train import run_folder
 
-    def read_only(directory, run_id):
+    def read_only(directory, run_id, **options):
         raise PermissionError(errno.EROFS, "Read-only file system", str(directory))
 
     monkeypatch.setattr(run_folder, "_mark", read_only)

@@ -33,7 +33,7 @@ from bertedu.seeding import seed_everything
 from bertedu.tokenization import load_tokenizer
 from bertedu.train import TrainResult, distributed, train
 from bertedu.train.resume import checkpoint_to_resume
-from bertedu.train.run_folder import MARKER, claim_output_folder
+from bertedu.train.run_folder import MARKER, output_folder
 
 SOURCE_ROOT = Path(__file__).resolve().parents[2]
 
@@ -212,20 +212,62 @@ def pretrain(
     recipe = batch_for_processes(recipe, info)
     resume = resume or resume_from is not None
     was_missing, had_cache = not output_dir.exists(), (output_dir / "cache").exists()
-    if info.is_main:  # before the data is prepared: its cache lives in the folder
-        aside = claim_output_folder(
-            output_dir, resume=resume, overwrite=overwrite, resume_from=resume_from
-        )
+    # Rank 0 claims the folder (before the data is prepared: its cache lives there) and holds
+    # it until the run ends: a second process writing there is refused.
+    claim = (
+        output_folder(output_dir, resume=resume, overwrite=overwrite, resume_from=resume_from)
+        if info.is_main
+        else contextlib.nullcontext()
+    )
+    with claim as aside:
         if aside is not None:
             print(f"--overwrite: the previous run in {output_dir} was moved to {aside}.")
-        if resume:  # another recipe or seed, or an altered checkpoint: refused before the data
-            checkpoint_to_resume(  # is prepared (the data's fingerprint is checked below)
+        if resume and info.is_main:  # another recipe or seed, or an altered checkpoint: refused
+            checkpoint_to_resume(  # before the data is prepared (its fingerprint: below)
                 output_dir,
                 config=recipe.train,
                 extra={"recipe": recipe.to_dict(), "seed": seed},
                 resume_from=resume_from,
                 extend_steps=extend_steps,
             )
+        return _pretrain_in_folder(
+            recipe,
+            output_dir,
+            seed=seed,
+            resume=resume,
+            progress=progress,
+            stop_at_step=stop_at_step,
+            data=data,
+            num_proc=num_proc,
+            tokenizer=tokenizer,
+            extend_steps=extend_steps,
+            resume_from=resume_from,
+            cleanup=(was_missing, had_cache),
+        )
+
+
+def _pretrain_in_folder(
+    recipe: PretrainRecipe,
+    output_dir: Path,
+    *,
+    seed: int,
+    resume: bool,
+    progress: bool,
+    stop_at_step: int | None,
+    data: PretrainingData | None,
+    num_proc: int | None,
+    tokenizer: PreTrainedTokenizerBase | None,
+    extend_steps: bool,
+    resume_from: str | Path | None,
+    cleanup: tuple[bool, bool],
+) -> PretrainRun:
+    """:func:`pretrain` once its folder is claimed: the data, the model, ``run.json``, the loop.
+
+    ``cleanup``: whether the folder was missing and whether it held a cache before the
+    claim (a corpus that cannot be used leaves neither a half-made cache nor a new folder).
+    """
+    info = distributed.current()
+    was_missing, had_cache = cleanup
     distributed.barrier()
     tokenizer = tokenizer or load_tokenizer()
     if data is None:

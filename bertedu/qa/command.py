@@ -16,6 +16,7 @@ The notebooks call the same functions (:func:`load_encoder`, :func:`run_finetune
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import time
 from pathlib import Path
@@ -71,7 +72,24 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     qa.add_argument("--distill-alpha", type=float, help="share of the soft (teacher) loss, 0 to 1")
     qa.add_argument("--distill-temperature", type=float, help="temperature of the soft loss (> 0)")
     qa.add_argument("--seed", type=seed, default=0, help="0 to 2**32 - 1")
-    qa.add_argument("--output", type=Path, required=True, help="a folder that does not exist yet")
+    qa.add_argument(
+        "--output",
+        type=Path,
+        required=True,
+        help="a new folder; a checkpoint is written there after every epoch",
+    )
+    qa.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the interrupted run in --output from its last checkpoint (the same "
+        "flags, or it is refused)",
+    )
+    qa.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="start afresh although --output holds a run: it is moved aside to "
+        "OUTPUT.old-<timestamp> (nothing is deleted)",
+    )
     qa.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
 
 
@@ -193,9 +211,12 @@ def run_finetune_qa(
     *,
     seed: int = 0,
     progress: bool = False,
+    checkpoint_dir: Path | None = None,
+    resume: bool = False,
 ):
     """Fine-tune ``model`` on ``train_examples`` with ``recipe``; ``(held-out scores,
     predictions {question id: answer text}, the FinetuneResult)`` on ``dev_examples``.
+    With ``checkpoint_dir``, a checkpoint after every epoch, from which ``resume`` continues.
 
     With ``recipe.validation_fraction``, that share of the training passages
     is held out (:func:`~bertedu.qa.finetune.split_by_passage`), scored after
@@ -244,6 +265,8 @@ def run_finetune_qa(
         evaluate=None if validation is None else lambda _: score(validation)[0],
         keep_best=None if validation is None else "f1",
         progress=progress,
+        checkpoint_dir=None if checkpoint_dir is None else str(checkpoint_dir),
+        resume=resume,
     )
     run.data = training.counts()
     scores, predictions = score(dev_examples)
@@ -271,28 +294,53 @@ def save_reader(model, task: str, recipe, output: Path, extra: dict[str, Any]) -
     (output / "config.json").write_text(json.dumps(config, indent=2), "utf-8")
 
 
-def prepare_output(output: Path) -> None:
-    """Create ``output`` and prove it writable before training; refuse a file, a folder that
-    is not empty, or one that cannot be written (``SystemExit`` saying what to do)."""
+def prepare_output(output: Path, resume: bool = False, overwrite: bool = False) -> None:
+    """Claim ``output`` for this run before training, as pretraining claims its folder
+    (:func:`bertedu.train.run_folder.claim_output_folder`: a folder of other files or of
+    another run is refused, a second process too, ``resume`` needs the run's folder); the
+    loop claims it again when it starts. ``SystemExit`` saying what to do."""
+    from bertedu.train.folder_lock import ExistingRunError
+    from bertedu.train.run_folder import claim_output_folder
+
     if output.exists() and not output.is_dir():
         raise SystemExit(f"finetune-qa: --output {output} is a file; pass a folder (a new one).")
-    if output.is_dir() and any(output.iterdir()):
-        raise SystemExit(f"--output {output} already exists and is not empty; pick a new one.")
-    probe = output / ".write-test"
     try:
-        output.mkdir(parents=True, exist_ok=True)
-        probe.write_bytes(b"")
-        probe.unlink()
+        aside = claim_output_folder(output, resume=resume, overwrite=overwrite)
+    except (ExistingRunError, FileNotFoundError, ValueError) as error:
+        raise SystemExit(f"finetune-qa: {error}") from None
     except OSError as error:
         raise SystemExit(
             f"finetune-qa: cannot write to --output {output} ({error.strerror or error}); "
             "pick a folder you can write to. Nothing was trained."
         ) from None
+    if aside is not None:
+        print(f"--overwrite: the previous run in {output} was moved to {aside}.")
+
+
+def how_to_resume(args: argparse.Namespace) -> str:
+    """Where the run stands and the command that continues it (every value quoted)."""
+    import shlex
+
+    from bertedu.train.run_folder import latest_checkpoint
+
+    words = ["python", "-m", "bertedu", "finetune-qa"]
+    for name, value in vars(args).items():
+        if name in ("command", "resume", "overwrite") or value is None or value is False:
+            continue
+        flag = "--" + name.replace("_", "-")
+        words += [flag] if value is True else [flag, shlex.quote(str(value))]
+    command = " ".join([*words, "--resume"])
+    found = latest_checkpoint(args.output)
+    if found is None:
+        return f"No checkpoint was written yet; start again, or: {command}"
+    return (
+        f"The last complete checkpoint is {shlex.quote(str(found))}. Continue with:\n    {command}"
+    )
 
 
 def finetune_qa_command(args: argparse.Namespace) -> int:
     """Run ``finetune-qa`` as parsed from the command line."""
-    prepare_output(args.output)  # before any training: a read-only parent must not waste it
+    prepare_output(args.output, args.resume, args.overwrite)  # before any training
     from bertedu.qa.finetune import get_qa_recipe
 
     flags = (
@@ -335,16 +383,33 @@ def finetune_qa_command(args: argparse.Namespace) -> int:
         f"{len(train_examples)} training and {len(dev_examples)} held-out questions"
     )
     start = time.perf_counter()
-    scores, predictions, run = run_finetune_qa(
-        args.task,
-        model,
-        tokenizer,
-        train_examples,
-        dev_examples,
-        recipe,
-        seed=args.seed,
-        progress=not args.no_progress,
-    )
+    from bertedu.qa.distill import TrainingDataError
+
+    try:
+        scores, predictions, run = run_finetune_qa(
+            args.task,
+            model,
+            tokenizer,
+            train_examples,
+            dev_examples,
+            recipe,
+            seed=args.seed,
+            progress=not args.no_progress,
+            checkpoint_dir=args.output,
+            resume=args.resume,
+        )
+    except TrainingDataError as error:  # found while the training set is put together
+        raise SystemExit(f"finetune-qa: {error}") from None
+    except KeyboardInterrupt:  # the loop saved the update it was on
+        print(f"\nfinetune-qa: interrupted. {how_to_resume(args)}")
+        return 130
+    except OSError as error:
+        if error.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        raise SystemExit(
+            f"finetune-qa: the disk is full ({error.filename or args.output}): "
+            f"{error.strerror}. Free some space, then continue. {how_to_resume(args)}"
+        ) from None
     elapsed = time.perf_counter() - start
     args.output.mkdir(parents=True, exist_ok=True)
     save_reader(model, args.task, recipe, args.output, {"encoder": str(args.encoder)})

@@ -81,6 +81,11 @@ def parse_squad(data: dict[str, Any], source: str = "the data") -> list[QAExampl
             for qa in paragraph.get("qas", []):
                 if not isinstance(qa, dict) or "id" not in qa:
                     raise ValueError(f"{source}: every entry of 'qas' needs an 'id'.")
+                if isinstance(qa["id"], bool) or not isinstance(qa["id"], (str, int)):
+                    raise ValueError(
+                        f"{source}: question id {qa['id']!r} (of question "
+                        f"{str(qa.get('question'))[:60]!r}) must be a string or a whole number."
+                    )
                 qid = str(qa["id"])
                 where = f"{source}: question {qid!r}"
                 context = _text(paragraph.get("context"), f"{where}: its paragraph's 'context'")
@@ -113,10 +118,19 @@ def parse_squad(data: dict[str, Any], source: str = "the data") -> list[QAExampl
 
 
 def _text(value: Any, what: str) -> str:
-    """``value`` when it is a non-empty string; a ValueError naming ``what`` otherwise."""
+    """``value`` when it is a non-empty string of real characters; a ValueError naming
+    ``what`` otherwise (a lone surrogate, ``"\\ud800"`` in the JSON, is no character: the
+    tokenizer would fail on it far from the file)."""
     if not isinstance(value, str) or not value.strip():
         found = "missing" if value is None else f"{type(value).__name__} {value!r:.40}"
         raise ValueError(f"{what} must be a non-empty string, got {found}.")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise ValueError(
+            f"{what} holds a lone surrogate {value[error.start]!r} at character {error.start} "
+            "(a broken \\uXXXX escape): fix or drop it."
+        ) from None
     return value
 
 
@@ -138,7 +152,7 @@ def load_squad_json(path: str | Path, limit: int | None = None) -> list[QAExampl
         raise FileNotFoundError(f"No SQuAD-format file at {path}.")
     raw = path.read_bytes()
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8-sig")  # a byte-order mark (Windows editors write one) is read
     except UnicodeDecodeError as error:
         raise ValueError(
             f"{path} is not UTF-8 text (byte {raw[error.start]:#04x} at position {error.start}; "

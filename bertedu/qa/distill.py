@@ -227,6 +227,46 @@ def with_teacher_answers(
 SHIPPED = "shipped"
 
 
+class TrainingDataError(ValueError):
+    """The training questions cannot be put together as asked (the message names the file and
+    the questions, and says what to change); ``finetune-qa`` prints it without a traceback."""
+
+
+def check_distinct_ids(real: Sequence[QAExample], synthetic: Sequence[QAExample], source) -> None:
+    """Refuse synthetic questions whose ids are also ids of real ones.
+
+    The teacher's labels are keyed by question id: a real question sharing an id with a
+    synthetic one would get the teacher's logits for *another* passage, at that passage's
+    character offsets, and train on them silently. The message names the ids.
+    """
+    shared = sorted({e.id for e in real} & {e.id for e in synthetic})
+    if shared:
+        shown = ", ".join(repr(i) for i in shared[:5]) + (" ..." if len(shared) > 5 else "")
+        raise TrainingDataError(
+            f"--synthetic {source}: {len(shared)} question id(s) are also ids of --train "
+            f"questions ({shown}). Ids must be unique across the files: the teacher's labels "
+            "are looked up by id and would land on the wrong passage. Rename them in one file."
+        )
+
+
+def read_training_json(path: Path, flag: str) -> object:
+    """A ``.json`` or ``.json.gz`` file given to ``flag``; :class:`TrainingDataError` naming the
+    file when it is not gzip (a renamed ``.json``), not UTF-8 or not JSON."""
+    from bertedu.qa.synthetic import read_json_gz
+
+    try:
+        if path.suffix == ".gz":
+            return read_json_gz(path)
+        return json.loads(path.read_text("utf-8"))
+    except UnicodeDecodeError as error:
+        problem = f"is not UTF-8 text ({error.reason} at byte {error.start}; Latin-1?)"
+    except (json.JSONDecodeError, RecursionError) as error:
+        problem = f"is not JSON ({str(error)[:100]})"
+    except (OSError, EOFError) as error:  # gzip.BadGzipFile is an OSError
+        problem = f"cannot be read as {'gzip' if path.suffix == '.gz' else 'text'} ({error})"
+    raise TrainingDataError(f"{flag} {path} {problem}. Give a UTF-8 JSON (.json or .json.gz) file.")
+
+
 def load_synthetic(
     source: str, kinds: Sequence[str] | None = None, limit: int | None = None
 ) -> list[QAExample]:
@@ -238,7 +278,6 @@ def load_synthetic(
     if source == SHIPPED:
         return load_synthetic_qa(tuple(kinds or KINDS), limit=limit)
     from bertedu.qa.datasets import parse_squad
-    from bertedu.qa.synthetic import read_json_gz
 
     path = Path(source).expanduser()
     if not path.is_file():
@@ -246,11 +285,14 @@ def load_synthetic(
             f"No synthetic question file at {path}; give a SQuAD v1.1 .json or .json.gz file "
             f"or {SHIPPED!r} for the book's set."
         )
-    data = read_json_gz(path) if path.suffix == ".gz" else json.loads(path.read_text("utf-8"))
-    examples = parse_squad(data, source=str(path))
+    data = read_training_json(path, "--synthetic")
+    try:
+        examples = parse_squad(data, source=f"--synthetic {path}")
+    except ValueError as error:
+        raise TrainingDataError(str(error)) from None
     if kinds is not None:
         kind_of = {
-            qa["id"]: qa.get("kind")
+            str(qa["id"]): qa.get("kind")
             for article in data["data"]
             for paragraph in article["paragraphs"]
             for qa in paragraph["qas"]
@@ -289,8 +331,8 @@ def load_teacher(
     extractive reader saved by ``finetune-qa``, which then reads every example
     (:func:`~bertedu.qa.roundtrip.teacher_pass` with its own recipe's windows).
     """
-    from bertedu.qa.roundtrip import TeacherOutput, teacher_pass
-    from bertedu.qa.synthetic import TEACHER_LABELS_PATH, read_json_gz
+    from bertedu.qa.roundtrip import teacher_pass
+    from bertedu.qa.synthetic import TEACHER_LABELS_PATH
 
     path = TEACHER_LABELS_PATH if source == SHIPPED else Path(source).expanduser()
     if path.is_dir():
@@ -310,18 +352,49 @@ def load_teacher(
             f"No teacher labels at {path}: give {SHIPPED!r}, a labels .json/.json.gz file or the "
             "folder of an extractive reader saved by finetune-qa."
         )
-    data = read_json_gz(path) if path.suffix == ".gz" else json.loads(path.read_text("utf-8"))
+    data = read_training_json(path, "--teacher")
     if not isinstance(data, dict) or not isinstance(data.get("questions"), dict):
-        raise ValueError(
-            f"{path} is not a teacher labels file: expected {{'questions': {{id: {{'answer', "
-            "'answer_start', 'start': [[char, logit], ...], 'end': [...]}}}}}."
+        raise TrainingDataError(
+            f"--teacher {path} is not a teacher labels file: expected {{'questions': {{id: "
+            "{'answer', 'answer_start', 'start': [[char, logit], ...], 'end': [...]}}}."
         )
-    wanted = {e.id for e in examples}
-    return {
-        qid: TeacherOutput.from_json(record)
+    contexts = {e.id: e.context for e in examples}
+    labels = {
+        qid: teacher_record(record, contexts[qid], f"--teacher {path}: question {qid!r}")
         for qid, record in data["questions"].items()
-        if qid in wanted
+        if qid in contexts
     }
+    if data["questions"] and not labels:
+        raise TrainingDataError(
+            f"--teacher {path}: none of its {len(data['questions'])} question ids is the id of "
+            "a --synthetic question: the labels are for another set. Give the labels written "
+            "with these synthetic questions."
+        )
+    return labels
+
+
+def teacher_record(record: object, context: str, where: str) -> TeacherOutput:
+    """One question's teacher labels, checked: the fields there, numbers where numbers go,
+    every character offset inside the question's passage (:class:`TrainingDataError`)."""
+    from bertedu.qa.roundtrip import TeacherOutput
+
+    try:
+        labels = TeacherOutput.from_json(record)  # type: ignore[arg-type]
+    except (KeyError, TypeError, ValueError) as error:
+        raise TrainingDataError(
+            f"{where}: not a teacher record ({type(error).__name__}: {error}); each needs "
+            "'answer', 'answer_start', 'start' and 'end' ([[character, logit], ...])."
+        ) from None
+    outside = [c for c, _ in (*labels.start, *labels.end) if not 0 <= c <= len(context)]
+    if outside or not -1 <= labels.answer_start < len(context):
+        raise TrainingDataError(
+            f"{where}: character offset(s) {outside or [labels.answer_start]} lie outside its "
+            f"passage ({len(context)} characters): the labels belong to another passage."
+        )
+    values = [v for _, v in (*labels.start, *labels.end)]
+    if any(math.isnan(v) for v in values):
+        raise TrainingDataError(f"{where}: a logit is NaN; the labels are damaged.")
+    return labels
 
 
 def check_sources(recipe) -> None:
@@ -387,6 +460,7 @@ def build_training_set(task: str, real: Sequence[QAExample], tokenizer, recipe) 
     synthetic = []
     if recipe.synthetic:
         synthetic = load_synthetic(recipe.synthetic, recipe.synthetic_kinds, recipe.synthetic_limit)
+        check_distinct_ids(real, synthetic, recipe.synthetic)
     labels = {}
     if recipe.teacher and synthetic:
         labels = load_teacher(recipe.teacher, synthetic, tokenizer)

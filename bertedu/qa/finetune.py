@@ -9,9 +9,11 @@ recipes per profile and the held-out scores.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -23,8 +25,12 @@ from bertedu.qa.decoding import generate_answers
 from bertedu.qa.extractive import QAFeatures, collate_windows, predict_answers
 from bertedu.qa.generative import Seq2SeqFeatures, collate_seq2seq
 from bertedu.qa.metrics import generation_scores, squad_em_f1
-from bertedu.train import TrainConfig, TrainResult, train
+from bertedu.train import TrainConfig, TrainResult, read_metrics, train
+from bertedu.train.batches import ReshuffledBatches
+from bertedu.train.best_weights import BestWeights
+from bertedu.train.checkpoint_state import read_checkpoint_state
 from bertedu.train.optim import DEFAULT_WEIGHT_DECAY
+from bertedu.train.run_folder import latest_checkpoint
 
 
 @dataclass(frozen=True)
@@ -175,13 +181,13 @@ class BestEpoch:
         metric: str,
         steps_per_epoch: int,
         total_steps: int,
+        folder: str | None = None,
     ) -> None:
         self.evaluate, self.metric = evaluate, metric
         self.steps_per_epoch, self.total_steps = steps_per_epoch, total_steps
         self.curve: list[dict[str, float]] = []
-        self.best_state: dict[str, torch.Tensor] | None = None
+        self.best = BestWeights(folder)  # a run that checkpoints keeps them in its folder
         self.best_epoch: float | None = None
-        self._best = -math.inf
 
     def __call__(self, model: nn.Module) -> dict[str, float]:
         """Score ``model``; remember its weights when the score is the best so far."""
@@ -194,15 +200,24 @@ class BestEpoch:
         step = min(self.steps_per_epoch * (len(self.curve) + 1), self.total_steps)
         epoch = round(step / self.steps_per_epoch, 3)
         self.curve.append({"epoch": epoch, "step": step, **scores})
-        if scores[self.metric] > self._best:
-            self._best, self.best_epoch = scores[self.metric], epoch
-            self.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        if self.best.offer(model, step, scores[self.metric]):
+            self.best_epoch = epoch
         return scores
+
+    def resume(self, records: Sequence[dict]) -> None:
+        """Continue from a resumed run's evaluations (its metrics log's eval records up to the
+        checkpoint resumed)."""
+        self.curve = [
+            {"epoch": round(r["step"] / self.steps_per_epoch, 3), **r}
+            for r in ({k: v for k, v in r.items() if k != "split"} for r in records)
+        ]
+        self.best.resume([(r["step"], r[self.metric]) for r in self.curve])
+        best = self.best.best_as_of()
+        self.best_epoch = None if best is None else round(best[0] / self.steps_per_epoch, 3)
 
     def restore(self, model: nn.Module) -> None:
         """Load the best epoch's weights into ``model`` (nothing to do before any evaluation)."""
-        if self.best_state is not None:
-            model.load_state_dict(self.best_state)
+        self.best.load_into(model)
 
 
 def split_by_passage(
@@ -232,6 +247,7 @@ def finetune(
     checkpoint_dir: str | None = None,
     progress: bool = False,
     device: str | None = None,
+    resume: bool = False,
 ) -> FinetuneResult:
     """Train ``model`` on ``features`` for ``recipe.epochs`` epochs of shuffled batches with
     :func:`bertedu.train.train`.
@@ -241,6 +257,9 @@ def finetune(
     (a metric ``evaluate`` returns, e.g. ``"f1"``) it runs after every epoch
     instead, the result's ``curve`` holds each epoch's scores, and the model
     ends with the weights of its best epoch (:class:`BestEpoch`).
+    With ``checkpoint_dir`` a checkpoint is written after every epoch (the best
+    epoch's weights are kept there too), and ``resume`` continues the run there
+    exactly where it stopped, part-way through an epoch included.
     """
     if keep_best is not None and evaluate is None:
         raise ValueError("keep_best needs an evaluate function to score each epoch with.")
@@ -254,8 +273,12 @@ def finetune(
     )
     total_steps = max(1, math.ceil(recipe.epochs * len(loader)))
     selector = (
-        None if keep_best is None else BestEpoch(evaluate, keep_best, len(loader), total_steps)
+        None
+        if keep_best is None
+        else BestEpoch(evaluate, keep_best, len(loader), total_steps, checkpoint_dir)
     )
+    if selector is not None and resume:
+        selector.resume(evaluations_so_far(checkpoint_dir))
     config = TrainConfig(
         total_steps=total_steps,
         lr=recipe.lr,
@@ -265,20 +288,39 @@ def finetune(
         device=device,
         log_every=max(1, len(loader)),
         eval_every=None if selector is None else len(loader),
+        checkpoint_every=len(loader) if checkpoint_dir is not None else None,
     )
+    batches = ReshuffledBatches(loader, generator)  # resumes inside an epoch exactly
     result = train(
         model,
-        loader,
+        batches,
         config=config,
         evaluate=evaluate if selector is None else selector,
         checkpoint_dir=checkpoint_dir,
-        generators={"data": generator},
-        extra={"qa_recipe": recipe.to_dict()},
+        resume=resume,
+        generators=batches.generators(),
+        extra={"qa_recipe": recipe.to_dict(), "data_fingerprint": fingerprint(features)},
     )
     if selector is None:
         return FinetuneResult(result)
     selector.restore(model)
     return FinetuneResult(result, selector.curve, selector.best_epoch)
+
+
+def fingerprint(features: QAFeatures | Seq2SeqFeatures) -> str:
+    """SHA-256 of the token ids trained on: a resumption on other questions is refused."""
+    return hashlib.sha256(features.input_ids.numpy().tobytes()).hexdigest()
+
+
+def evaluations_so_far(checkpoint_dir: str | None) -> list[dict]:
+    """The eval records of a run's metrics log up to its newest checkpoint (what a resumption
+    of it has done: later ones are done again)."""
+    found = latest_checkpoint(checkpoint_dir) if checkpoint_dir is not None else None
+    if found is None:
+        return []
+    step = read_checkpoint_state(found)["step"]
+    records = read_metrics(Path(checkpoint_dir) / "metrics.jsonl", "eval")
+    return [r for r in records if isinstance(r.get("step"), int) and r["step"] <= step]
 
 
 def evaluate_extractive(

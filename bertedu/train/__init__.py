@@ -19,10 +19,15 @@ Modules (one idea each; each importable on its own):
   config and digest checked), :mod:`~bertedu.train.optimizer_state` (AdamW's state by
   parameter name), :mod:`~bertedu.train.checkpoint_state` (``state.json`` read as untrusted
   data: names, types, ranges, digest) and :mod:`~bertedu.train.run_folder` (a run's folder:
-  claimed by one run, ``latest_checkpoint``, pruning, cleaning after ``kill -9``).
+  claimed by one run, ``latest_checkpoint``, pruning, cleaning after ``kill -9``), with
+  :mod:`~bertedu.train.folder_lock` (one writer per folder) and
+  :mod:`~bertedu.train.export_folder` (an export's folder, claimed the same way).
+* :mod:`bertedu.train.resume_checks`: a checkpoint's optimizer and schedule checked against
+  the run's config; :mod:`bertedu.train.best_weights`: the best evaluation's weights, kept
+  where a resumption finds them; :mod:`bertedu.train.interrupt`: Ctrl-C saves, then stops.
 * :mod:`bertedu.train.rng`: capture/restore Python, NumPy, torch, CUDA and named generators.
 * :mod:`bertedu.train.batches`: data sources the loop accepts and the data position it resumes
-  from.
+  from (``ReshuffledBatches``: a shuffling DataLoader resumed inside an epoch exactly).
 * :mod:`bertedu.train.resume`: which checkpoint a resumption continues, and the refusal
   (``ResumeMismatchError``) to continue a run of other settings or data.
 * :mod:`bertedu.train.loop`: ``train(...)``, the loop itself; ``NonFiniteLossError``.

@@ -20,7 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import save_file
+
+#: safetensors reports a failed write as text: "... (os error 28) at path ..."
+OS_ERROR = re.compile(r"os error (\d+)")
 
 #: ``.NAME.tmp-PID``: what :func:`write_tensors` and :func:`write_json_atomically` write first.
 TEMPORARY = re.compile(r"^\..+\.tmp-(\d+)$")
@@ -55,11 +59,19 @@ def write_tensors(
     """Write ``tensors`` (made contiguous, on the CPU) to the safetensors file ``path``
     atomically."""
     tmp = temporary_name(path)
-    save_file(
-        {name: t.detach().contiguous().cpu() for name, t in tensors.items()},
-        str(tmp),
-        metadata=metadata,
-    )
+    try:
+        save_file(
+            {name: t.detach().contiguous().cpu() for name, t in tensors.items()},
+            str(tmp),
+            metadata=metadata,
+        )
+    except SafetensorError as error:  # a full disk is an OSError, as every other write's
+        tmp.unlink(missing_ok=True)
+        found = OS_ERROR.search(str(error))
+        if found is None:
+            raise
+        code = int(found.group(1))
+        raise OSError(code, os.strerror(code), str(path)) from error
     replace_atomically(tmp, path)
 
 

@@ -86,3 +86,41 @@ class BatchStream:
 
     def __iter__(self) -> BatchStream:
         return self
+
+
+class ReshuffledBatches:
+    """A shuffling ``DataLoader`` that resumes exactly, even part-way through an epoch.
+
+    The loader draws each epoch's order from ``generator`` when the epoch starts. A
+    checkpoint saves the generator's state *after* that draw, so a resumption that
+    iterated the loader again would draw another order. This wrapper keeps the state the
+    epoch started from in a second generator (:meth:`generators` lists both, for
+    ``train(generators=...)``): resuming inside epoch ``e`` puts it back, draws the same
+    order and skips the batches done; resuming at an epoch's end draws nothing. Without
+    an interruption it draws exactly what the bare loader draws.
+    """
+
+    def __init__(self, loader: Iterable[Batch], generator: Any) -> None:
+        import torch
+
+        self.loader, self.generator = loader, generator
+        self.epoch_start = torch.Generator()
+        self.epoch_start.set_state(generator.get_state())
+
+    def __len__(self) -> int:
+        return len(self.loader)  # type: ignore[arg-type]
+
+    def epoch_batches(self, epoch: int, start: int = 0) -> Iterator[Batch]:
+        """Batches ``start, start + 1, ...`` of ``epoch`` (the epoch number is not needed: the
+        generators carry the order)."""
+        if start >= len(self):
+            return iter(())
+        if start == 0:
+            self.epoch_start.set_state(self.generator.get_state())
+        else:
+            self.generator.set_state(self.epoch_start.get_state())
+        return itertools.islice(iter(self.loader), start, None)
+
+    def generators(self, name: str = "data") -> dict[str, Any]:
+        """The generators to checkpoint: the loader's, and the state its epoch started from."""
+        return {name: self.generator, f"{name}_epoch_start": self.epoch_start}

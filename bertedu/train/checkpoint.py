@@ -56,9 +56,11 @@ from bertedu.train.rng import capture_rng_state, restore_rng_state
 from bertedu.train.run_folder import (
     ExistingRunError,
     claim_output_folder,
+    discard_uncommitted,
     latest_checkpoint,
     list_checkpoints,
     new_run_id,
+    note_checkpoint,
     prune_checkpoints,
     remove_stale_temporaries,
 )
@@ -134,6 +136,31 @@ def save_checkpoint(
     folder = step_directory(directory, step)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / STATE_FILE).unlink(missing_ok=True)  # un-commit first if this step is written again
+    try:
+        _write_checkpoint(
+            folder, model, step, optimizer, scheduler, data_position, extra, generators, run_id
+        )
+    except OSError:  # a full disk: free what was written, keep the earlier checkpoints
+        discard_uncommitted(folder)
+        raise
+    note_checkpoint(directory)
+    if keep is not None:
+        prune_checkpoints(directory, keep=keep, newest=folder, run_id=run_id)
+    return folder
+
+
+def _write_checkpoint(
+    folder: Path,
+    model: nn.Module,
+    step: int,
+    optimizer: torch.optim.Optimizer | None,
+    scheduler: Any,
+    data_position: dict[str, Any] | None,
+    extra: dict[str, Any] | None,
+    generators: dict[str, torch.Generator] | None,
+    run_id: str | None,
+) -> None:
+    """Write the checkpoint's files into ``folder``, ``state.json`` (the commit) last."""
     aliases = save_weights(model, folder / MODEL_FILE)
     rng_json, training_tensors = capture_rng_state(generators)
     optimizer_json = None
@@ -163,9 +190,6 @@ def save_checkpoint(
     )
     state["sha256"] = {name: sha256_of_file(folder / name) for name in CHECKPOINT_FILES}
     write_json_atomically(state, folder / STATE_FILE)  # the commit marker
-    if keep is not None:
-        prune_checkpoints(directory, keep=keep, newest=folder, run_id=run_id)
-    return folder
 
 
 def _checked_files(path: Path, state: dict[str, Any]) -> dict[str, Path]:

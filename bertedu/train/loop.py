@@ -42,10 +42,11 @@ from bertedu.train import distributed
 from bertedu.train.batches import BatchStream
 from bertedu.train.checkpoint import save_checkpoint
 from bertedu.train.config import TrainConfig
+from bertedu.train.interrupt import DeferredInterrupt
 from bertedu.train.metrics_log import MetricsLog
 from bertedu.train.optim import build_optimizer, warmup_linear_schedule
 from bertedu.train.resume import ResumePoint, checkpoint_to_resume, resume_point, run_identity
-from bertedu.train.run_folder import claim_output_folder, folder_run_id, new_run_id
+from bertedu.train.run_folder import folder_run_id, hold_output_folder, new_run_id
 from bertedu.train.weights_file import unwrap_model
 
 Evaluator = Callable[[nn.Module], Mapping[str, float]]
@@ -394,13 +395,12 @@ def train(
     if metrics_path is None and checkpoint_dir is not None:
         metrics_path = checkpoint_dir / "metrics.jsonl"
     metrics_path = Path(metrics_path) if metrics_path is not None else None
-    if checkpoint_dir is not None and info.is_main:
-        claim_output_folder(
-            checkpoint_dir,
-            resume=resume,
-            overwrite=overwrite,
-            resume_from=resume_from if resume else None,
-        )
+    claim = hold_output_folder(  # locked for this process until train returns
+        checkpoint_dir if info.is_main else None,
+        resume=resume,
+        overwrite=overwrite,
+        resume_from=resume_from if resume else None,
+    )
     distributed.barrier()
     start = ResumePoint()
     if resume:
@@ -447,6 +447,7 @@ def train(
     runner.train()
     bar = tqdm(total=stop, initial=start.step, desc="train", disable=not show, dynamic_ncols=True)
     updates = UpdateLog(log, bar, device=device, elapsed_before=start.elapsed_s)
+    interrupt = DeferredInterrupt().install()
     try:
         for step in range(start.step, stop):
             where = {"step": step, "last_checkpoint": last_checkpoint}
@@ -474,7 +475,10 @@ def train(
                     result.eval_metrics = run_evaluation(base, evaluate, dtype, device)
                     report_evaluation(result.eval_metrics, done, log, bar)
                 distributed.barrier()
-            if checkpoint_dir is not None and is_due(config.checkpoint_every, done, stop):
+            stopping = interrupt.requested  # Ctrl-C: save this update, then stop
+            if checkpoint_dir is not None and (
+                is_due(config.checkpoint_every, done, stop) or stopping
+            ):
                 if info.is_main:
                     last_checkpoint = save_checkpoint(
                         checkpoint_dir,
@@ -490,7 +494,11 @@ def train(
                     )
                     result.checkpoint = last_checkpoint
                 distributed.barrier()
+            if stopping:
+                raise KeyboardInterrupt
     finally:
+        interrupt.restore()
         bar.close()
+        claim.release()
     result.elapsed_s = updates.elapsed_s()
     return result

@@ -107,6 +107,12 @@ def restore_optimizer(
             continue
         entry = dict(saved["scalars"][name])
         prefix = f"optimizer/{name}/"
+        missing = [s for s in ("exp_avg", "exp_avg_sq") if f"{prefix}{s}" not in tensors]
+        if isinstance(optimizer, torch.optim.Adam | torch.optim.AdamW) and missing:
+            raise CheckpointMismatchError(
+                f"The optimizer state of {name!r} in {where} lacks {', '.join(missing)}: "
+                "Adam's moments would restart from zero. Use an earlier checkpoint."
+            )
         for key, value in tensors.items():
             if key.startswith(prefix):
                 slot = key[len(prefix) :]

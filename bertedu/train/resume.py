@@ -28,6 +28,7 @@ from bertedu.train.batches import DataPosition
 from bertedu.train.checkpoint import load_checkpoint
 from bertedu.train.checkpoint_state import STATE_FILE, read_checkpoint_state
 from bertedu.train.config import TrainConfig
+from bertedu.train.resume_checks import schedule_and_optimizer_problems
 from bertedu.train.run_folder import latest_checkpoint
 from bertedu.train.weights_file import CheckpointMismatchError
 
@@ -146,6 +147,17 @@ def checkpoint_to_resume(
             "--output (or move this one aside with --overwrite)."
         )
     checked_position(state, found, config.grad_accumulation)
+    problems = schedule_and_optimizer_problems(state, config)
+    elapsed = saved.get("elapsed_s", 0.0)
+    if isinstance(elapsed, bool) or not isinstance(elapsed, (int, float)) or not elapsed >= 0:
+        problems.append(f"extra.elapsed_s is {elapsed!r}, not a number of seconds")
+    if problems:
+        raise CheckpointMismatchError(
+            f"Refusing to resume {found}: its optimizer or learning-rate schedule is not what "
+            "this run's settings make them at its step (" + "; ".join(problems) + "). The "
+            "checkpoint was altered or written by other code: use an earlier checkpoint "
+            "(--checkpoint PATH), or start afresh."
+        )
     if config.total_steps < state["step"]:
         raise ResumeMismatchError(
             f"{found} is at update {state['step']}, beyond total_steps={config.total_steps}. "

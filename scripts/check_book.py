@@ -6,7 +6,7 @@ Checks, page by page:
 - math is typeset: every Sphinx math element became a MathJax container;
 - every image (the stored plots) and every file the page asks for loaded;
 - widgets with stored state rendered as controls;
-- every attention explorer (bertedu.viz.static_explorer) redraws: moving each of
+- every attention explorer (bertedu.viz.widget.AttentionExplorer) redraws: moving each of
   its controls (layer, head, hide special tokens, each view, example, model) and
   hovering a token changes the picture (a screenshot of it), with no kernel;
 - an explorer with a text box (chapter 8: BERT-Tiny in the page) runs it offline:
@@ -315,7 +315,9 @@ def page_problems(page, page_path: Path, screenshots: Path | None) -> list[str]:
             problems.append(f"math not typeset: {typeset} of {math_count} formulas rendered")
     if page.locator('script[type="application/vnd.jupyter.widget-state+json"]').count():
         try:
-            page.wait_for_selector(".jupyter-widgets", timeout=20000)
+            page.wait_for_selector(
+                ".widget-subarea > *", timeout=20000
+            )  # any widget, anywidgets too
         except Exception:
             problems.append("widget state is stored but no widget rendered")
     explorers = page.locator(EXPLORER)

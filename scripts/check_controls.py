@@ -55,6 +55,16 @@ CONTROLS = (
     "button.widget-toggle-button",
 )
 
+# Runs in the page: whether the widget manager has drawn every stored widget (each view
+# sits in a .widget-subarea; an anywidget's view stays empty until its module has run).
+WIDGETS_DRAWN = """
+() => {
+  const areas = [...document.querySelectorAll(".widget-subarea")];
+  const drawn = (a) => a.firstElementChild && a.firstElementChild.childElementCount > 0;
+  return areas.length > 0 && areas.every(drawn);
+}
+"""
+
 # Runs in the page: marks every control with data-cc (its number) and says what it is.
 COLLECT = """
 (selectors) => {
@@ -100,7 +110,8 @@ SHOWN = """
     else if (node instanceof SVGElement && tag !== "svg") {
       parts.push(tag + ":" + [...node.attributes].map((a) => a.name + "=" + a.value).join(" "));
     } else if (tag === "input" || tag === "select") {
-      parts.push(tag + ":" + (node.type === "checkbox" || node.type === "radio" ? node.checked : node.value));
+      const toggle = node.type === "checkbox" || node.type === "radio";
+      parts.push(tag + ":" + (toggle ? node.checked : node.value));
     }
   }
   return parts.join("\\n");
@@ -117,7 +128,9 @@ def move(page, index: int, control: dict) -> bool:
         if len(values) < 2:
             return False
         current = locator.evaluate("m => m.value")
-        following = values[(values.index(current) + 1) % len(values)] if current in values else values[0]
+        following = (
+            values[(values.index(current) + 1) % len(values)] if current in values else values[0]
+        )
         locator.select_option(following)
     elif control["type"] == "range" or control["handle"]:
         at_end = locator.evaluate(
@@ -156,8 +169,7 @@ def page_problems(page, path: Path) -> list[str]:
         return problems
     if page.locator('script[type="application/vnd.jupyter.widget-state+json"]').count():
         try:  # stored widgets: wait for the manager to draw them before collecting controls
-            page.wait_for_selector(".jupyter-widgets", timeout=RENDER_TIMEOUT_MS)
-            page.wait_for_timeout(1000)
+            page.wait_for_function(WIDGETS_DRAWN, timeout=RENDER_TIMEOUT_MS)
         except Exception:  # Playwright's TimeoutError: a finding, not a crash
             return ["widget state is stored but no widget rendered"]
     controls = page.evaluate(COLLECT, list(CONTROLS))
@@ -186,7 +198,9 @@ def selected_pages(html: Path, names: list[str]) -> list[Path]:
     if not names:
         return pages
     chosen = [p for p in pages if p.relative_to(html).as_posix() in names or p.name in names]
-    unknown = sorted(set(names) - {p.relative_to(html).as_posix() for p in chosen} - {p.name for p in chosen})
+    unknown = sorted(
+        set(names) - {p.relative_to(html).as_posix() for p in chosen} - {p.name for p in chosen}
+    )
     if unknown:
         raise ValueError(f"no such page in {html}: {', '.join(unknown)}")
     return chosen
@@ -195,7 +209,9 @@ def selected_pages(html: Path, names: list[str]) -> list[Path]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("pages", nargs="*", help="pages to check (default: every page)")
-    parser.add_argument("--html", type=Path, default=HTML, help="the built book (default: _build/html)")
+    parser.add_argument(
+        "--html", type=Path, default=HTML, help="the built book (default: _build/html)"
+    )
     args = parser.parse_args(argv)
     html = args.html.resolve()
     if not (html / "index.html").exists():
@@ -206,7 +222,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(error))
     chromium = find_chromium()
     if chromium is None:
-        print("Control check SKIPPED: Chromium is not installed (apt-get install chromium).", file=sys.stderr)
+        print(
+            "Control check SKIPPED: Chromium is not installed (apt-get install chromium).",
+            file=sys.stderr,
+        )
         return 1 if os.environ.get("CI", "").lower() in ("1", "true", "yes") else 0
 
     from playwright.sync_api import Error as PlaywrightError
@@ -232,7 +251,9 @@ def main(argv: list[str] | None = None) -> int:
     for name, problems in failures.items():
         for problem in problems:
             print(f"  {name}: {problem}", file=sys.stderr)
-    print(f"Control check: {len(pages) - len(failures)} of {len(pages)} pages without a dead control.")
+    print(
+        f"Control check: {len(pages) - len(failures)} of {len(pages)} pages without a dead control."
+    )
     return 1 if failures else 0
 
 

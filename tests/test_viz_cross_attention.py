@@ -81,7 +81,7 @@ def test_the_explorer_stores_each_models_answer_for_each_example(model, tokenize
     )
     assert item.queries == expected.target_tokens and item.keys == expected.source_tokens
     assert item.label == f"When? \u2192 {shorten(expected.answer, 30)!r}"
-    assert "keys" in explorer.data["models"][1]["examples"][1]  # a cross map stores both sides
+    assert "keys" in explorer.page_data["models"][1]["examples"][1]  # a cross map stores both sides
     with pytest.raises(ValueError, match="at least one question"):
         cross_attention_explorer({"m": model}, tokenizer, [])
 

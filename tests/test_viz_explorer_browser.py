@@ -38,17 +38,19 @@ def self_example(label, seed, layers=3, heads=4, tokens=TOKENS):
 class OfflinePages:
     """Explorer widgets opened in Chromium from stored state, every request outside aborted.
 
-    ``open(explorer)`` writes the widget's page into ``folder``, opens it and waits for
-    its first drawing; ``close()`` asserts that no page had a JavaScript error or asked
-    for anything outside, and closes them.
+    ``open(explorer)`` writes the widget's page into ``folder`` (``page_options`` go to
+    ``write_widget_page``), opens it and waits for its first drawing; ``close()``
+    asserts that no page had a JavaScript error or asked for anything outside, and
+    closes them.
     """
 
-    def __init__(self, browser, folder) -> None:
-        self.browser, self.folder = browser, folder
+    def __init__(self, browser, folder, **page_options) -> None:
+        self.browser, self.folder, self.options = browser, folder, page_options
         self.opened: list[dict] = []
 
     def open(self, explorer):
-        path = write_widget_page(self.folder, [explorer], name=f"page{len(self.opened)}.html")
+        name = f"page{len(self.opened)}.html"
+        path = write_widget_page(self.folder, [explorer], name=name, **self.options)
         page = self.browser.new_page(viewport={"width": 1280, "height": 900})
         record = {"page": page, "errors": [], "outside": []}
         check_book.route_offline(page, record["outside"])

@@ -98,7 +98,7 @@ def test_payload_holds_every_layer_and_head_of_every_example():
     wide = [example("one", seed=1), example("two", tokens=("[CLS]", "a", "[SEP]"), seed=2)]
     small = [example("one", layers=2, heads=2, seed=3), example("two", layers=2, heads=2, seed=4)]
     explorer = AttentionExplorer({"wide": wide, "small": small}, model="small", layer=1, head=1)
-    payload = explorer.data
+    payload = explorer.page_data
     assert [m["name"] for m in payload["models"]] == ["wide", "small"]
     assert [(m["layers"], m["heads"]) for m in payload["models"]] == [(3, 4), (2, 2)]
     assert explorer.state == {
@@ -135,11 +135,14 @@ def test_the_front_end_is_self_contained_and_the_data_survives_any_token():
     state = explorer.get_state()
     urls = set(re.findall(r"https?://[^\s\"')]+", state["_esm"]))
     assert urls == {"http://www.w3.org/2000/svg"}  # an XML namespace name, never fetched
+    # the page stores the front end inside a <script> element too
+    assert not re.search(r"<!--|<script|</script", state["_esm"] + state["_css"], re.I)
     module_imports = re.compile(r"^\s*import[\s{*]|@import|XMLHttpRequest", re.M)
     assert not module_imports.search(state["_esm"] + state["_css"])
-    assert json.loads(json.dumps(state["data"]))["models"][0]["examples"][0]["queries"][1] == (
-        "</script><b>"
-    )
+    stored = json.dumps(state["data"])  # what the page's <script> element will hold
+    assert "<" not in stored and ">" not in stored and "&" not in stored
+    models = json.loads(json.loads(stored)["models"])
+    assert models[0]["examples"][0]["queries"][1:3] == ["</script><b>", "&amp;"]
 
 
 def test_shorten_keeps_one_line_and_marks_the_cut():
@@ -170,7 +173,7 @@ def test_a_new_pair_is_added_for_every_model(models):
     assert explorer.add_pair("A dog barked loudly.", "") == 1
     assert [len(items) for items in explorer.examples.values()] == [2, 2]
     assert explorer.example == 1
-    assert explorer.data["models"][1]["examples"][1]["label"] == "A dog barked loudly."
+    assert explorer.page_data["models"][1]["examples"][1]["label"] == "A dog barked loudly."
     with pytest.raises(ValueError, match="Sentence A is empty"):
         explorer.add_pair("  ")
     assert [len(items) for items in explorer.examples.values()] == [2, 2]

@@ -90,7 +90,7 @@ def test_opens_in_the_given_state_and_stores_every_map(explorer):
     }
     state = explorer.get_state()
     assert state["_esm"] == front_end() and "render" in state["_esm"]
-    big = state["data"]["models"][0]
+    big = explorer.page_data["models"][0]
     assert (big["name"], big["layers"], big["heads"]) == ("big", 3, 4)
     assert [e["label"] for e in big["examples"]] == ["first", "second"]
 
@@ -145,7 +145,7 @@ def test_values_out_of_range_are_clamped_and_unknown_names_refused(explorer):
 def test_a_new_sentence_set_from_python_is_stored_and_shown(explorer):
     index = explorer.add_pair("A dog ran home", "It slept")
     assert index == 2 and explorer.example == 2
-    entry = explorer.data["models"][0]["examples"][2]
+    entry = explorer.page_data["models"][0]["examples"][2]
     words = ["[CLS]", "a", "dog", "ran", "home", "[SEP]", "it", "slept"]
     assert entry["queries"] == words
     assert "example" in updates(explorer) and "data" in updates(explorer)

@@ -35,13 +35,30 @@ def script_json(data: object) -> str:
     return json.dumps(data).replace("</", "<\\/")
 
 
-def write_widget_page(folder: Path, widgets: list, *, name: str = "page.html") -> Path:
-    """A page showing ``widgets`` from their stored state, each in a ``div.cell``; its path."""
+def link_manager(static: Path) -> None:
+    """Put the offline widget manager's files into a book's ``_static`` folder (as links)."""
+    need_vendored_manager()
+    for name in ("js", "vendor/require.js", "vendor/widgets", "vendor/anywidget"):
+        target = static / name
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.symlink_to(STATIC / name)
+
+
+def write_widget_page(
+    folder: Path, widgets: list, *, name: str = "page.html", root: str = "", html_attrs: str = ""
+) -> Path:
+    """A page showing ``widgets`` from their stored state, each in a ``div.cell``; its path.
+
+    ``root`` is the book's root relative to the page (``"../"`` for a chapter page, whose
+    ``_static`` is then ``folder/../_static``, set up with :func:`link_manager`); without
+    it, ``folder/_static`` links to ``book/static``. ``html_attrs`` go on ``<html>``.
+    """
     from ipywidgets.embed import embed_data
 
     need_vendored_manager()
     static = folder / "_static"
-    if not static.exists():
+    if not root and not static.exists():
         static.symlink_to(STATIC, target_is_directory=True)
     data = embed_data(views=widgets, drop_defaults=False)  # as a notebook stores it: all of it
     cells = "".join(
@@ -52,11 +69,11 @@ def write_widget_page(folder: Path, widgets: list, *, name: str = "page.html") -
     )
     path = folder / name
     path.write_text(
-        '<!doctype html><html><head><meta charset="utf-8">'
-        '<script src="_static/vendor/require.js"></script>'
-        '<script src="_static/js/widgets-offline.js"></script>'
-        '<script src="_static/vendor/widgets/embed-amd.js" '
-        'data-jupyter-widgets-cdn="_static/vendor/widgets/"></script>'
+        f'<!doctype html><html {html_attrs}><head><meta charset="utf-8">'
+        f'<script src="{root}_static/vendor/require.js"></script>'
+        f'<script src="{root}_static/js/widgets-offline.js"></script>'
+        f'<script src="{root}_static/vendor/widgets/embed-amd.js" '
+        f'data-jupyter-widgets-cdn="{root}_static/vendor/widgets/"></script>'
         '<script type="application/vnd.jupyter.widget-state+json">'
         f"{script_json(data['manager_state'])}</script></head>"
         f'<body style="width: 900px">{cells}</body></html>',

@@ -11,6 +11,7 @@ a notebook saved with its widget state carries it into the static book.
 from __future__ import annotations
 
 import base64
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -130,6 +131,20 @@ def sentence_example(model, tokenizer, text_a: str, text_b: str | None, max_leng
     return ExplorerExample(
         label, list(result.tokens), list(result.tokens), result.attentions.numpy(), result.note
     )
+
+
+def pack_models(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with its models as one JSON string in which every ``<``, ``>``, ``&`` is escaped.
+
+    A notebook's widget state is stored in the page inside a ``<script>`` element, and the
+    book's renderer escapes only ``</script>`` there: a token or label such as
+    ``<!--<script>`` would switch the HTML parser into the state where the element's own end
+    tag no longer ends it, and the page would lose every widget. Escaped, the stored text
+    holds none of those characters; ``JSON.parse`` reads the same strings back.
+    """
+    text = json.dumps(data["models"], separators=(",", ":"))
+    text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    return {**data, "models": text}
 
 
 def explorer_data(

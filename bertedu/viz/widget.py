@@ -37,6 +37,7 @@ from bertedu.viz.explorer_data import (
     ExplorerExample,
     dequantise,
     explorer_data,
+    pack_models,
     quantise,
     sentence_example,
 )
@@ -51,8 +52,7 @@ STATE = ("model", "example", "layer", "head", "view", "hide_special")
 def front_end() -> str:
     """The widget's ES module: the in-page model runner, then the explorer that draws."""
     return "\n".join(
-        (ASSETS / name).read_text(encoding="utf-8")
-        for name in ("browser_model.js", "explorer.js")
+        (ASSETS / name).read_text(encoding="utf-8") for name in ("browser_model.js", "explorer.js")
     )
 
 
@@ -205,9 +205,10 @@ class AttentionExplorer(anywidget.AnyWidget):
         return dequantise(*quantise(self.examples[model][example].attentions))
 
     def _refresh_data(self) -> None:
-        self.data = explorer_data(
+        self.page_data = explorer_data(
             self.examples, kernel_input=self._add_example is not None, **self._page
         )
+        self.data = pack_models(self.page_data)
 
     # ----- new text: the kernel runs the models -----------------------------------------------
     def add_pair(self, text_a: str, text_b: str | None = None, *, select: bool = True) -> int:

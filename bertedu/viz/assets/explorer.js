@@ -399,6 +399,14 @@ Explorer.prototype.drawModelView = function (maps) {
 
 var STATE = ["model", "example", "layer", "head", "view", "hide_special"];
 
+// The widget's data with its models parsed: they travel as a JSON string with every <, >
+// and & escaped, so no token or label (an HTML comment opener, say) can change the page's
+// script element that stores the widget state (explorer_data.py, pack_models).
+function unpack(payload) {
+  var models = typeof payload.models === "string" ? JSON.parse(payload.models) : payload.models;
+  return Object.assign({}, payload, {models: models});
+}
+
 // The explorer's state from the widget model's traits (the model's name becomes its index).
 function stateOf(model, data) {
   var state = {};
@@ -412,12 +420,14 @@ function stateOf(model, data) {
 function render(context) {
   var model = context.model, el = context.el;
   var root = html("div", {"class": "bx tex2jax_ignore mathjax_ignore"}, el);
-  var explorer = new Explorer(root, model.get("data"), stateOf(model, model.get("data")), function (state) {
+  var data = unpack(model.get("data"));
+  var explorer = new Explorer(root, data, stateOf(model, data), function (state) {
     STATE.forEach(function (name) {
       model.set(name, name === "model" ? explorer.data.models[state.model].name : state[name]);
     });
     model.save_changes(); // reaches Python in a kernel; in the static book there is none
   });
+  root.explorer = explorer; // for the page's own scripts and tests
   // In Jupyter the text box asks the kernel to run the models (bertedu/viz/widget.py).
   explorer.kernel = {
     send: function (textA, textB) { model.send({type: "add_pair", text_a: textA, text_b: textB}); },
@@ -429,7 +439,8 @@ function render(context) {
     if (JSON.stringify(state) !== JSON.stringify(explorer.state)) explorer.set(state, true);
   }
   function newData() {
-    explorer.load(model.get("data"), stateOf(model, model.get("data")));
+    var fresh = unpack(model.get("data"));
+    explorer.load(fresh, stateOf(model, fresh));
     explorer.controls.example.dataset.model = ""; // rebuild the example menu
     explorer.set({}, true);
   }

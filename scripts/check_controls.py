@@ -33,9 +33,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from check_book import (  # noqa: E402
     CHROMIUM_FLAGS,
     HTML,
-    SKIPPED_PAGES,
+    book_pages,
     find_chromium,
     load_settled,
+    print_failures,
+    record,
     route_offline,
 )
 
@@ -190,11 +192,7 @@ def page_problems(page, path: Path) -> list[str]:
 
 def selected_pages(html: Path, names: list[str]) -> list[Path]:
     """The pages to check: every page of the book, or those named (relative path or file name)."""
-    pages = sorted(
-        p
-        for p in html.rglob("*.html")
-        if p.name not in SKIPPED_PAGES and not {"_static", "_sources", "_images"} & set(p.parts)
-    )
+    pages = book_pages(html)
     if not names:
         return pages
     chosen = [p for p in pages if p.relative_to(html).as_posix() in names or p.name in names]
@@ -243,14 +241,9 @@ def main(argv: list[str] | None = None) -> int:
                 problems = [f"the check of this page failed: {str(error).splitlines()[0]}"]
             finally:
                 page.close()
-            name = path.relative_to(html).as_posix()
-            print(f"{'FAIL' if problems else 'ok  '} {name}", flush=True)
-            if problems:
-                failures[name] = problems
+            record(failures, path.relative_to(html).as_posix(), problems)
         browser.close()
-    for name, problems in failures.items():
-        for problem in problems:
-            print(f"  {name}: {problem}", file=sys.stderr)
+    print_failures(failures)
     print(
         f"Control check: {len(pages) - len(failures)} of {len(pages)} pages without a dead control."
     )

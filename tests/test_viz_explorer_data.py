@@ -1,4 +1,4 @@
-"""bertedu.viz.static_explorer on the Python side: stored maps, the page's payload, new text.
+"""bertedu.viz.explorer_data and the explorer widget on the Python side: stored maps, new text.
 
 What the page's JavaScript does with the payload is tested in a browser by
 tests/test_viz_explorer_browser.py.

@@ -43,7 +43,7 @@ from bertedu.viz.explorer_data import (
 )
 
 ASSETS = resources.files("bertedu.viz") / "assets"
-#: A loader returns ``(model, tokenizer)``; a computer turns a pair into one example per model.
+#: Runs the models on a pair (text A, text B or None): one example per model, by name.
 AddExample = Callable[[str, str | None], dict[str, ExplorerExample]]
 #: The state a reader changes with the controls, in the order of the controls.
 STATE = ("model", "example", "layer", "head", "view", "hide_special")
@@ -59,6 +59,8 @@ def front_end() -> str:
 class AttentionExplorer(anywidget.AnyWidget):
     """Stored attention maps of several models and examples, drawn by the browser.
 
+    ``page_data`` is what the page draws (:func:`~bertedu.viz.explorer_data.explorer_data`);
+    the ``data`` trait carries it with its models packed into one escaped JSON string.
     ``examples`` maps a model's name to its examples (the menus' order). ``axes`` names
     the two sides of a map; ``kernel_note`` says, under the picture, what needs a kernel.
     ``add_example`` (text A, text B) -> {model: example} lets :meth:`add_pair` (and the

@@ -245,6 +245,9 @@ def test_typed_mask_sentence_gives_fill_masks_top5(open_book_page, pretraining_m
     for view in ("heatmap", "model view", "head view"):
         page.locator(".bx-view", has_text=view).click()
         assert drawn(page)["pictures"] >= 1
+    # an empty input says why nothing was added and leaves no stale top 5 behind
+    assert press(page, "").startswith("Nothing added: Sentence A is empty")
+    assert page.locator(".bx-fill").count() == 0
 
 
 def test_bad_input_never_breaks_the_explorer(open_book_page):

@@ -6,7 +6,7 @@ Checks, page by page:
 - math is typeset: every Sphinx math element became a MathJax container;
 - every image (the stored plots) and every file the page asks for loaded;
 - widgets with stored state rendered as controls;
-- every attention explorer (bertedu.viz.static_explorer) redraws: moving each of
+- every attention explorer (bertedu.viz.widget.AttentionExplorer) redraws: moving each of
   its controls (layer, head, hide special tokens, each view, example, model) and
   hovering a token changes the picture (a screenshot of it), with no kernel;
 - an explorer with a text box (chapter 8: BERT-Tiny in the page) runs it offline:
@@ -169,13 +169,28 @@ def find_chromium() -> str | None:
     return shutil.which("chromium")
 
 
-def book_pages() -> list[Path]:
+def book_pages(html: Path = HTML) -> list[Path]:
+    """Every page of the book built in ``html`` (not its search, index or static files)."""
     pages = [
         p
-        for p in HTML.rglob("*.html")
+        for p in html.rglob("*.html")
         if p.name not in SKIPPED_PAGES and not {"_static", "_sources", "_images"} & set(p.parts)
     ]
     return sorted(pages)
+
+
+def record(failures: dict[str, list[str]], name: str, problems: list[str]) -> None:
+    """Print a page's verdict as it is checked; keep its problems for the summary."""
+    print(f"{'FAIL' if problems else 'ok  '} {name}", flush=True)
+    if problems:
+        failures[name] = problems
+
+
+def print_failures(failures: dict[str, list[str]]) -> None:
+    """Every problem of every failed page, on stderr (after the pages' verdicts)."""
+    for name, problems in failures.items():
+        for problem in problems:
+            print(f"  {name}: {problem}", file=sys.stderr)
 
 
 QUIET_MS = 500  # a page has settled once no request has been in flight this long
@@ -315,7 +330,9 @@ def page_problems(page, page_path: Path, screenshots: Path | None) -> list[str]:
             problems.append(f"math not typeset: {typeset} of {math_count} formulas rendered")
     if page.locator('script[type="application/vnd.jupyter.widget-state+json"]').count():
         try:
-            page.wait_for_selector(".jupyter-widgets", timeout=20000)
+            page.wait_for_selector(
+                ".widget-subarea > *", timeout=20000
+            )  # any widget, anywidgets too
         except Exception:
             problems.append("widget state is stored but no widget rendered")
     explorers = page.locator(EXPLORER)
@@ -368,14 +385,9 @@ def main(argv: list[str] | None = None) -> int:
         browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
         for page_path in pages:
             problems = check_page(browser, page_path, args.screenshots)
-            name = str(page_path.relative_to(HTML))
-            print(f"{'FAIL' if problems else 'ok  '} {name}", flush=True)
-            if problems:
-                failures[name] = problems
+            record(failures, str(page_path.relative_to(HTML)), problems)
         browser.close()
-    for name, problems in failures.items():
-        for problem in problems:
-            print(f"  {name}: {problem}", file=sys.stderr)
+    print_failures(failures)
     print(f"Browser check: {len(pages) - len(failures)} of {len(pages)} pages fine.")
     return 1 if failures else 0
 

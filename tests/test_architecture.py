@@ -154,7 +154,7 @@ def import_cycles(part: str) -> list[list[str]]:
     return cycles
 
 
-@pytest.mark.parametrize("part", ["data", "train"])
+@pytest.mark.parametrize("part", ["data", "train", "viz"])
 def test_no_import_cycle_inside_the_part(part):
     cycles = import_cycles(part)
     assert not cycles, f"import cycles in bertedu.{part}: {cycles}"

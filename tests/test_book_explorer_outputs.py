@@ -1,73 +1,101 @@
-"""The attention explorers stored in the committed notebooks are complete and current.
+"""The widgets stored in the committed notebooks are complete, current and draw in the browser.
 
-An explorer's output inlines bertedu/viz/assets/explorer.js and explorer.css when the
-notebook is executed; the static book shows that stored copy. These checks fail when
-the assets changed after the last execution (re-execute the notebook), or when a
-stored explorer lacks a layer or head of an example.
+A notebook executed by scripts/execute_notebooks.py stores its widgets' state, and the
+static book draws them from it with no kernel. These checks fail when the stored front
+end (an anywidget's ``_esm`` and ``_css``) is older than bertedu/viz/assets (re-execute
+the notebook), when a stored explorer lacks a layer or head of an example, or when a
+notebook stores a widget whose picture only a kernel can draw (a control that would be
+dead in the book).
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import re
-from importlib import resources
 from pathlib import Path
 
 import nbformat
 import pytest
 
+from bertedu.viz.softmax_scale import SoftmaxScale
+from bertedu.viz.widget import AttentionExplorer
+
 NOTEBOOKS = sorted(
     (Path(__file__).resolve().parent.parent / "notebooks").glob("[0-9][0-9]_*.ipynb")
 )
-MOUNT = "window.berteduExplorer.mount("
-ASSETS = resources.files("bertedu.viz") / "assets"
+#: Widget models that draw nothing and move nothing: boxes, layouts and styles.
+INERT = ("LayoutModel", "VBoxModel", "HBoxModel", "BoxModel")
 
 
-def stored_explorers() -> list[tuple[str, str]]:
-    """(notebook name, HTML) of every explorer output in the committed notebooks."""
+def stored_widgets() -> list[tuple[str, dict]]:
+    """(notebook name, model) for every widget model stored in the committed notebooks."""
     found = []
     for path in NOTEBOOKS:
-        for cell in nbformat.read(path, as_version=4).cells:
-            for output in cell.get("outputs", []):
-                page = output.get("data", {}).get("text/html", "")
-                if MOUNT in page:
-                    found.append((path.stem, page))
+        metadata = nbformat.read(path, as_version=4).metadata
+        state = metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {})
+        found += [(path.stem, model) for model in state.get("state", {}).values()]
     return found
 
 
-EXPLORERS = stored_explorers()
+WIDGETS = stored_widgets()
+ANYWIDGETS = [
+    (name, model["state"]) for name, model in WIDGETS if model["model_name"] == "AnyModel"
+]
 
 
-def payload(page: str) -> dict:
-    data = re.search(r'<script type="application/json" id="[^"]+-data">(.*?)</script>', page, re.S)
-    return json.loads(data.group(1).replace("<\\/", "</"))
+def explorers() -> list[tuple[str, dict]]:
+    return [
+        (name, state)
+        for name, state in ANYWIDGETS
+        if state["_anywidget_id"].endswith("AttentionExplorer")
+    ]
 
 
 def test_chapter_8_stores_an_explorer_of_both_models():
-    chapter = [page for name, page in EXPLORERS if name.startswith("08_")]
+    chapter = [state for name, state in explorers() if name.startswith("08_")]
     assert len(chapter) == 1
-    models = payload(chapter[0])["models"]
+    models = json.loads(chapter[0]["data"]["models"])
     assert [(m["layers"], m["heads"]) for m in models] == [(6, 12), (2, 2)]
-    assert all(len(m["examples"]) >= 4 for m in models)
+    assert all(len(m["examples"]) >= 5 for m in models)  # four stored, one added from Python
 
 
-@pytest.mark.parametrize("name, page", EXPLORERS, ids=[name for name, _ in EXPLORERS])
-def test_a_stored_explorer_inlines_the_current_script_and_stylesheet(name, page):
-    script = (ASSETS / "explorer.js").read_text(encoding="utf-8")
-    style = (ASSETS / "explorer.css").read_text(encoding="utf-8")
-    assert script in page and style in page, (
-        f"notebooks/{name}.ipynb stores an older explorer: re-execute it "
-        "(scripts/execute_notebooks.py) so the book shows the current one"
+def test_chapter_2_stores_its_softmax_slider():
+    sliders = [s for name, s in ANYWIDGETS if s["_anywidget_id"].endswith("SoftmaxScale")]
+    assert [len(s["scores"]) for s in sliders] == [16]
+
+
+@pytest.mark.parametrize("name, state", ANYWIDGETS, ids=[name for name, _ in ANYWIDGETS])
+def test_a_stored_widget_has_the_current_front_end(name, state):
+    current = {"AttentionExplorer": AttentionExplorer, "SoftmaxScale": SoftmaxScale}
+    kind = current[state["_anywidget_id"].rsplit(".", 1)[1]]
+    assert state["_esm"] == kind._esm and state["_css"] == kind._css, (
+        f"notebooks/{name}.ipynb stores an older front end: re-execute it "
+        "(scripts/execute_notebooks.py) so the book draws with the current one"
     )
 
 
-@pytest.mark.parametrize("name, page", EXPLORERS, ids=[name for name, _ in EXPLORERS])
-def test_a_stored_explorer_holds_every_layer_and_head_of_every_example(name, page):
-    for model in payload(page)["models"]:
+@pytest.mark.parametrize("name, state", explorers(), ids=[name for name, _ in explorers()])
+def test_a_stored_explorer_holds_every_layer_and_head_of_every_example(name, state):
+    for model in json.loads(state["data"]["models"]):
         maps = model["layers"] * model["heads"]
         for example in model["examples"]:
             queries = len(example["queries"])
             keys = len(example.get("keys", example["queries"]))
             assert len(base64.b64decode(example["weights"])) == maps * queries * keys
             assert len(example["scales"]) == maps
+
+
+def test_no_notebook_stores_a_widget_that_needs_a_kernel_to_draw():
+    kernel_drawn = sorted(
+        {
+            f"{name}: {model['model_name']}"
+            for name, model in WIDGETS
+            if model["model_name"] != "AnyModel"
+            and not model["model_name"].endswith("StyleModel")
+            and model["model_name"] not in INERT
+        }
+    )
+    assert kernel_drawn == [], (
+        "these stored widgets are drawn or moved by the kernel, so in the book they are "
+        "dead: draw them in the browser (an anywidget) or show a figure"
+    )

@@ -25,10 +25,12 @@ import pytest
 import torch
 from book_scripts import check_book, load_script
 from test_viz_explorer_browser import OfflinePages
+from widget_pages import link_manager, write_widget_page
 
 from bertedu.viz.browser_model import MAX_POSITIONS, write_browser_assets
 from bertedu.viz.explorer import BERT_TINY, load_bert_tiny
-from bertedu.viz.static_explorer import ExplorerExample, StaticExplorer
+from bertedu.viz.explorer_data import ExplorerExample
+from bertedu.viz.widget import AttentionExplorer
 
 REPO = Path(__file__).resolve().parent.parent
 ORT = REPO / "book" / "static" / "vendor" / "ort"
@@ -54,6 +56,7 @@ def book(tmp_path_factory):
     root = tmp_path_factory.mktemp("book")
     shutil.copytree(ORT, root / "_static" / "vendor" / "ort")
     write_browser_assets(root / "_static" / "bert-tiny")
+    link_manager(root / "_static")
     (root / "notebooks").mkdir()
     return root
 
@@ -70,18 +73,20 @@ def pretraining_model():
     return load_pretrained_tiny()
 
 
-def explorer_html(examples=None) -> str:
+def explorer_widget(examples=None) -> AttentionExplorer:
     """An explorer of BERT-Tiny with the in-page text box (stored maps: a made-up example)."""
     tokens = ["[CLS]", "hello", "world", "[SEP]"]
     weights = np.full((2, 2, 4, 4), 0.25)
     stored = examples or [ExplorerExample("hello world", tokens, tokens, weights)]
-    return StaticExplorer({BERT_TINY: stored}, browser_model=BERT_TINY).html()
+    return AttentionExplorer({BERT_TINY: stored}, browser_model=BERT_TINY)
 
 
 @pytest.fixture
 def open_book_page(browser, book):
     """Open an explorer as a chapter page of ``book``; after the test: no error, no request out."""
-    pages = OfflinePages(browser, book / "notebooks", head='<html data-content_root="../">')
+    pages = OfflinePages(
+        browser, book / "notebooks", root="../", html_attrs='data-content_root="../"'
+    )
     yield pages.open
     pages.close()
 
@@ -135,7 +140,7 @@ def torch_run(model, tokenizer, text_a: str, text_b: str):
 
 
 def test_five_pairs_match_pytorch(open_book_page, pretraining_model, tokenizer):
-    page = open_book_page(explorer_html())
+    page = open_book_page(explorer_widget())
     worst = {"attention": 0.0, "logit": 0.0}
     for text_a, text_b in PAIRS:
         mine = page.evaluate(RUN_IN_PAGE, [text_a, text_b, MAX_POSITIONS])
@@ -189,7 +194,7 @@ def test_tokenizer_matches_the_books(open_book_page, tokenizer):
     texts = TOKENIZER_CASES + [
         sentence for doc in load_embedded_wikipedia(limit=60) for sentence in doc.sentences[:5]
     ]
-    page = open_book_page(explorer_html())
+    page = open_book_page(explorer_widget())
     vocab = (minilm_path() / "vocab.txt").read_text(encoding="utf-8")
     mine = page.evaluate(
         "([vocab, texts]) => { const t = new window.berteduBrowserModel.Tokenizer(vocab);"
@@ -225,7 +230,7 @@ def test_typed_mask_sentence_gives_fill_masks_top5(open_book_page, pretraining_m
     """Done-when of the issue: the page's top 5 for the typed sentence is bertedu's fill_mask."""
     from bertedu.pretraining import fill_mask
 
-    page = open_book_page(explorer_html())
+    page = open_book_page(explorer_widget())
     status = press(page, "the capital of france is [MASK].")
     assert status.startswith("Added as example 2"), status
     top5 = fill_mask(pretraining_model, tokenizer, "the capital of france is [MASK].")[0]
@@ -240,10 +245,13 @@ def test_typed_mask_sentence_gives_fill_masks_top5(open_book_page, pretraining_m
     for view in ("heatmap", "model view", "head view"):
         page.locator(".bx-view", has_text=view).click()
         assert drawn(page)["pictures"] >= 1
+    # an empty input says why nothing was added and leaves no stale top 5 behind
+    assert press(page, "").startswith("Nothing added: Sentence A is empty")
+    assert page.locator(".bx-fill").count() == 0
 
 
 def test_bad_input_never_breaks_the_explorer(open_book_page):
-    page = open_book_page(explorer_html())
+    page = open_book_page(explorer_widget())
     page.evaluate("() => { window.injected = 0; }")
     assert press(page, "").startswith("Nothing added: Sentence A is empty")
     assert press(page, " \u200b\x07 ").startswith("Nothing added: Sentence A has no WordPieces")
@@ -277,27 +285,25 @@ def test_stored_markup_examples_mount(open_book_page):
     weights = np.full((2, 2, 9, 9), 1 / 9)
     labels = ["<!--<script>", "</script><script>window.injected=1</script>", "a & b <!--"]
     examples = [ExplorerExample(label, tokens, tokens, weights) for label in labels]
-    page = open_book_page(explorer_html(examples) + "<p id=after>after</p>")
+    page = open_book_page(explorer_widget(examples))
     assert drawn(page)["pictures"] == 1
     assert page.locator('[data-control="example"] option').all_inner_texts() == labels
     assert page.evaluate("() => window.injected === undefined")
-    assert page.locator("#after").count() == 1  # the rest of the page is parsed as HTML
 
 
-def test_outside_the_built_book_the_box_says_why(browser, tmp_path):
-    """In Jupyter (no _static/ next to the page) the box explains itself and stays off."""
-    path = tmp_path / "page.html"
-    path.write_text(f"<!doctype html><body>{explorer_html()}</body>", encoding="utf-8")
+def test_outside_the_built_book_the_box_runs_in_the_kernel_or_is_not_there(browser, tmp_path):
+    """In Jupyter (no _static/ next to the page) the box asks the kernel, or is left out."""
+    stored_only = explorer_widget()
+    kernel = explorer_widget()
+    kernel._add_example = lambda a, b: {}
+    kernel._refresh_data()
     page = browser.new_page()
-    page.goto(path.as_uri())
-    assert page.locator('[data-control="run"]').is_disabled()
-    status = page.locator('[data-role="status"]')
-    assert status.get_attribute("data-state") == "unavailable"
-    assert (
-        "runs in the built book" in status.inner_text()
-        and "explorer.widget()" in status.inner_text()
-    )
-    assert page.locator(".bx-figure svg").count() == 1  # the stored maps are drawn all the same
+    page.goto(write_widget_page(tmp_path, [stored_only, kernel]).as_uri())
+    page.wait_for_selector(".bx svg")
+    page.wait_for_function("document.querySelectorAll('.bx svg').length === 2")
+    assert page.locator('[data-control="run"]').count() == 1  # no box that cannot run
+    assert page.locator('[data-control="run"]').inner_text() == "Run in the kernel"
+    assert "in the kernel" in page.locator(".bx-run-title").inner_text()
     page.close()
 
 
@@ -315,13 +321,13 @@ def two_examples() -> list[ExplorerExample]:
 
 
 def test_the_book_check_types_a_sentence_and_presses_the_button(open_book_page):
-    page = open_book_page(explorer_html(two_examples()))
+    page = open_book_page(explorer_widget(two_examples()))
     assert check_book.check_explorer(page.locator(".bx"), "explorer") == []
     assert page.locator('[data-control="example"] option').count() == 3
 
 
 def test_the_book_check_reports_a_button_that_fails(open_book_page):
-    page = open_book_page(explorer_html(two_examples()))
+    page = open_book_page(explorer_widget(two_examples()))
     page.route("**/vocab.js", lambda route: route.abort())  # as if the build left it out
     problems = check_book.check_typed_sentence(page.locator(".bx"), "explorer")
     assert len(problems) == 1 and "could not load" in problems[0] and "vocab.js" in problems[0]
@@ -348,7 +354,7 @@ def test_pairs_are_cut_as_longest_first_cuts_them(open_book_page, tokenizer):
         for a, b in ((1, 12), (12, 1), (12, 12), (7, 9), (9, 7), (3, 0), (12, 0))
         for limit in (8, 9, 16, 17, 128)
     ]
-    page = open_book_page(explorer_html())
+    page = open_book_page(explorer_widget())
     vocab = (minilm_path() / "vocab.txt").read_text(encoding="utf-8")
     mine = page.evaluate(
         "([vocab, cases]) => { const t = new window.berteduBrowserModel.Tokenizer(vocab);"

@@ -11,7 +11,7 @@ from bertedu.qa.decoding import greedy_decode
 from bertedu.qa.generative import BertEncoderDecoder
 from bertedu.tokenization import load_tokenizer
 from bertedu.viz.cross_attention import cross_attention_explorer, cross_attention_for
-from bertedu.viz.static_explorer import shorten
+from bertedu.viz.explorer_data import shorten
 
 QUESTION = "Who developed BERT?"
 CONTEXT = "BERT is a pretrained language model developed by Google's AI team in 2018."
@@ -73,7 +73,7 @@ def test_the_explorer_stores_each_models_answer_for_each_example(model, tokenize
     explorer = cross_attention_explorer(
         {"three blocks": model, "two blocks": other}, tokenizer, examples, max_new_tokens=3
     )
-    assert explorer.axes == ("answer (decoder)", "question + passage (encoder)")
+    assert explorer.data["axes"] == ["answer (decoder)", "question + passage (encoder)"]
     assert explorer.shape("three blocks") == (3, 2) and explorer.shape("two blocks") == (2, 2)
     item = explorer.examples["two blocks"][1]
     expected = cross_attention_for(
@@ -81,7 +81,7 @@ def test_the_explorer_stores_each_models_answer_for_each_example(model, tokenize
     )
     assert item.queries == expected.target_tokens and item.keys == expected.source_tokens
     assert item.label == f"When? \u2192 {shorten(expected.answer, 30)!r}"
-    assert "keys" in explorer.payload()["models"][1]["examples"][1]  # a cross map stores both sides
+    assert "keys" in explorer.page_data["models"][1]["examples"][1]  # a cross map stores both sides
     with pytest.raises(ValueError, match="at least one question"):
         cross_attention_explorer({"m": model}, tokenizer, [])
 

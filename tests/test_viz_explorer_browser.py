@@ -1,9 +1,9 @@
 """The attention explorer's JavaScript, in headless Chromium: it draws the stored maps.
 
-Each test writes an explorer page (bertedu.viz.static_explorer) to a file, opens it
-offline, moves controls as a reader would and compares what is drawn with the
-weights computed in Python. Skipped where Chromium is not installed, except under
-CI (``CI=true``), where that is a failure.
+Each test stores an explorer widget (bertedu.viz.widget.AttentionExplorer) in a page as
+a notebook stores it, opens it offline with the book's widget manager, moves controls as
+a reader would and compares what is drawn with the weights computed in Python. Skipped
+where Chromium is not installed, except under CI (``CI=true``), where that is a failure.
 """
 
 from __future__ import annotations
@@ -13,8 +13,10 @@ import pytest
 from book_scripts import check_book
 from matplotlib import colormaps
 from matplotlib.colors import Normalize, to_hex
+from widget_pages import write_widget_page
 
-from bertedu.viz.static_explorer import LINE_THRESHOLD, ExplorerExample, StaticExplorer
+from bertedu.viz.explorer_data import LINE_THRESHOLD, ExplorerExample
+from bertedu.viz.widget import AttentionExplorer
 
 SPECIAL = {"[CLS]", "[SEP]", "[PAD]"}
 TOKENS = ["[CLS]", "the", "cat", "sat", ",", "it", "slept", ".", "[SEP]", "then", "[SEP]"]
@@ -34,29 +36,27 @@ def self_example(label, seed, layers=3, heads=4, tokens=TOKENS):
 
 
 class OfflinePages:
-    """Explorer pages opened in Chromium from files, with every request outside aborted.
+    """Explorer widgets opened in Chromium from stored state, every request outside aborted.
 
-    ``open(fragment)`` writes ``<head><body style="width: WIDTH">fragment</body>`` into
-    ``folder`` and opens it; ``close()`` asserts that no page had a JavaScript error or
-    asked for anything outside, and closes them.
+    ``open(explorer)`` writes the widget's page into ``folder`` (``page_options`` go to
+    ``write_widget_page``), opens it and waits for its first drawing; ``close()``
+    asserts that no page had a JavaScript error or asked for anything outside, and
+    closes them.
     """
 
-    def __init__(self, browser, folder, *, head: str = "", width: int = 760) -> None:
-        self.browser, self.folder, self.head, self.width = browser, folder, head, width
+    def __init__(self, browser, folder, **page_options) -> None:
+        self.browser, self.folder, self.options = browser, folder, page_options
         self.opened: list[dict] = []
 
-    def open(self, fragment: str):
-        path = self.folder / f"page{len(self.opened)}.html"
-        path.write_text(
-            f'<!doctype html>{self.head}<meta charset="utf-8">'
-            f'<body style="width: {self.width}px">{fragment}</body>',
-            encoding="utf-8",
-        )
+    def open(self, explorer):
+        name = f"page{len(self.opened)}.html"
+        path = write_widget_page(self.folder, [explorer], name=name, **self.options)
         page = self.browser.new_page(viewport={"width": 1280, "height": 900})
         record = {"page": page, "errors": [], "outside": []}
         check_book.route_offline(page, record["outside"])
         page.on("pageerror", lambda error: record["errors"].append(str(error)))
         page.goto(path.as_uri())
+        page.wait_for_selector(".bx .bx-figure > *", timeout=30_000)
         self.opened.append(record)
         return page
 
@@ -68,7 +68,7 @@ class OfflinePages:
 
 @pytest.fixture
 def open_page(browser, tmp_path):
-    """Open an explorer's HTML as a page; after the test, no error and no request outside."""
+    """Open an explorer widget as a page; after the test, no error and no request outside."""
     pages = OfflinePages(browser, tmp_path)
     yield pages.open
     pages.close()
@@ -77,7 +77,7 @@ def open_page(browser, tmp_path):
 @pytest.fixture
 def explorer():
     """Two models of different shapes, two examples each; opens on layer 1, head 2."""
-    return StaticExplorer(
+    return AttentionExplorer(
         {
             "four heads": [self_example("first", 1), self_example("second", 2, tokens=TOKENS[:8])],
             "two heads": [self_example("first", 3, 2, 2), self_example("second", 4, 2, 2)],
@@ -119,7 +119,7 @@ def assert_same_lines(drawn, expected):
 
 
 def test_head_view_draws_a_line_for_every_stored_weight_above_the_threshold(open_page, explorer):
-    page = open_page(explorer.html())
+    page = open_page(explorer)
     stored = explorer.stored("four heads", 0)
     assert_same_lines(drawn_lines(page), expected_lines(stored[1, 2], TOKENS))
     assert (
@@ -137,7 +137,7 @@ def test_head_view_draws_a_line_for_every_stored_weight_above_the_threshold(open
 
 
 def test_hovering_a_token_isolates_its_lines_and_a_click_pins_them(open_page, explorer):
-    page = open_page(explorer.html())
+    page = open_page(explorer)
     matrix = explorer.stored("four heads", 0)[1, 2]
     everything = expected_lines(matrix, TOKENS)
     page.locator('.bx-token[data-side="q"][data-index="2"]').hover()  # query "cat"
@@ -153,7 +153,7 @@ def test_hovering_a_token_isolates_its_lines_and_a_click_pins_them(open_page, ex
 
 
 def test_heatmap_colours_are_matplotlibs_for_the_stored_weights(open_page, explorer):
-    page = open_page(explorer.html())
+    page = open_page(explorer)
     page.locator(".bx-view", has_text="heatmap").click()
     matrix = explorer.stored("four heads", 0)[1, 2]
     fills = page.evaluate(
@@ -167,7 +167,7 @@ def test_heatmap_colours_are_matplotlibs_for_the_stored_weights(open_page, explo
 
 
 def test_model_view_draws_every_head_and_a_click_selects_one(open_page, explorer):
-    page = open_page(explorer.html())
+    page = open_page(explorer)
     page.locator(".bx-view", has_text="model view").click()
     thumbs = page.locator("canvas.bx-thumb")
     assert thumbs.count() == 3 * 4
@@ -187,7 +187,7 @@ def test_model_view_draws_every_head_and_a_click_selects_one(open_page, explorer
 
 
 def test_model_and_example_menus_keep_the_controls_in_each_models_range(open_page, explorer):
-    page = open_page(explorer.html())
+    page = open_page(explorer)
     page.locator('[data-control="head"]').press("End")
     page.locator('[data-control="layer"]').press("End")
     page.locator('[data-control="example"]').select_option("1")
@@ -213,11 +213,11 @@ def test_cross_attention_draws_answer_rows_against_source_columns(open_page):
     source = ["[CLS]", "who", "wrote", "it", "?", "[SEP]", "ann", "wrote", "it", ".", "[SEP]"]
     answer = ["ann", "[SEP]"]
     maps = peaky_maps(2, 2, len(answer), len(source), 7)
-    explorer = StaticExplorer(
+    explorer = AttentionExplorer(
         {"seq2seq": [ExplorerExample("q", answer, source, maps)]},
         axes=("answer (decoder)", "question + passage (encoder)"),
     )
-    page = open_page(explorer.html())
+    page = open_page(explorer)
     stored = explorer.stored("seq2seq", 0)[0, 0]
     expected = {
         (i, j): float(stored[i, j])
@@ -228,7 +228,7 @@ def test_cross_attention_draws_answer_rows_against_source_columns(open_page):
     assert_same_lines(drawn_lines(page), expected)
     assert page.locator('.bx-token[data-side="q"]').all_text_contents() == answer
     assert page.locator('.bx-token[data-side="k"]').all_text_contents() == source
-    assert page.locator(".bx-axis").all_text_contents() == list(explorer.axes)
+    assert page.locator(".bx-axis").all_text_contents() == explorer.data["axes"]
     page.locator(".bx-view", has_text="heatmap").click()
     assert page.locator(".bx-heatmap rect[data-q]").count() == len(answer) * len(source)
     page.locator('[data-control="hide_special"]').check()
@@ -239,28 +239,28 @@ def test_a_side_left_with_only_special_tokens_says_so(open_page):
     only_end = ExplorerExample(
         "empty answer", ["[SEP]"], ["[CLS]", "a", "[SEP]"], np.ones((1, 1, 1, 3)) / 3
     )
-    page = open_page(StaticExplorer({"m": [only_end]}).html())
+    page = open_page(AttentionExplorer({"m": [only_end]}))
     page.locator('[data-control="hide_special"]').check()
     assert "only special tokens" in page.locator(".bx-figure").inner_text()
 
 
 # ----- the book check's explorer test, on known good and broken pages -----
 def test_the_book_check_moves_every_control_and_accepts_a_working_explorer(open_page, explorer):
-    page = open_page(explorer.html())
+    page = open_page(explorer)
     assert check_book.check_explorer(page.locator(check_book.EXPLORER), "explorer") == []
 
 
 def test_the_book_check_leaves_out_menus_with_a_single_entry(open_page):
-    single = StaticExplorer({"only model": [self_example("only example", 5)]})
-    page = open_page(single.html())
+    single = AttentionExplorer({"only model": [self_example("only example", 5)]})
+    page = open_page(single)
     assert check_book.check_explorer(page.locator(check_book.EXPLORER), "explorer") == []
 
 
 def test_the_book_check_catches_an_explorer_that_does_not_redraw(open_page, explorer):
-    working = explorer.html()
-    redraw = "this.pinned = null;\n    this.draw();"
-    assert redraw in working
-    page = open_page(working.replace(redraw, "this.pinned = null;\n    this.syncControls();"))
+    redraw = "this.pinned = null;\n  this.draw();"
+    assert redraw in explorer._esm
+    explorer._esm = explorer._esm.replace(redraw, "this.pinned = null;\n  this.syncControls();")
+    page = open_page(explorer)
     problems = check_book.check_explorer(page.locator(check_book.EXPLORER), "explorer")
     moved = ["layer", "head", "hide special tokens", "view: heatmap", "view: model view"]
     moved += ["view: head view", "example", "model"]
@@ -268,10 +268,10 @@ def test_the_book_check_catches_an_explorer_that_does_not_redraw(open_page, expl
 
 
 def test_the_book_check_catches_an_explorer_whose_script_never_ran(browser, tmp_path, explorer):
-    path = tmp_path / "broken.html"
-    path.write_text(explorer.html().replace("window.berteduExplorer.mount(", "void ("), "utf-8")
+    explorer._esm = 'export default { render({ el }) { el.innerHTML = "<div class=bx></div>"; } };'
     page = browser.new_page()
-    page.goto(path.as_uri())
+    page.goto(write_widget_page(tmp_path, [explorer]).as_uri())
+    page.wait_for_selector(".bx", state="attached", timeout=30_000)
     problems = check_book.check_explorer(page.locator(check_book.EXPLORER), "explorer")
     assert problems == ["explorer: the explorer drew no picture (its script did not run)"]
     page.close()

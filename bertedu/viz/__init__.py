@@ -9,10 +9,11 @@
 
 Every function takes an attention map as ``[seq, seq]``, ``[layers, heads, seq, seq]``
 (or ``[heads, seq, seq]``, or a model's ``outputs.attentions`` for one example), as a
-tensor or an array, plus the token strings. ``bertedu.viz.static_explorer`` draws
-every layer and head of the models in ``bertedu.viz.explorer`` in the browser, with no
-kernel (``bertedu.viz.cross_attention`` does the same for a decoder's cross-attention),
-and ``bertedu.viz.importance`` asks which attention weights the output depends on.
+tensor or an array, plus the token strings. ``bertedu.viz.widget.AttentionExplorer``
+is a Jupyter widget that draws every layer and head of the models in
+``bertedu.viz.explorer`` in the browser, in a kernel and in the static book alike
+(``bertedu.viz.cross_attention`` puts a decoder's cross-attention in it), and
+``bertedu.viz.importance`` asks which attention weights the output depends on.
 """
 
 from bertedu.viz.attention import (

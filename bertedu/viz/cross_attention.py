@@ -4,7 +4,7 @@ Each decoder block of :class:`bertedu.qa.generative.BertEncoderDecoder` attends 
 the answer written so far to the encoder's states of ``[CLS] question [SEP] passage
 [SEP]``. :func:`cross_attention_for` runs one answer through the decoder (the model's
 own greedy answer, or a given one) and returns those weights, one ``[answer, source]``
-map per layer and head; :func:`cross_attention_explorer` puts them in the static
+map per layer and head; :func:`cross_attention_explorer` puts them in the attention
 explorer, whose head view is bertviz's encoder-decoder view.
 
     result = cross_attention_for(model, tokenizer, "Who developed BERT?", passage)
@@ -25,7 +25,8 @@ from bertedu.qa.copying import passage_mask
 from bertedu.qa.datasets import QAExample
 from bertedu.qa.decoding import decode_answer, greedy_decode
 from bertedu.qa.generative import BertEncoderDecoder, prepare_seq2seq_features
-from bertedu.viz.static_explorer import STATIC_NOTE, ExplorerExample, StaticExplorer, shorten
+from bertedu.viz.explorer_data import STATIC_NOTE, ExplorerExample, shorten
+from bertedu.viz.widget import AttentionExplorer
 
 
 @dataclass(frozen=True)
@@ -116,12 +117,12 @@ def cross_attention_explorer(
     max_length: int = 384,
     max_new_tokens: int = 32,
     **state: Any,
-) -> StaticExplorer:
-    """The static explorer over the cross-attention of each model's own answer to each example.
+) -> AttentionExplorer:
+    """The explorer over the cross-attention of each model's own answer to each example.
 
     Rows (left in the head view) are the answer's tokens, columns (right) the
     question and passage. ``state`` sets the opening view, as for
-    :class:`~bertedu.viz.static_explorer.StaticExplorer`.
+    :class:`~bertedu.viz.widget.AttentionExplorer`.
     """
     if not examples:
         raise ValueError("cross_attention_explorer needs at least one question and passage.")
@@ -157,6 +158,6 @@ def cross_attention_explorer(
         STATIC_NOTE + " Other questions need a running kernel (Jupyter): call "
         "cross_attention_explorer with them.",
     )
-    return StaticExplorer(
+    return AttentionExplorer(
         stored, axes=("answer (decoder)", "question + passage (encoder)"), **state
     )

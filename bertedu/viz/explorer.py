@@ -3,8 +3,8 @@
 :data:`MODELS` names every model in menu order (add a model with one line);
 :func:`available_models` leaves out those missing on this machine (the shipped
 BERT-Tiny, when its weights are not installed). The explorer itself,
-:class:`bertedu.viz.static_explorer.StaticExplorer`, draws what these models
-attend to in the browser.
+:class:`bertedu.viz.widget.AttentionExplorer`, draws what these models attend to in
+the browser.
 """
 
 from __future__ import annotations

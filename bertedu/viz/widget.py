@@ -1,225 +1,247 @@
-"""The attention explorer as Jupyter widgets: Python reads and sets what is shown.
+"""The attention explorer: one Jupyter widget, drawn in the browser, in a kernel and in the book.
 
-:class:`AttentionWidget` puts ipywidgets controls (model, example, layer, head, view,
-hide special tokens) over a picture drawn in the kernel with ``bertedu.viz``'s plots,
-and text boxes that run the book's models on a new sentence pair::
+:class:`AttentionExplorer` is an anywidget whose front end is ``assets/explorer.js`` (with
+``assets/browser_model.js`` before it, and ``assets/explorer.css``). Its traits are the
+maps it draws (``data``: every layer and head of a few examples of each model, see
+:mod:`bertedu.viz.explorer_data`) and what it shows (``model``, ``example``, ``layer``,
+``head``, ``view``, ``hide_special``)::
 
-    widget = explorer.widget()     # explorer: a StaticExplorer.for_sentences(...)
-    widget                         # in a notebook: the controls and the picture
-    widget.layer = 1               # moves the slider and redraws
-    widget.head                    # the head the reader selected
-    widget.add_pair("The cat sat.", "It slept.")   # what the text boxes do
+    explorer = AttentionExplorer.for_sentences([("The cat sat.", "It slept."), ...])
+    explorer                          # in a notebook: the controls and the picture
+    explorer.layer = 1                # the page redraws; a reader's move sets it back
+    explorer.add_pair("The dog ran.") # the kernel runs every model; the menu grows
+    explorer.stored(MINILM, 0)        # exactly the [layers, heads, q, k] maps drawn
 
-It works in any front end with ipywidgets 8 (JupyterLab, Notebook 7, VS Code, Colab).
-The picture is a PNG in an ``Image`` widget, so a notebook saved with its widget state
-(``scripts/execute_notebooks.py`` saves it) shows the last picture and the controls in the
-static book; moving them there does nothing: that needs a kernel.
+In a kernel, Python and the page share that state both ways. A notebook executed with its
+widget state stored (``scripts/execute_notebooks.py``) carries the data into the static
+book, where the widget manager and anywidget's front end come from the book's own files,
+so every control redraws there with no kernel and no network. The text box above the
+picture runs the models in the kernel (Jupyter) or, in the built book, the shipped
+BERT-Tiny in the page (:mod:`bertedu.viz.browser_model`).
 """
 
 from __future__ import annotations
 
-import html
-import io
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from importlib import resources
 from typing import Any
 
-import matplotlib.pyplot as plt
+import anywidget
+import numpy as np
+import traitlets
 
-from bertedu.viz.attention import SPECIAL_TOKENS, hide_tokens
-from bertedu.viz.head_view import plot_head_view
-from bertedu.viz.heatmaps import plot_grid, plot_heatmap
-from bertedu.viz.static_explorer import VIEWS, StaticExplorer
-
-KERNEL_NOTE = (
-    "<b>Jupyter widgets: they need a running kernel.</b> Here, Python draws the picture "
-    "(bertedu.viz's plots) and reads the controls: <code>widget.layer = 1</code> moves the "
-    "slider and redraws, <code>widget.head</code> is the head selected. The text boxes run "
-    "the book's models in the kernel. In the static book these controls show the state they "
-    "were saved in and do nothing; the explorer above works there without a kernel."
+from bertedu.viz.explorer import BERT_TINY, available_models
+from bertedu.viz.explorer_data import (
+    STATIC_NOTE,
+    VIEWS,
+    ExplorerExample,
+    dequantise,
+    explorer_data,
+    pack_models,
+    quantise,
+    sentence_example,
 )
 
-
-#: The widget's state, in the order of the explorer's (``StaticExplorer.select``).
+ASSETS = resources.files("bertedu.viz") / "assets"
+#: Runs the models on a pair (text A, text B or None): one example per model, by name.
+AddExample = Callable[[str, str | None], dict[str, ExplorerExample]]
+#: The state a reader changes with the controls, in the order of the controls.
 STATE = ("model", "example", "layer", "head", "view", "hide_special")
 
 
-def view_key(value: str) -> str:
-    """``value`` if it names one of the explorer's views, else a ``ValueError`` that lists them."""
-    if value not in dict(VIEWS):
-        raise ValueError(f"Unknown view {value!r}; choose one of {list(dict(VIEWS))}.")
-    return value
+def front_end() -> str:
+    """The widget's ES module: the in-page model runner, then the explorer that draws."""
+    return "\n".join(
+        (ASSETS / name).read_text(encoding="utf-8") for name in ("browser_model.js", "explorer.js")
+    )
 
 
-def control_property(control: str, convert: Callable[[Any], Any], doc: str) -> property:
-    """A property that reads the value of the widget's ``control`` and sets it (converted).
+class AttentionExplorer(anywidget.AnyWidget):
+    """Stored attention maps of several models and examples, drawn by the browser.
 
-    Setting a control's value is what moving it does, so its observer redraws the picture.
+    ``page_data`` is what the page draws (:func:`~bertedu.viz.explorer_data.explorer_data`);
+    the ``data`` trait carries it with its models packed into one escaped JSON string.
+    ``examples`` maps a model's name to its examples (the menus' order). ``axes`` names
+    the two sides of a map; ``kernel_note`` says, under the picture, what needs a kernel.
+    ``add_example`` (text A, text B) -> {model: example} lets :meth:`add_pair` (and the
+    text box, in Jupyter) add new inputs. ``browser_model`` names the model (the shipped
+    BERT-Tiny) that the built book's page runs on typed text; None: no text box there.
+    ``state`` (model, example, layer, head, view, hide_special) is the opening view.
     """
 
-    def get(self: AttentionWidget) -> Any:
-        return getattr(self, control).value
+    _esm = front_end()
+    _css = (ASSETS / "explorer.css").read_text(encoding="utf-8")
 
-    def set_(self: AttentionWidget, value: Any) -> None:
-        getattr(self, control).value = convert(value)
+    data = traitlets.Dict().tag(sync=True)
+    model = traitlets.Unicode().tag(sync=True)
+    example = traitlets.Int(0).tag(sync=True)
+    layer = traitlets.Int(0).tag(sync=True)
+    head = traitlets.Int(0).tag(sync=True)
+    view = traitlets.Unicode("head").tag(sync=True)
+    hide_special = traitlets.Bool(False).tag(sync=True)
+    #: The kernel's answer to the text box: what was added, or why nothing was.
+    message = traitlets.Unicode("").tag(sync=True)
 
-    return property(get, set_, doc=doc)
-
-
-class AttentionWidget:
-    """ipywidgets controls over an explorer's stored maps, drawn in the kernel.
-
-    ``explorer`` is a :class:`~bertedu.viz.static_explorer.StaticExplorer` of
-    self-attention maps (``for_sentences``); its state (model, example, layer, head,
-    view, hide_special) is the widget's opening state (the widget never changes the
-    explorer's), and :meth:`add_pair` adds the new example to both. Every control is also
-    a property: reading it gives the control's value, setting it moves the control and
-    redraws.
-    """
-
-    def __init__(self, explorer: StaticExplorer, *, dpi: int = 80) -> None:
-        import ipywidgets as w
-
-        crossed = [
-            f"{name}: {item.label!r}"
-            for name, items in explorer.examples.items()
-            for item in items
-            if item.keys != item.queries
-        ]
-        if crossed:
-            raise ValueError(
-                "AttentionWidget draws self-attention (queries = keys); "
-                f"{crossed[0]} maps other keys. Show a cross-attention explorer as it is."
+    def __init__(
+        self,
+        examples: dict[str, list[ExplorerExample]],
+        *,
+        title: str | None = None,
+        axes: tuple[str, str] = ("query", "key"),
+        kernel_note: str = STATIC_NOTE,
+        add_example: AddExample | None = None,
+        browser_model: str | None = None,
+        **state: Any,
+    ) -> None:
+        if not examples or not all(examples.values()):
+            raise ValueError("The explorer needs at least one model with at least one example.")
+        if browser_model is not None and browser_model not in examples:
+            raise KeyError(
+                f"browser_model {browser_model!r} is not one of the explorer's models "
+                f"{list(examples)}."
             )
-        self.explorer, self.dpi = explorer, dpi
-        self.draws = 0  # how many pictures were drawn (one per change of what is shown)
-        state = explorer.state
-        self._model = w.Dropdown(options=list(explorer.examples), description="Model")
-        self._example = w.Dropdown(description="Example", layout=w.Layout(width="34em"))
-        self._layer = w.IntSlider(description="Layer", min=0, continuous_update=False)
-        self._head = w.IntSlider(description="Head", min=0, continuous_update=False)
-        self._view = w.ToggleButtons(options=[(label, key) for key, label in VIEWS])
-        self._hide = w.Checkbox(description="hide " + " ".join(SPECIAL_TOKENS), indent=False)
-        self.image = w.Image(format="png", layout=w.Layout(max_width="100%"))
-        self.caption = w.HTML()
-        self.text_a = w.Text(description="Sentence A", layout=w.Layout(width="95%"))
-        self.text_b = w.Text(
-            description="Sentence B", placeholder="optional", layout=w.Layout(width="95%")
-        )
-        self.button = w.Button(description="Run in the kernel", button_style="primary")
-        self.status = w.HTML()
-        self._syncing = False
-        self._model.value = state["model"]
-        self._fit_ranges()
-        self._example.value = state["example"]
-        self._layer.value, self._head.value = state["layer"], state["head"]
-        self._view.value, self._hide.value = state["view"], state["hide_special"]
-        for control in (self._model, self._example, self._layer, self._head, self._view):
-            control.observe(self._changed, names="value")
-        self._hide.observe(self._changed, names="value")
-        self.button.on_click(lambda _: self._submit())
-        self.box = w.VBox(
-            [
-                w.HTML(KERNEL_NOTE),
-                w.HBox([self._model, self._example]),
-                w.HBox([self._layer, self._head]),
-                w.HBox([self._view, self._hide]),
-                self.caption,
-                self.image,
-                self.text_a,
-                self.text_b,
-                w.HBox([self.button, self.status]),
-            ]
-        )
-        self.redraw()
+        unknown = set(state) - set(STATE)
+        if unknown:
+            raise KeyError(f"Unknown setting(s) {sorted(unknown)}; choose from {list(STATE)}.")
+        self.examples = {name: list(items) for name, items in examples.items()}
+        self._add_example = add_example
+        self._page = {
+            "title": title,
+            "axes": axes,
+            "kernel_note": kernel_note,
+            "browser_model": browser_model,
+        }
+        super().__init__()
+        self._refresh_data()
+        self.model = state.pop("model", next(iter(self.examples)))
+        for name in STATE[1:]:
+            if name in state:
+                setattr(self, name, state[name])
+        self.on_msg(self._on_message)
 
-    # ----- state: every control is a property -------------------------------------------------
-    model = control_property("_model", str, "The model shown (a name of the explorer's).")
-    example = control_property("_example", int, "The index of the example shown.")
-    layer = control_property("_layer", int, "The selected layer (setting it redraws).")
-    head = control_property("_head", int, "The selected head (setting it redraws).")
-    view = control_property("_view", view_key, "The view: 'head', 'heatmap' or 'model'.")
-    hide_special = control_property("_hide", bool, "Whether [CLS], [SEP], [PAD] are hidden.")
+    @classmethod
+    def for_sentences(
+        cls,
+        pairs: Sequence[tuple[str, str | None]],
+        models: dict[str, Callable[[], tuple[Any, Any]]] | None = None,
+        *,
+        max_length: int = 64,
+        in_browser: bool = True,
+        **options: Any,
+    ) -> AttentionExplorer:
+        """Self-attention of sentence ``pairs`` (``(text_a, text_b or None)``) in ``models``.
+
+        ``models`` maps names to loaders returning ``(model, tokenizer)``; by default
+        every model of :func:`bertedu.viz.explorer.available_models` (MiniLM, and the
+        shipped BERT-Tiny when installed). Each loader runs once; :meth:`add_pair` runs
+        the same models. With ``in_browser`` and the shipped BERT-Tiny among ``models``,
+        the built book's page also runs it on typed text. ``options`` go to the class.
+        """
+        if not pairs:
+            raise ValueError("for_sentences needs at least one sentence pair to store.")
+        loaded = {name: loader() for name, loader in (models or available_models()).items()}
+
+        def compute(text_a: str, text_b: str | None) -> dict[str, ExplorerExample]:
+            return {
+                name: sentence_example(model, tokenizer, text_a, text_b, max_length)
+                for name, (model, tokenizer) in loaded.items()
+            }
+
+        per_pair = [compute(a, b) for a, b in pairs]
+        examples = {name: [computed[name] for computed in per_pair] for name in loaded}
+        browser = BERT_TINY if in_browser and BERT_TINY in loaded else None
+        in_page = (
+            f" In the built book, the box above runs {BERT_TINY} on your own sentences;"
+            " in Jupyter it runs every model in the kernel."
+            if browser
+            else " In Jupyter, the box above runs every model in the kernel."
+        )
+        options.setdefault("kernel_note", STATIC_NOTE + in_page)
+        options.setdefault("title", "Attention explorer")
+        return cls(examples, add_example=compute, browser_model=browser, **options)
+
+    # ----- what is shown: validated as the page's controls limit it ---------------------------
+    def shape(self, model: str) -> tuple[int, int]:
+        """``(layers, heads)`` of a model's stored maps."""
+        layers, heads = self.examples[model][0].attentions.shape[:2]
+        return int(layers), int(heads)
+
+    @traitlets.validate("model")
+    def _valid_model(self, proposal: dict) -> str:
+        if proposal["value"] not in self.examples:
+            raise traitlets.TraitError(
+                f"Unknown model {proposal['value']!r}; choose one of {list(self.examples)}."
+            )
+        return proposal["value"]
+
+    @traitlets.validate("view")
+    def _valid_view(self, proposal: dict) -> str:
+        if proposal["value"] not in dict(VIEWS):
+            raise traitlets.TraitError(
+                f"Unknown view {proposal['value']!r}; choose one of {list(dict(VIEWS))}."
+            )
+        return proposal["value"]
+
+    def _limits(self) -> dict[str, int]:
+        layers, heads = self.shape(self.model)
+        return {"example": len(self.examples[self.model]), "layer": layers, "head": heads}
+
+    @traitlets.validate("example", "layer", "head")
+    def _clamped(self, proposal: dict) -> int:
+        """Layer, head and example stay in the shown model's ranges, as the sliders keep them."""
+        limit = self._limits()[proposal["trait"].name] if self.model else 1
+        return int(min(max(proposal["value"], 0), limit - 1))
+
+    @traitlets.observe("model")
+    def _new_model(self, _change: dict) -> None:
+        for name, limit in self._limits().items():
+            setattr(self, name, min(getattr(self, name), limit - 1))
 
     @property
     def state(self) -> dict[str, Any]:
         """What is shown: model, example, layer, head, view, hide_special."""
         return {name: getattr(self, name) for name in STATE}
 
-    # ----- drawing ----------------------------------------------------------------------------
-    def _fit_ranges(self) -> None:
-        """The example menu and the sliders' ranges for the chosen model (values clamped)."""
-        self._syncing = True
-        try:
-            layers, heads = self.explorer.shape(self._model.value)
-            items = self.explorer.examples[self._model.value]
-            chosen = min(self._example.value or 0, len(items) - 1)
-            self._example.options = [(f"{i + 1}. {x.label}", i) for i, x in enumerate(items)]
-            self._example.value = chosen
-            self._layer.max, self._head.max = layers - 1, heads - 1
-        finally:
-            self._syncing = False
+    def stored(self, model: str, example: int) -> np.ndarray:
+        """The ``[layers, heads, q, k]`` maps of one example exactly as the page draws them."""
+        return dequantise(*quantise(self.examples[model][example].attentions))
 
-    def _changed(self, change: dict) -> None:
-        if self._syncing:
-            return
-        if change["owner"] is self._model:
-            self._fit_ranges()
-        self.redraw()
-
-    def figure(self):
-        """The matplotlib figure of the current state (what :meth:`redraw` shows)."""
-        state = self.state  # the sliders' ranges keep layer and head in the model's
-        item = self.explorer.examples[state["model"]][state["example"]]
-        maps, tokens = self.explorer.stored(state["model"], state["example"]), item.queries
-        if state["hide_special"]:
-            maps, tokens, _ = hide_tokens(maps, tokens)
-        where = f"layer {state['layer']}, head {state['head']}"
-        title = f"{state['model']}: {dict(VIEWS)[state['view']]}, {where}"
-        if not tokens:
-            fig, ax = plt.subplots(figsize=(6, 1))
-            ax.axis("off")
-            ax.text(0, 0.5, "Nothing to draw: only special tokens. Untick 'hide'.")
-        elif state["view"] == "model":
-            fig = plot_grid(maps, highlight=(state["layer"], state["head"]), title=title)
-        elif state["view"] == "heatmap":
-            fig = plot_heatmap(maps[state["layer"], state["head"]], tokens, title=title)
-        else:
-            fig = plot_head_view(maps[state["layer"], state["head"]], tokens, title=title)
-        return fig
-
-    def redraw(self) -> None:
-        """Draw the current state into the image (and keep the page explorer's state in step)."""
-        fig = self.figure()
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=self.dpi, bbox_inches="tight")
-        plt.close(fig)
-        self.image.value = buffer.getvalue()
-        item = self.explorer.examples[self.model][self.example]
-        self.caption.value = html.escape(f"{len(item.queries)} tokens") + (
-            f' <span style="color:#a60">{html.escape(item.note)}</span>' if item.note else ""
+    def _refresh_data(self) -> None:
+        self.page_data = explorer_data(
+            self.examples, kernel_input=self._add_example is not None, **self._page
         )
-        self.draws += 1
+        self.data = pack_models(self.page_data)
 
-    # ----- new text: the models run in the kernel ---------------------------------------------
-    def add_pair(self, text_a: str, text_b: str | None = None) -> int:
-        """Run the explorer's models on a new pair, add it to the menu, show it; its index.
+    # ----- new text: the kernel runs the models -----------------------------------------------
+    def add_pair(self, text_a: str, text_b: str | None = None, *, select: bool = True) -> int:
+        """Run the models on a new pair, add it as the last example; its index.
 
-        A ``ValueError`` (empty input) leaves everything as it was.
+        With ``select`` the explorer shows the new example. A ``ValueError`` (empty
+        input) leaves everything as it was.
         """
-        index = self.explorer.add_pair(text_a, text_b or None, select=False)
-        self._fit_ranges()
-        self.example = index  # redraws
+        if self._add_example is None:
+            raise TypeError(
+                "This explorer shows stored examples only: build it with "
+                "AttentionExplorer.for_sentences to add new sentences."
+            )
+        computed = self._add_example(text_a, text_b or None)
+        for name, item in computed.items():
+            self.examples[name].append(item)
+        self._refresh_data()
+        index = len(self.examples[self.model]) - 1
+        if select:
+            self.example = index
         return index
 
-    def _submit(self) -> None:
-        try:
-            index = self.add_pair(self.text_a.value, self.text_b.value)
-        except ValueError as error:
-            self.status.value = f'<span style="color:#b00">{html.escape(str(error))}</span>'
+    def _on_message(self, _widget: Any, content: dict, _buffers: list) -> None:
+        """The text box's request (in Jupyter): run the models, say what happened."""
+        if content.get("type") != "add_pair":
             return
-        self.status.value = html.escape(f"Added as example {index + 1} and shown above.")
-
-    def _ipython_display_(self) -> None:
-        from IPython.display import display
-
-        display(self.box)
+        try:
+            index = self.add_pair(content.get("text_a", ""), content.get("text_b") or None)
+        except (ValueError, TypeError) as error:
+            answer = f"Nothing added: {error}"
+        else:
+            answer = f"Added as example {index + 1} of every model, and shown."
+        self.message = ""  # the same answer twice is still a change the page shows
+        self.message = answer

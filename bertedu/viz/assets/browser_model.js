@@ -1,8 +1,8 @@
 // bertedu's BERT-Tiny in the page: the reader types a sentence (pair), the shipped
 // BERT-Tiny runs in the browser through onnxruntime-web, and the pair joins the
 // attention explorer (explorer.js) with its fill-mask top-5 and NSP probability.
-// bertedu/viz/static_explorer.py inlines this file after explorer.js when an explorer
-// offers the browser model. Nothing is loaded before the first press of the button.
+// bertedu/viz/widget.py puts this file before explorer.js in the explorer widget's front
+// end (its _esm). Nothing is loaded before the first press of the button.
 //
 // Files (under the book's _static/, made by the build; see bertedu/viz/browser_model.py
 // and scripts/fetch_web_assets.sh): classic scripts that each store base64 bytes in
@@ -289,11 +289,18 @@
     if (result.pair) node("div", {"class": "bx-fill"}, box, "Next-sentence probability (B follows A): " + result.is_next.toFixed(3));
   }
 
+  // The text box of an explorer, above its picture. In the built book it runs BERT-Tiny
+  // in the page (data.browser names the model); in Jupyter it asks the kernel, which runs
+  // every model of the explorer (data.kernel_input: the explorer can add sentences). It
+  // returns the panel (kernelReady, kernelMessage), or null when neither can run.
   function mountPanel(explorer) {
-    var spec = explorer.data.browser;
+    var spec = explorer.data.browser, inBook = staticRoot() !== null;
+    if (inBook ? !spec : !explorer.data.kernel_input) return null;
     var panel = node("div", {"class": "bx-run"});
     explorer.root.insertBefore(panel, explorer.caption);
-    node("div", {"class": "bx-run-title"}, panel, "Your own sentences, in this page: " + explorer.data.models[spec.model].name);
+    var title = inBook ? "Your own sentences, in this page: " + explorer.data.models[spec.model].name
+      : "Your own sentences, in the kernel: every model of the explorer";
+    node("div", {"class": "bx-run-title"}, panel, title);
     var inputs = node("div", {"class": "bx-row"}, panel);
     function box(label, placeholder, control) {
       var wrap = node("label", {"class": "bx-field bx-text"}, inputs);
@@ -303,13 +310,20 @@
     var textA = box("Sentence A", "the capital of france is [MASK].", "text_a");
     var textB = box("Sentence B", "optional", "text_b");
     var button = node("button", {type: "button", "class": "bx-button", "data-control": "run"}, inputs,
-      "Run BERT-Tiny here");
-    node("div", {"class": "bx-run-note"}, panel, spec.note);
+      inBook ? "Run BERT-Tiny here" : "Run in the kernel");
+    node("div", {"class": "bx-run-note"}, panel, inBook ? spec.note :
+      "Type a sentence (and, if you like, a second one) and press the button: the kernel runs " +
+      "every model of the explorer on it and adds it to the example menu.");
     var status = node("div", {"class": "bx-status", "aria-live": "polite", "data-role": "status"}, panel);
     var results = node("div", {"class": "bx-results", "data-role": "results"}, panel);
-    function submit() {
+    function say(text, state) {
+      status.textContent = text;
+      status.setAttribute("data-state", state);
+    }
+    function runHere() {
       if (button.disabled) return; // a run is under way (Enter pressed again)
       button.disabled = true;
+      results.textContent = ""; // never leave the last sentence's top 5 under a new input
       status.textContent = loading ? "Running BERT-Tiny ..." : "Loading the runtime and the model (once) ...";
       run(spec.files, textA.value, textB.value, spec.max_length).then(function (result) {
         var label = shorten(result.pair ? textA.value + " | " + textB.value : textA.value, 70);
@@ -317,25 +331,32 @@
           floats: result.attentions});
         explorer.set({model: spec.model, example: index});
         showResult(results, result);
-        status.textContent = "Added as example " + (index + 1) + " of " + explorer.data.models[spec.model].name +
-          " (loaded in " + result.load_seconds.toFixed(1) + " s; this run " + (result.run_seconds * 1000).toFixed(0) + " ms).";
-        status.setAttribute("data-state", "done");
+        say("Added as example " + (index + 1) + " of " + explorer.data.models[spec.model].name +
+          " (loaded in " + result.load_seconds.toFixed(1) + " s; this run " + (result.run_seconds * 1000).toFixed(0) + " ms).",
+          "done");
       }).catch(function (error) {
-        status.textContent = "Nothing added: " + (error && error.message ? error.message : String(error));
-        status.setAttribute("data-state", "error");
+        say("Nothing added: " + (error && error.message ? error.message : String(error)), "error");
       }).then(function () { button.disabled = false; });
     }
-    if (staticRoot() === null) { // a notebook in Jupyter: the model's files are not next to it
-      button.disabled = true;
-      status.textContent = "This box runs in the built book, where the model's files sit next to " +
-        "the page. In Jupyter, explorer.widget() runs the models in the kernel.";
-      status.setAttribute("data-state", "unavailable");
-      return;
+    function runInKernel() {
+      results.textContent = "";
+      status.removeAttribute("data-state");
+      status.textContent = "Running the models in the kernel ...";
+      explorer.kernel.send(textA.value, textB.value);
     }
-    button.addEventListener("click", submit);
+    var submit = inBook ? runHere : runInKernel;
+    button.addEventListener("click", function () { submit(); });
     [textA, textB].forEach(function (input) {
       input.addEventListener("keydown", function (event) { if (event.key === "Enter") submit(); });
     });
+    return {
+      // In Jupyter the button works once the widget is connected to its kernel model.
+      kernelReady: function () { if (!inBook && explorer.kernel.message()) say(explorer.kernel.message(), "done"); },
+      // The kernel's answer: what was added, or why nothing was.
+      kernelMessage: function (text) {
+        if (!inBook) say(text, /^Nothing added/.test(text) ? "error" : "done");
+      }
+    };
   }
 
   window.berteduBrowserModel = {Tokenizer: Tokenizer, load: load, run: run, mountPanel: mountPanel};

@@ -30,13 +30,19 @@
 // The HTML manager loads its icon fonts relative to the URL requirejs gives its own
 // module, "@jupyter-widgets/html-manager/dist/libembed-amd": by default a path relative
 // to the page (notebooks/@jupyter-widgets/...: not found). Map that folder to the
-// vendored copy (_static/vendor/widgets, next to this file's _static/js). _config.yml
+// vendored copy (_static/vendor/widgets, next to this file's _static/js). The manager
+// asks requirejs for a widget's front end by its module name first ("anywidget" for the
+// book's explorer and sliders) and only then a CDN: map that name to the vendored copy
+// (scripts/fetch_web_assets.sh) too. _config.yml
 // loads this file after require.js and before embed-amd.js, and the manager requires
 // its module only once the page has loaded, so configuring requirejs here is in time.
 (function () {
   var here = document.currentScript && document.currentScript.src;
   if (!here) return;
-  var paths = {"@jupyter-widgets/html-manager/dist": new URL("../vendor/widgets", here).href};
+  var paths = {
+    "@jupyter-widgets/html-manager/dist": new URL("../vendor/widgets", here).href,
+    "anywidget": new URL("../vendor/anywidget/index", here).href
+  };
   if (typeof window.requirejs === "function") {
     window.requirejs.config({paths: paths});
   } else if (!window.require) {

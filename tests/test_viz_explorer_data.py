@@ -1,4 +1,4 @@
-"""bertedu.viz.static_explorer on the Python side: stored maps, the page's payload, new text.
+"""bertedu.viz.explorer_data and the explorer widget on the Python side: stored maps, new text.
 
 What the page's JavaScript does with the payload is tested in a browser by
 tests/test_viz_explorer_browser.py.
@@ -10,7 +10,6 @@ import base64
 import json
 import re
 
-import IPython.display
 import numpy as np
 import pytest
 import torch
@@ -18,15 +17,15 @@ import torch
 from bertedu.model import BertConfig, BertModel
 from bertedu.tokenization import load_tokenizer
 from bertedu.viz import attention_for
-from bertedu.viz.static_explorer import (
+from bertedu.viz.explorer_data import (
     LEVELS,
     ExplorerExample,
-    StaticExplorer,
     colormap_hex,
     dequantise,
     quantise,
     shorten,
 )
+from bertedu.viz.widget import AttentionExplorer
 
 
 def softmax_maps(shape, seed=0, sharpness=3.0) -> np.ndarray:
@@ -98,12 +97,12 @@ def decoded(entry, layers, heads) -> np.ndarray:
 def test_payload_holds_every_layer_and_head_of_every_example():
     wide = [example("one", seed=1), example("two", tokens=("[CLS]", "a", "[SEP]"), seed=2)]
     small = [example("one", layers=2, heads=2, seed=3), example("two", layers=2, heads=2, seed=4)]
-    explorer = StaticExplorer({"wide": wide, "small": small}, model="small", layer=1, head=1)
-    payload = explorer.payload()
+    explorer = AttentionExplorer({"wide": wide, "small": small}, model="small", layer=1, head=1)
+    payload = explorer.page_data
     assert [m["name"] for m in payload["models"]] == ["wide", "small"]
     assert [(m["layers"], m["heads"]) for m in payload["models"]] == [(3, 4), (2, 2)]
-    assert payload["state"] == {
-        "model": 1,
+    assert explorer.state == {
+        "model": "small",
         "example": 0,
         "layer": 1,
         "head": 1,
@@ -130,42 +129,20 @@ def test_colormap_is_matplotlibs():
     assert palette[6 * 100 : 6 * 101] == to_hex(colormaps["viridis"](100))[1:]
 
 
-def test_the_page_is_self_contained_and_its_data_survives_any_token():
+def test_the_front_end_is_self_contained_and_the_data_survives_any_token():
     hostile = example("hostile", tokens=("[CLS]", "</script><b>", "&amp;", "[SEP]"))
-    explorer = StaticExplorer({"m": [hostile]}, kernel_note="note")
-    page = explorer.html()
-    assert page.count("</script>") == 2  # the data block and the script, nothing a token opened
-    urls = set(re.findall(r"https?://[^\s\"')]+", page))
+    explorer = AttentionExplorer({"m": [hostile]}, kernel_note="note")
+    state = explorer.get_state()
+    urls = set(re.findall(r"https?://[^\s\"')]+", state["_esm"]))
     assert urls == {"http://www.w3.org/2000/svg"}  # an XML namespace name, never fetched
-    assert not re.search(r"\b(src|href)\s*=|fetch\(|XMLHttpRequest|import\(|@import", page)
-    data = re.search(
-        r'<script type="application/json" id="([^"]+)-data">(.*?)</script>', page, re.S
-    )
-    assert json.loads(data.group(2)) == explorer.payload()
-    assert f'id="{data.group(1)}"' in page and f'mount("{data.group(1)}")' in page
-    bundle = explorer._repr_mimebundle_()
-    assert bundle["text/html"].startswith("<style>") and "m: 1" in bundle["text/plain"]
-    assert explorer.html() != page  # every rendering gets its own element id
-
-
-def test_the_opening_state_is_clamped_into_the_chosen_models_ranges():
-    explorer = StaticExplorer({"a": [example()], "b": [example(layers=2, heads=2)]})
-    assert explorer.select(model="b", layer=9, head=-3, example=5) == {
-        "model": "b",
-        "example": 0,
-        "layer": 1,
-        "head": 0,
-        "view": "head",
-        "hide_special": False,
-    }
-    with pytest.raises(KeyError, match="Unknown model 'c'"):
-        explorer.select(model="c")
-    with pytest.raises(ValueError, match="Unknown view 'grid'"):
-        explorer.select(view="grid")
-    with pytest.raises(KeyError, match="Unknown setting"):
-        explorer.select(colour="red")
-    with pytest.raises(ValueError, match="at least one model"):
-        StaticExplorer({"a": []})
+    # the page stores the front end inside a <script> element too
+    assert not re.search(r"<!--|<script|</script", state["_esm"] + state["_css"], re.I)
+    module_imports = re.compile(r"^\s*import[\s{*]|@import|XMLHttpRequest", re.M)
+    assert not module_imports.search(state["_esm"] + state["_css"])
+    stored = json.dumps(state["data"])  # what the page's <script> element will hold
+    assert "<" not in stored and ">" not in stored and "&" not in stored
+    models = json.loads(json.loads(stored)["models"])
+    assert models[0]["examples"][0]["queries"][1:3] == ["</script><b>", "&amp;"]
 
 
 def test_shorten_keeps_one_line_and_marks_the_cut():
@@ -176,7 +153,7 @@ def test_shorten_keeps_one_line_and_marks_the_cut():
 # ----- sentences through real (small) models -----
 def test_for_sentences_stores_what_attention_for_returns(models, tokenizer):
     pairs = [("The cat sat on the mat.", "It slept."), ("Hello world.", None)]
-    explorer = StaticExplorer.for_sentences(pairs, models, max_length=12, head=3)
+    explorer = AttentionExplorer.for_sentences(pairs, models, max_length=12, head=3)
     assert list(explorer.examples) == ["wide", "small"] and explorer.state["head"] == 3
     wide, _ = models["wide"]()
     for index, (text_a, text_b) in enumerate(pairs):
@@ -188,41 +165,17 @@ def test_for_sentences_stores_what_attention_for_returns(models, tokenizer):
     assert explorer.examples["wide"][0].label == "The cat sat on the mat. | It slept."
     assert explorer.examples["wide"][0].note.startswith("Input truncated")
     assert explorer.examples["small"][1].attentions.shape == (2, 2, 5, 5)
-    assert "With a running kernel (Jupyter), explorer.widget()" in explorer.kernel_note
+    assert "In Jupyter, the box above runs every model" in explorer.data["kernel_note"]
 
 
-def test_a_new_pair_is_added_for_every_model_and_redrawn_in_place(models, monkeypatch):
-    shown, updates = [], []
-    monkeypatch.setattr(IPython.display, "display", lambda *a, **k: shown.append(k))
-    monkeypatch.setattr(
-        IPython.display, "update_display", lambda obj, **k: updates.append((obj, k))
-    )
-    explorer = StaticExplorer.for_sentences([("The cat sat.", None)], models)
-    explorer._ipython_display_()
+def test_a_new_pair_is_added_for_every_model(models):
+    explorer = AttentionExplorer.for_sentences([("The cat sat.", None)], models)
     assert explorer.add_pair("A dog barked loudly.", "") == 1
     assert [len(items) for items in explorer.examples.values()] == [2, 2]
-    assert explorer.state["example"] == 1
-    (bundle, options), display_id = updates[0], shown[0]["display_id"]
-    assert options["display_id"] == display_id and "A dog barked loudly." in bundle["text/html"]
+    assert explorer.example == 1
+    assert explorer.page_data["models"][1]["examples"][1]["label"] == "A dog barked loudly."
     with pytest.raises(ValueError, match="Sentence A is empty"):
         explorer.add_pair("  ")
-    assert [len(items) for items in explorer.examples.values()] == [2, 2] and len(updates) == 1
-    explorer.select(example=0)
-    assert explorer.add_pair("Rain fell.", select=False) == 2 and explorer.state["example"] == 0
-    assert len(updates) == 2 and "Rain fell." in updates[1][0]["text/html"]
-    with pytest.raises(TypeError, match="stored examples only"):
-        StaticExplorer({"m": [example()]}).add_pair("The cat.")
-
-
-def test_the_text_boxes_add_what_is_typed_and_report_bad_input(models):
-    explorer = StaticExplorer.for_sentences([("The cat sat.", None)], models)
-    box = explorer.text_input()
-    assert "Needs a running kernel" in box.children[0].value
-    explorer.inputs["text_a"].value = "Birds sing at dawn."
-    explorer.inputs["button"].click()
-    assert explorer.examples["wide"][-1].label == "Birds sing at dawn."
-    assert "example 2" in explorer.inputs["status"].value
-    explorer.inputs["text_a"].value = ""
-    explorer.inputs["button"].click()
-    assert "Sentence A is empty" in explorer.inputs["status"].value
-    assert len(explorer.examples["wide"]) == 2
+    assert [len(items) for items in explorer.examples.values()] == [2, 2]
+    explorer.example = 0
+    assert explorer.add_pair("Rain fell.", select=False) == 2 and explorer.example == 0

@@ -57,6 +57,7 @@ test: lint assets browser
 	$(PY) scripts/check_editor.py
 	$(PY) scripts/check_book.py
 	$(PY) scripts/check_layout.py
+	$(PY) scripts/check_controls.py
 
 notebooks: setup
 	$(PY) scripts/execute_notebooks.py --profile cpu

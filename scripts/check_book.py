@@ -46,10 +46,6 @@ CHROMIUM_FLAGS = [
     "--disable-sync",
 ]
 SKIPPED_PAGES = {"genindex.html", "search.html"}
-# Jupyter Book 1.0.4 adds sphinx-thebe 0.3.1's inline config script to every page
-# twice, so the second `const THEBE_JS_URL` declaration throws; the first stays in
-# effect and thebe is not enabled in this book. Any other JavaScript error fails.
-KNOWN_UPSTREAM_ERRORS = ("Identifier 'THEBE_JS_URL' has already been declared",)
 
 
 EXPLORER = ".bx"  # the root element of each attention explorer (bertedu/viz/assets/explorer.js)
@@ -307,12 +303,9 @@ def page_problems(page, page_path: Path, screenshots: Path | None) -> list[str]:
         "requestfailed",
         lambda request: missing.append(request.url) if request.url.startswith("file:") else None,
     )
-    page.on(
-        "pageerror",
-        lambda error: (
-            errors.append(str(error)) if str(error) not in KNOWN_UPSTREAM_ERRORS else None
-        ),
-    )
+    # Every JavaScript error fails (sphinx-thebe's doubled configuration, which threw on
+    # every page, is dropped by book/_ext/unique_scripts.py).
+    page.on("pageerror", lambda error: errors.append(str(error)))
     problems += load_settled(page, page_path)
     if problems:
         return problems

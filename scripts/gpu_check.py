@@ -279,9 +279,8 @@ def benchmark_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
     summary.json (each row also carries transformers' step of the same run)."""
     theirs = record["results"]["transformers (sdpa)"]
     shape = record["model"]
-    speedups = record.get("speedups", {"bertedu": record["speedup"]})
     rows = []
-    for name, speedup in speedups.items():
+    for name, speedup in record["speedups"].items():
         ours = record["results"][name]
         rows.append({
             "model": f"{record.get('model_name', '?')} ({shape['layers']} layers, hidden "

@@ -404,6 +404,6 @@ def format_comparison(comparison: dict[str, Any]) -> str:
             f"{result.name:<24}{result.seconds_per_step * 1e3:>10.1f}{result.tokens_per_s:>12,.0f}"
             f"{result.mfu:>8.1%}"
         )
-    for name, speedup in comparison.get("speedups", {"bertedu": comparison["speedup"]}).items():
+    for name, speedup in comparison["speedups"].items():
         lines.append(f"speed-up of {name} over transformers (sdpa): {speedup:.2f}x")
     return "\n".join(lines)

@@ -277,7 +277,13 @@ def test_carried_wheels_pack_small_and_unpack_to_installable_wheels(tmp_path):
         zipped.writestr("corpus/__init__.py", "X = 1\n")
         zipped.writestr("corpus/data/summaries_en-us.json", '{"a": "text"}' * 500)
         zipped.writestr("corpus/data/summaries_fr-fr.json", '{"a": "texte"}' * 500)
-        zipped.writestr("corpus-1.0.dist-info/METADATA", "Name: corpus\nVersion: 1.0\n")
+        info = "corpus-1.0.dist-info"
+        zipped.writestr(f"{info}/METADATA", "Metadata-Version: 2.1\nName: corpus\nVersion: 1.0\n")
+        zipped.writestr(
+            f"{info}/WHEEL", "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+        )
+        # RECORD still names the file left out, as the real package's does
+        zipped.writestr(f"{info}/RECORD", "".join(f"{name},,\n" for name in zipped.namelist()))
     archive = tmp_path / "wheels.tar.xz"
     assert gpu_check_carry.pack_wheels([corpus], archive) == 1  # the French summaries
     (again,) = gpu_check_carry.unpack_wheels(archive, tmp_path / "again")

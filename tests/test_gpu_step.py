@@ -204,3 +204,26 @@ def test_a_compiled_step_of_the_benchmark_is_traced_once(monkeypatch):
     second = {name: step() for name, step in steps.items()}  # each its own model and AdamW
     assert second["plain"] < first["plain"]
     assert second["cuda-graphs"] == pytest.approx(second["plain"], abs=1e-4)
+
+
+class MaskRecorder(torch.nn.Module):
+    """A model that records, per call, whether it was given an attention mask."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.ones(()))
+        self.masked: list[bool] = []
+
+    def forward(self, input_ids, attention_mask=None, **_):
+        self.masked.append(attention_mask is not None)
+        return {"loss": self.weight * input_ids.float().mean()}
+
+
+@pytest.mark.parametrize("drop", [False, True])
+def test_the_loop_leaves_out_only_masks_without_padding(drop):
+    padded = batch()
+    padded["attention_mask"][2, -5:] = 0
+    model = MaskRecorder()
+    config = TrainConfig(total_steps=2, precision="fp32", progress=False)
+    train(model, [batch(), padded], config=config.replace(drop_full_attention_mask=drop))
+    assert model.masked == ([False, True] if drop else [True, True])

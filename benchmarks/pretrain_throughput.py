@@ -6,6 +6,7 @@ Usage: python benchmarks/pretrain_throughput.py [--repeats N] [--batch 32] [--se
                                                 [--history runs.jsonl]
                                                 [--device cuda] [--precision fp32 bf16]
                                                 [--model tiny base]
+                                                [--variants plain no-mask compiled cuda-graphs]
 
 Both models have BERT-Tiny's shape (2 layers, hidden 128, 2 heads, FFN 512,
 vocabulary 30,522) and train on the same batch (32 x 128, 15% masked, at most
@@ -23,6 +24,14 @@ On a GPU (``--device cuda``, what ``scripts/gpu_check.py`` runs) each ``--model`
 in each ``--precision`` (fp32, or bf16 autocast as the gpu recipe trains), and MFU
 is taken against the bf16 matmul peak measured in the same run. With more than one
 model or precision, ``--output`` holds ``{"runs": [...]}``, one record per pair.
+
+``--variants`` times our step in several ways in the same interleaved loop, so that one
+run measures what each option does (see :data:`bertedu.pretraining.benchmark.VARIANTS`):
+``plain`` (the default), ``no-mask`` (no attention-mask tensor for a batch without
+padding: the flash kernel on a GPU), ``compiled`` (also ``torch.compile``) and
+``cuda-graphs`` (compiled in ``reduce-overhead`` mode). Each is a row with its tokens/s,
+its MFU and its ratio to transformers; the compiled ones record their compile time
+(``warmup_s``).
 """
 
 from __future__ import annotations
@@ -42,6 +51,7 @@ import torch  # noqa: E402
 from bertedu.model import BertConfig  # noqa: E402
 from bertedu.pretraining.benchmark import (  # noqa: E402
     PRECISIONS,
+    VARIANTS,
     compare_pretraining_steps,
     format_comparison,
 )
@@ -73,6 +83,13 @@ def main() -> None:
         "--precision", nargs="+", default=["fp32"], choices=sorted(PRECISIONS), help="each is timed"
     )
     parser.add_argument("--model", nargs="+", default=["tiny"], choices=sorted(MODELS))
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        default=["plain"],
+        choices=list(VARIANTS),
+        help="ways our step is run, each timed (the first gives the headline ratio)",
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -88,6 +105,7 @@ def main() -> None:
                 config=MODELS[model](),
                 device=args.device,
                 precision=precision,
+                variants=args.variants,
             )
             print(format_comparison(comparison))
             print(

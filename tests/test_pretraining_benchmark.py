@@ -39,3 +39,29 @@ def test_operator_shares_add_up_and_name_the_work(capfd):
 def test_operator_shares_refuses_zero_steps():
     with pytest.raises(ValueError, match="at least 1"):
         operator_shares(lambda: None, steps=0)
+
+
+def test_every_variant_is_timed_in_the_same_run(monkeypatch):
+    from bertedu.pretraining.benchmark import compare_pretraining_steps, format_comparison
+
+    real = torch.compile
+    monkeypatch.setattr(torch, "compile", lambda m, mode=None: real(m, backend="eager"))
+    torch._dynamo.reset()
+    config = BertConfig.tiny(vocab_size=1200, max_position_embeddings=32)
+    comparison = compare_pretraining_steps(
+        batch=4, seq=32, repeats=1, warmup=1, steps_per_repeat=1, config=config,
+        peak_size=64, variants=("no-mask", "plain", "compiled"),
+    )  # fmt: skip
+    names = ["bertedu, no mask", "bertedu", "bertedu, compiled"]
+    assert comparison["variants"] == names
+    assert list(comparison["results"]) == [*names, "transformers (sdpa)"]
+    assert comparison["optimizer"] == "fused"
+    reference = comparison["results"]["transformers (sdpa)"].tokens_per_s
+    for name in names:
+        result = comparison["results"][name]
+        assert result.warmup_s > 0 and result.mfu > 0
+        assert comparison["speedups"][name] == pytest.approx(result.tokens_per_s / reference)
+    assert comparison["speedup"] == comparison["speedups"]["bertedu, no mask"]  # the first
+    assert "speed-up of bertedu, compiled over transformers (sdpa)" in format_comparison(comparison)
+    with pytest.raises(ValueError, match="variants must be some of"):
+        compare_pretraining_steps(config=config, variants=("turbo",))

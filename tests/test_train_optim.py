@@ -117,3 +117,19 @@ def test_bad_arguments_are_explained(model):
         build_optimizer(model, lr=1e-3, implementation="turbo")
     with pytest.raises(ValueError, match="warmup_steps"):
         warmup_linear_schedule(build_optimizer(model, lr=1e-3), warmup_steps=20, total_steps=10)
+
+
+def test_auto_picks_the_fastest_adamw_of_the_parameters_device(monkeypatch):
+    import torch.optim.optimizer as torch_optimizer
+
+    from bertedu.train.optim import implementation_for
+
+    assert implementation_for("cuda") == implementation_for("cpu") == "fused"
+    on_cpu = build_optimizer(small_model(), lr=1e-3)
+    assert on_cpu.defaults["fused"] is True
+    # meta tensors (a device torch has no AdamW kernels for): the for-loop reference
+    on_meta = build_optimizer(small_model().to("meta"), lr=1e-3)
+    assert not on_meta.defaults["fused"] and on_meta.defaults["foreach"] is False
+    # a torch without fused kernels for CUDA: foreach, batched over the tensors
+    monkeypatch.setattr(torch_optimizer, "_get_fused_kernels_supported_devices", lambda: ["cpu"])
+    assert implementation_for("cuda") == "foreach" and implementation_for("cpu") == "fused"

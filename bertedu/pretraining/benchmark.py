@@ -21,6 +21,15 @@ decoder (``2 H V``, also x3) only on the masked positions, the work the task
 needs; an implementation that scores every position does ~7 times more
 decoder work than that, which shows up as a lower MFU for the same model.
 
+Our step can run in several *variants* (``variants``; each is timed in the same
+interleaved loop, so before and after are measured together): ``plain`` (the loop's
+defaults), ``no-mask`` (a batch without padding goes in without its all-ones
+``attention_mask``, so attention gets no mask tensor and a GPU can pick its flash
+kernel), ``compiled`` (that, and ``torch.compile`` of the whole model) and
+``cuda-graphs`` (compiled in ``reduce-overhead`` mode: the step's kernels replayed as
+CUDA graphs, which a small launch-bound model needs). AdamW is the fused one wherever
+torch has it (:func:`bertedu.train.optim.implementation_for`).
+
 :func:`operator_shares` says where a step's time goes: each operator's share of its
 self CPU time under ``torch.profiler`` (chapter 5 shows it for this step).
 """
@@ -31,7 +40,7 @@ import contextlib
 import os
 import statistics
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,7 +51,8 @@ from torch.profiler import ProfilerActivity, profile
 from bertedu.constants import CLS_ID, IGNORE_INDEX, MASK_ID, SEP_ID
 from bertedu.data.masking import mask_tokens
 from bertedu.model import BertConfig, BertForPreTraining
-from bertedu.train.optim import build_optimizer
+from bertedu.train.loop import without_full_attention_mask
+from bertedu.train.optim import build_optimizer, implementation_for
 
 #: Benchmark precisions: the autocast dtype of the forward pass (None: plain fp32).
 PRECISIONS: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16}
@@ -57,6 +67,27 @@ class StepBenchmark:
     tokens_per_s: float
     model_tflops_per_step: float
     mfu: float  # model FLOPs / s divided by the measured dense-matmul peak
+    warmup_s: float = 0.0  # the untimed first steps (torch.compile compiles in them)
+
+
+@dataclass(frozen=True)
+class StepVariant:
+    """One way to run our step: all compute the same step, up to float rounding."""
+
+    name: str  # its row in the results
+    drop_full_mask: bool = False  # an all-ones attention_mask is left out (no mask tensor)
+    compile: str | None = None  # torch.compile's mode; None: eager
+
+
+#: The variants ``compare_pretraining_steps(variants=...)`` knows, by the name the command uses.
+VARIANTS: dict[str, StepVariant] = {
+    "plain": StepVariant("bertedu"),
+    "no-mask": StepVariant("bertedu, no mask", drop_full_mask=True),
+    "compiled": StepVariant("bertedu, compiled", drop_full_mask=True, compile="default"),
+    "cuda-graphs": StepVariant(
+        "bertedu, CUDA graphs", drop_full_mask=True, compile="reduce-overhead"
+    ),
+}
 
 
 def measure_matmul_peak(
@@ -136,23 +167,53 @@ def make_step(
     batch: dict[str, torch.Tensor],
     *,
     autocast_dtype: torch.dtype | None = None,
+    compile_mode: str | None = None,
 ) -> Callable[[], float]:
     """A closure running one full training step; returns the loss (read back to the host, so a
-    GPU step has finished when it returns). ``autocast_dtype``: forward in that autocast."""
+    GPU step has finished when it returns). ``autocast_dtype``: forward in that autocast;
+    ``compile_mode``: the forward (and so its backward) compiled by ``torch.compile`` in that
+    mode (the optimizer step stays eager: fused AdamW is already a few launches)."""
     model.train()
     device_type = next(model.parameters()).device.type
+    runner = torch.compile(model, mode=compile_mode) if compile_mode else model
 
     def step() -> float:
         with torch.autocast(
             device_type, dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None
         ):
-            loss = model(**batch).loss
+            loss = runner(**batch).loss
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         return float(loss.detach())
 
     return step
+
+
+def variant_step(
+    variant: StepVariant,
+    config: BertConfig,
+    data: dict[str, torch.Tensor],
+    *,
+    device: torch.device,
+    autocast_dtype: torch.dtype | None,
+    max_predictions: int,
+) -> Callable[[], float]:
+    """Our model, built afresh (the same initial weights for every variant), its AdamW and
+    the step of ``variant``. A compiled variant's model knows ``max_predictions``, so its
+    masked positions are gathered at a fixed size and the model traces as one graph."""
+    torch.manual_seed(0)
+    compiled = variant.compile is not None
+    model = BertForPreTraining(config, max_predictions=max_predictions if compiled else None)
+    model = model.to(device)
+    batch = without_full_attention_mask(data) if variant.drop_full_mask else data
+    return make_step(
+        model,
+        build_optimizer(model, lr=1e-4),
+        dict(batch),
+        autocast_dtype=autocast_dtype,
+        compile_mode=variant.compile,
+    )
 
 
 @contextlib.contextmanager
@@ -217,6 +278,7 @@ def compare_pretraining_steps(
     device: str | torch.device = "cpu",
     precision: str = "fp32",
     peak_size: int | None = None,
+    variants: Sequence[str] = ("plain",),
 ) -> dict[str, Any]:
     """Time ours and transformers' full pretraining step, interleaved; return a results dict.
 
@@ -224,22 +286,34 @@ def compare_pretraining_steps(
     loop's default); transformers' model gets ``torch.optim.AdamW`` with its
     defaults (foreach), what a plain training script uses. ``precision`` is
     ``"fp32"`` or ``"bf16"`` (autocast, the gpu recipe's setting); on a GPU the
-    MFU is taken against the measured bf16 matmul peak for both.
+    MFU is taken against the measured bf16 matmul peak for both. ``variants``
+    (names in :data:`VARIANTS`) are the ways our step is timed, each its own row;
+    ``speedup`` is the first one's over transformers, ``speedups`` every one's.
     """
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}")
+    unknown = [name for name in variants if name not in VARIANTS]
+    if unknown or not variants:
+        raise ValueError(f"variants must be some of {sorted(VARIANTS)}, got {list(variants)}")
     device = torch.device(device)
     on_gpu = device.type == "cuda"
     config = config or BertConfig.tiny()
-    data = {k: v.to(device) for k, v in pretraining_batch(config, batch, seq).items()}
+    max_predictions = 20
+    data = pretraining_batch(config, batch, seq, max_predictions=max_predictions)
+    data = {k: v.to(device) for k, v in data.items()}
     predictions = int((data["labels"] != IGNORE_INDEX).sum())
     autocast_dtype = PRECISIONS[precision]
-    torch.manual_seed(0)
-    ours = BertForPreTraining(config).to(device)
+    ours = [VARIANTS[name] for name in dict.fromkeys(variants)]
     contenders = {
-        "bertedu": make_step(
-            ours, build_optimizer(ours, lr=1e-4), data, autocast_dtype=autocast_dtype
+        variant.name: variant_step(
+            variant,
+            config,
+            data,
+            device=device,
+            autocast_dtype=autocast_dtype,
+            max_predictions=max_predictions,
         )
+        for variant in ours
     }
     for attn in ("sdpa", "eager") if include_eager else ("sdpa",):
         theirs = hf_pretraining_model(config, attn).to(device)
@@ -255,10 +329,15 @@ def compare_pretraining_steps(
         size = peak_size or (8192 if on_gpu else 1024)
         return measure_matmul_peak(size, device=device, dtype=dtype)
 
+    if on_gpu:
+        torch.cuda.reset_peak_memory_stats(device)
     peaks = [matmul_peak()]
-    for step in contenders.values():
+    warmup_s = {}
+    for name, step in contenders.items():
+        start = time.perf_counter()
         for _ in range(warmup):
             step()
+        warmup_s[name] = time.perf_counter() - start
     times: dict[str, list[float]] = {name: [] for name in contenders}
     for _ in range(repeats):
         for name, step in contenders.items():
@@ -274,9 +353,10 @@ def compare_pretraining_steps(
     for name, seconds in times.items():
         median = statistics.median(seconds)
         results[name] = StepBenchmark(
-            name, median, batch * seq / median, flops / 1e12, flops / median / peak
+            name, median, batch * seq / median, flops / 1e12, flops / median / peak, warmup_s[name]
         )
     reference = results["transformers (sdpa)"]
+    speedups = {v.name: results[v.name].tokens_per_s / reference.tokens_per_s for v in ours}
     return {
         "model": {
             "layers": config.num_hidden_layers,
@@ -292,11 +372,16 @@ def compare_pretraining_steps(
         "threads": torch.get_num_threads(),
         "device": torch.cuda.get_device_name(device) if on_gpu else "cpu",
         "precision": precision,
+        "variants": [v.name for v in ours],
+        "optimizer": implementation_for(device.type),
         "matmul_peak_dtype": str(peak_dtype).removeprefix("torch."),
         "matmul_peak_gflops": peak / 1e9,  # MFU is taken against this one
         "fp32_matmul_peak_gflops": fp32_peak / 1e9,
+        # every model of the run at once, on the GPU (None on the CPU)
+        "peak_memory_mib": torch.cuda.max_memory_allocated(device) / 2**20 if on_gpu else None,
         "results": results,
-        "speedup": results["bertedu"].tokens_per_s / reference.tokens_per_s,
+        "speedup": speedups[ours[0].name],
+        "speedups": speedups,
     }
 
 
@@ -319,5 +404,6 @@ def format_comparison(comparison: dict[str, Any]) -> str:
             f"{result.name:<24}{result.seconds_per_step * 1e3:>10.1f}{result.tokens_per_s:>12,.0f}"
             f"{result.mfu:>8.1%}"
         )
-    lines.append(f"speed-up of bertedu over transformers (sdpa): {comparison['speedup']:.2f}x")
+    for name, speedup in comparison["speedups"].items():
+        lines.append(f"speed-up of {name} over transformers (sdpa): {speedup:.2f}x")
     return "\n".join(lines)

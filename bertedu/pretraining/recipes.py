@@ -4,7 +4,8 @@
 * ``live``: chapter 5's live run, made to leave the unigram plateau within minutes.
 * ``cpu``: learns visibly in minutes on a laptop CPU, on the embedded Wikipedia leads.
 * ``gpu``: the setting of a common first implementation: BERT-Tiny, sequences of 128,
-  WikiText-103, a larger batch, bf16 autocast and ``torch.compile``.
+  WikiText-103, a larger batch, bf16 autocast and ``torch.compile``, with batches of
+  full-length pairs sent without an attention mask (the flash attention kernel).
 
 A recipe holds the data and model settings and, in ``train``, the
 :class:`~bertedu.train.TrainConfig` the generic loop runs with, so every
@@ -184,6 +185,15 @@ RECIPES: dict[str, PretrainRecipe] = {
         eval_every=250,
         checkpoint_every=250,
     ),
+    # The GPU step (benchmarks/pretrain_throughput.py --variants times each part): batches
+    # of 256 x 128 (the size scripts/gpu_check.py times BERT-base's step at on a GPU too),
+    # bf16 autocast, fused AdamW (the loop's default on a GPU), torch.compile
+    # of the whole model (one graph: pad_to_max gives static shapes, max_predictions a fixed
+    # number of MLM rows). group_by_length puts full-length pairs together: on long
+    # documents (the Brown Corpus standing in for WikiText-103's articles) 80% of the
+    # batches then carry no padding (none without it; 7.3% of the token slots are padding
+    # either way: benchmarks/gpu_recipe_padding.py), and drop_full_attention_mask sends
+    # those without an attention mask, so attention can run the flash kernel.
     "gpu": PretrainRecipe(
         profile="gpu",
         corpus="wikitext-103",
@@ -192,11 +202,13 @@ RECIPES: dict[str, PretrainRecipe] = {
         held_out_fraction=0.005,
         batch_size=256,
         pad_to_max=True,
+        group_by_length=16,
         train=PRETRAIN_TRAIN_CONFIG.replace(
             total_steps=100_000,
             warmup_fraction=0.01,
             precision="bf16",
             compile=True,
+            drop_full_attention_mask=True,
             eval_every=2000,
             checkpoint_every=2000,
             log_every=50,

@@ -295,9 +295,9 @@ def _pretrain_in_folder(
     init_for_pretraining(
         model, unigram_log_probs=unigram, sinusoidal_position_std=recipe.sinusoidal_position_std
     )
-    # torch.compile is worth it (and well supported) on a GPU only.
+    # torch.compile is worth it (and well supported) on a GPU only; the recipe's mode is kept.
     config = recipe.train.replace(
-        compile=recipe.train.compile and torch.cuda.is_available(), progress=progress
+        compile=recipe.train.compile if torch.cuda.is_available() else False, progress=progress
     )
     identity = {
         "recipe": recipe.to_dict(),

@@ -9,6 +9,9 @@ from typing import Any
 from bertedu.train.optim import DEFAULT_BETAS, DEFAULT_EPS, DEFAULT_WEIGHT_DECAY
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+#: torch.compile's modes: ``reduce-overhead`` replays the compiled step as CUDA graphs (one
+#: launch for all of its kernels: what a small, launch-bound model needs on a GPU).
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
 @dataclass
@@ -32,7 +35,8 @@ class TrainConfig:
     grad_accumulation: int = 1
     precision: str = "auto"  # auto: bf16 on a GPU with native bf16, fp16 + loss scaling on an
     # older GPU (T4, V100), fp32 on the CPU; bf16 asked for on a GPU without native bf16: fp16
-    compile: bool = False  # torch.compile the model (worth it on a GPU for long runs)
+    compile: bool | str = False  # torch.compile the model (worth it on a GPU for long runs);
+    # True: torch's default mode, or one of COMPILE_MODES ("reduce-overhead": CUDA graphs)
     eval_every: int | None = None  # evaluate every this many updates (and always at the end)
     checkpoint_every: int | None = None  # checkpoint every this many updates (and at the end)
     log_every: int = 10  # write a train record to the metrics log every this many updates
@@ -41,6 +45,9 @@ class TrainConfig:
     optimizer_implementation: str = "auto"  # fused | foreach | for-loop, see build_optimizer
     keep_checkpoints: int | None = 2  # delete older checkpoints; None keeps all
     progress: bool = True  # draw a tqdm progress bar
+    # A batch whose attention_mask has no padding goes to the model without one, so attention
+    # runs with no mask tensor at all (on a GPU, the flash kernel); same result to 1e-6.
+    drop_full_attention_mask: bool = False
 
     def __post_init__(self) -> None:
         if self.total_steps < 1:
@@ -57,12 +64,23 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be a positive integer or None, got {value}")
+        if not (isinstance(self.compile, bool) or self.compile in COMPILE_MODES):
+            raise ValueError(
+                f"compile must be True, False or one of {COMPILE_MODES}, got {self.compile!r}"
+            )
         self.betas = tuple(self.betas)
 
     @property
     def warmup_steps(self) -> int:
         """The updates of the warmup: ``warmup_fraction`` of ``total_steps``, rounded."""
         return round(self.total_steps * self.warmup_fraction)
+
+    @property
+    def compile_mode(self) -> str | None:
+        """The ``mode`` for ``torch.compile`` (None: do not compile)."""
+        if self.compile is False:
+            return None
+        return "default" if self.compile is True else self.compile
 
     def replace(self, **changes: Any) -> TrainConfig:
         """A copy with some fields changed (checked again)."""

@@ -158,6 +158,20 @@ def to_device(batch: Mapping[str, Any], device: torch.device) -> dict[str, Any]:
     }
 
 
+def without_full_attention_mask(batch: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``batch`` without its ``attention_mask`` when that mask has no padding (all ones).
+
+    A model called without a mask attends everywhere, which is what an all-ones mask
+    says; but it then gives ``F.scaled_dot_product_attention`` no mask tensor, so on a GPU
+    the flash kernel can run (a mask, even of zeros, rules it out). Checked on the host
+    batch, before it moves to the GPU, so no synchronisation is added.
+    """
+    mask = batch.get("attention_mask")
+    if isinstance(mask, torch.Tensor) and bool(mask.all()):
+        return {name: value for name, value in batch.items() if name != "attention_mask"}
+    return batch
+
+
 def count_tokens(batch: Mapping[str, Any]) -> int:
     """Real (non-padding) tokens: ``attention_mask.sum()``, else ``input_ids.numel()``."""
     if isinstance(batch.get("attention_mask"), torch.Tensor):
@@ -208,13 +222,15 @@ def is_due(every: int | None, done: int, stop: int) -> bool:
 def training_runner(
     base: nn.Module, config: TrainConfig, info: distributed.DistributedInfo, device: torch.device
 ) -> nn.Module:
-    """The module the loop calls: ``base``, wrapped in DDP under torchrun, compiled if asked."""
+    """The module the loop calls: ``base``, wrapped in DDP under torchrun, compiled if asked
+    (in ``config.compile_mode``: ``reduce-overhead`` replays it as CUDA graphs)."""
     runner: nn.Module = base
     if info.world_size > 1:
         runner = nn.parallel.DistributedDataParallel(
             base, device_ids=[device.index] if device.type == "cuda" else None
         )
-    return torch.compile(runner) if config.compile else runner
+    mode = config.compile_mode
+    return torch.compile(runner, mode=mode) if mode else runner
 
 
 def accumulate_gradients(
@@ -238,6 +254,8 @@ def accumulate_gradients(
         if info.world_size > 1:
             batch = distributed.shard(batch, info.rank, info.world_size)
         tokens += count_tokens(batch)
+        if config.drop_full_attention_mask:
+            batch = without_full_attention_mask(batch)
         batch = to_device(batch, device)
         last_micro = micro == config.grad_accumulation - 1
         # DDP all-reduces gradients in backward; only the last micro-batch needs it.

@@ -40,6 +40,7 @@ HOW_NOT_WHAT = frozenset(
         "optimizer_implementation",
         "progress",
         "compile",
+        "drop_full_attention_mask",
         "keep_checkpoints",
         "log_every",
         "eval_every",

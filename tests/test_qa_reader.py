@@ -21,9 +21,13 @@ from test_qa_command import CONTEXT, QUESTIONS, squad_file
 from bertedu.cli import main
 from bertedu.model import BertConfig
 from bertedu.qa import NotAReaderError, Reader, load_reader, save_reader
-from bertedu.qa.command import build_model, load_encoder
-from bertedu.qa.extractive import BertForQuestionAnswering, QuestionAnsweringOutput
-from bertedu.qa.finetune import get_qa_recipe
+from bertedu.qa.command import build_model, load_encoder, read_examples
+from bertedu.qa.extractive import (
+    BertForQuestionAnswering,
+    QuestionAnsweringOutput,
+    prepare_features,
+)
+from bertedu.qa.finetune import finetune, get_qa_recipe
 from bertedu.qa.reader import FORMAT_VERSION, MANIFEST, WEIGHTS, locate_tokens
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -236,8 +240,23 @@ def test_a_pretraining_run_is_refused_in_one_line_with_status_2(pretraining_run)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr.count("\n") == 1 and "is a pretraining run" in done.stderr
     assert "finetune-qa" in done.stderr
-    with pytest.raises(NotAReaderError, match="training checkpoint"):
+    with pytest.raises(NotAReaderError, match="training checkpoint of a BertForPreTraining"):
         load_reader(next(pretraining_run.glob("step-*")))
+
+
+def test_an_unfinished_finetune_qa_run_is_named(tmp_path, tokenizer):
+    """Checkpoints of a reader's training but no manifest yet: not called a pretraining run."""
+    recipe = get_qa_recipe("extractive", "smoke").replace(batch_size=4)
+    model = build_model("extractive", load_encoder("bert-tiny")[0])
+    examples = read_examples(squad_file(tmp_path / "tiny.json"), "train", None)
+    features = prepare_features(examples, tokenizer, recipe.max_length, recipe.stride)
+    generator = torch.Generator().manual_seed(0)
+    finetune(model, features, recipe, generator=generator, checkpoint_dir=str(tmp_path / "run"))
+    unfinished = "a finetune-qa run that has not finished .* of a BertForQuestionAnswering"
+    with pytest.raises(NotAReaderError, match=unfinished):
+        load_reader(tmp_path / "run")
+    with pytest.raises(NotAReaderError, match="a finetune-qa checkpoint"):
+        load_reader(next((tmp_path / "run").glob("step-*")))
 
 
 def test_folders_that_are_not_readers(readers, tmp_path):

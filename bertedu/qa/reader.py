@@ -386,20 +386,42 @@ def read_manifest(folder: Path) -> dict[str, Any]:
 
 def what_it_holds(folder: Path) -> str:
     """What a folder without a manifest is, in words (for :class:`NotAReaderError`)."""
-    if (folder / "run.json").is_file() or any(folder.glob("step-*")):
+    steps = sorted(folder.glob("step-*/state.json"))
+    trained = checkpoint_model_class(steps[-1] if steps else folder / "state.json")
+    if trained in READER_CLASSES:
+        what = "a finetune-qa run that has not finished" if steps else "a finetune-qa checkpoint"
+        return (
+            f"is {what} (training checkpoints of a {trained}), not a reader yet: finetune-qa "
+            f"writes the reader ({MANIFEST} beside {WEIGHTS}) into its --output when training "
+            "ends; pass that folder then"
+        )
+    if steps or (folder / "run.json").is_file():
         return (
             "is a pretraining run (checkpoints step-NNNNNNNN/, run.json), not a reader; "
             "fine-tune one with python -m bertedu finetune-qa --encoder "
             "<a folder exported from it> --output DIR"
         )
-    if (folder / "state.json").is_file():
-        return "is a training checkpoint (state.json), not a reader"
+    if trained is not None:
+        return f"is a training checkpoint of a {trained} (state.json), not a reader"
     if (folder / WEIGHTS).is_file():
         return (
             f"is half-written: it has {WEIGHTS} but no {MANIFEST} (the manifest is written "
             "last, so the save was cut short)"
         )
     return f"has no {MANIFEST}: it is not a reader"
+
+
+READER_CLASSES = ("BertForQuestionAnswering", "BertEncoderDecoder")
+
+
+def checkpoint_model_class(state: Path) -> str | None:
+    """The ``model_class`` a training checkpoint's ``state.json`` records (None: no readable
+    one)."""
+    try:
+        recorded = json.loads(state.read_text("utf-8")).get("model_class")
+    except (OSError, UnicodeDecodeError, ValueError, AttributeError, RecursionError):
+        return None
+    return recorded if isinstance(recorded, str) else None
 
 
 def empty_model(manifest: dict[str, Any], folder: Path) -> nn.Module:

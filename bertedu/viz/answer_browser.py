@@ -68,10 +68,19 @@ def answer_records(
 def embedded_json(records: Sequence[dict[str, Any]]) -> str:
     """The records as compact JSON that is safe inside ``<script>`` (no ``<``, ``>``, ``&``):
     ``{"passages": [...], "records": [...]}``, each passage once (held-out questions share
-    them, a few per passage) and each record's ``passage`` its index there."""
+    them, a few per passage) and each record's ``passage`` its index there; F1 and the
+    probabilities are rounded to a decimal more than the page shows."""
     passages: dict[str, int] = {}
     shared = [
-        record | {"passage": passages.setdefault(record["passage"], len(passages))}
+        record
+        | {
+            "passage": passages.setdefault(record["passage"], len(passages)),
+            # to the decimals the page shows, and one more
+            "f1": round(record["f1"], 2),
+            "candidates": [
+                c | {"probability": round(c["probability"], 5)} for c in record["candidates"]
+            ],
+        }
         for record in records
     ]
     value = {"passages": list(passages), "records": shared}

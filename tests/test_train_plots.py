@@ -30,26 +30,27 @@ def _lines(ax) -> dict[str, tuple[list[float], list[float]]]:
 
 def test_held_out_metrics_without_a_training_twin_are_drawn():
     ax = plot_training(RECORDS, keys=(), eval_keys=("mask_accuracy",), ylabel="accuracy")
-    assert _lines(ax) == {"held-out mask_accuracy": ([20, 30], [0.1, 0.2])}
+    assert _lines(ax) == {"held-out accuracy at [MASK]": ([20, 30], [0.1, 0.2])}
     plt.close(ax.figure)
 
 
 def test_default_draws_held_out_mask_loss_beside_the_training_losses():
     ax = plot_training(RECORDS)
     lines = _lines(ax)
+    # the legend names the metrics in words, not by their field names
     assert set(lines) == {
-        "train loss",
-        "train mlm_loss",
-        "train nsp_loss",
-        "held-out mask_loss",
-        "held-out nsp_loss",
+        "training total loss",
+        "training MLM loss",
+        "training NSP loss",
+        "held-out loss at [MASK]",
+        "held-out NSP loss",
     }
-    assert lines["held-out mask_loss"] == ([20, 30], [7.0, 6.5])
+    assert lines["held-out loss at [MASK]"] == ([20, 30], [7.0, 6.5])
     colours = {line.get_label(): line.get_color() for line in ax.get_lines()}
     # a held-out metric with a training twin shares its colour; one without gets its own
-    assert colours["held-out nsp_loss"] == colours["train nsp_loss"]
-    assert colours["held-out mask_loss"] not in {
-        colours[k] for k in ("train loss", "train mlm_loss", "train nsp_loss")
+    assert colours["held-out NSP loss"] == colours["training NSP loss"]
+    assert colours["held-out loss at [MASK]"] not in {
+        colours[k] for k in ("training total loss", "training MLM loss", "training NSP loss")
     }
     plt.close(ax.figure)
 
@@ -58,17 +59,31 @@ def test_minutes_put_an_evaluation_at_the_clock_of_the_update_before_it():
     assert eval_minutes(RECORDS) == {20: 1.0, 30: 1.6}
     ax = plot_training(RECORDS, keys=("loss",), eval_keys=("mask_loss",), x="minutes")
     lines = _lines(ax)
-    assert lines["held-out mask_loss"][0] == [1.0, 1.6]
-    assert lines["train loss"][0] == [0.5, 1.0, 1.6]
+    assert lines["held-out loss at [MASK]"][0] == [1.0, 1.6]
+    assert lines["training total loss"][0] == [0.5, 1.0, 1.6]
     assert ax.get_xlabel() == "wall-clock minutes"
     plt.close(ax.figure)
 
 
-def test_reference_lines_and_bad_axes():
-    ax = plot_training(RECORDS, keys=(), reference_lines={"unigram rule": 7.08})
-    assert [line.get_ydata()[0] for line in ax.get_lines()][-1] == 7.08
-    assert any(text.get_text() == "unigram rule" for text in ax.texts)
+def test_names_override_the_legend_and_reference_lines_are_named_in_it():
+    ax = plot_training(
+        RECORDS,
+        keys=(),
+        eval_keys=("mask_accuracy",),
+        names={"mask_accuracy": "right at [MASK]"},
+        reference_lines={"unigram rule": 0.06, "shipped model": 0.36},
+    )
+    lines = _lines(ax)
+    assert set(lines) == {"held-out right at [MASK]", "unigram rule", "shipped model"}
+    assert lines["unigram rule"][1] == [0.06, 0.06]
+    legend = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert legend == ["held-out right at [MASK]", "unigram rule", "shipped model"]
+    styles = {line.get_label(): (line.get_color(), line.get_linestyle()) for line in ax.lines}
+    assert styles["unigram rule"] != styles["shipped model"]  # told apart in the legend
     plt.close(ax.figure)
+
+
+def test_bad_axes():
     with pytest.raises(ValueError, match="x must be one of"):
         plot_training(RECORDS, x="hours")
     without_clock = [{k: v for k, v in r.items() if k != "elapsed_s"} for r in RECORDS]

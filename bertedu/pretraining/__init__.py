@@ -12,6 +12,8 @@
 * :mod:`~bertedu.pretraining.export`: a checkpoint -> a shipped fp16 model with its model card;
 * :mod:`~bertedu.pretraining.benchmark`: our training step against transformers', timed;
 * :mod:`~bertedu.pretraining.inference`: fill-mask and next-sentence probability.
+* :mod:`~bertedu.pretraining.live`: ``LiveView``, a run's held-out curves and fill-in guesses
+  redrawn at every evaluation (chapter 5; imported on its own, it needs matplotlib).
 """
 
 from bertedu.pretraining.baselines import token_counts, unigram_baseline, unigram_log_probabilities

@@ -32,6 +32,7 @@ from bertedu.pretraining.recipes import PretrainRecipe
 from bertedu.seeding import seed_everything
 from bertedu.tokenization import load_tokenizer
 from bertedu.train import TrainResult, distributed, train
+from bertedu.train.loop import EvaluationHook
 from bertedu.train.resume import checkpoint_to_resume
 from bertedu.train.run_folder import MARKER, output_folder
 
@@ -195,6 +196,7 @@ def pretrain(
     overwrite: bool = False,
     extend_steps: bool = False,
     resume_from: str | Path | None = None,
+    on_evaluation: EvaluationHook | None = None,
 ) -> PretrainRun:
     """Pretrain a BERT by ``recipe``; checkpoints, ``metrics.jsonl`` and ``run.json`` go to
     ``output_dir``.
@@ -206,6 +208,8 @@ def pretrain(
     checkpoints is refused unless ``overwrite`` (the old run is moved aside); ``resume``
     refuses a checkpoint of another recipe, seed or data, and another ``total_steps``
     unless ``extend_steps``; ``resume_from`` picks a checkpoint folder instead of the newest.
+    ``on_evaluation(step, model, metrics)`` is called after every held-out evaluation, the
+    first at update 0 of a fresh run (chapter 5 redraws its curves with it).
     """
     info = distributed.init_distributed()
     output_dir = Path(output_dir)
@@ -243,6 +247,7 @@ def pretrain(
             extend_steps=extend_steps,
             resume_from=resume_from,
             cleanup=(was_missing, had_cache),
+            on_evaluation=on_evaluation,
         )
 
 
@@ -260,6 +265,7 @@ def _pretrain_in_folder(
     extend_steps: bool,
     resume_from: str | Path | None,
     cleanup: tuple[bool, bool],
+    on_evaluation: EvaluationHook | None = None,
 ) -> PretrainRun:
     """:func:`pretrain` once its folder is claimed: the data, the model, ``run.json``, the loop.
 
@@ -338,5 +344,7 @@ def _pretrain_in_folder(
         stop_at_step=stop_at_step,
         resume_from=resume_from,
         extend_steps=extend_steps,
+        on_evaluation=on_evaluation,
+        evaluate_first=on_evaluation is not None,
     )
     return PretrainRun(model, result, data, output_dir)

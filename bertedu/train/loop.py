@@ -201,6 +201,11 @@ def report_evaluation(
     bar.write(f"update {step}: " + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
 
 
+#: ``on_evaluation(step, model, metrics)``: called after each held-out evaluation (a notebook
+#: redraws its curves with it).
+EvaluationHook = Callable[[int, nn.Module, Mapping[str, float]], None]
+
+
 def optimizer_and_schedule(model: nn.Module, config: TrainConfig) -> tuple[Any, Any]:
     """AdamW over ``model`` (no decay on biases and LayerNorm) and its warmup-linear schedule."""
     optimizer = build_optimizer(
@@ -374,6 +379,8 @@ def train(
     overwrite: bool = False,
     resume_from: str | Path | None = None,
     extend_steps: bool = False,
+    on_evaluation: EvaluationHook | None = None,
+    evaluate_first: bool = False,
 ) -> TrainResult:
     """Train ``model`` for ``config.total_steps`` optimizer updates on ``batches``.
 
@@ -404,6 +411,11 @@ def train(
             the newest is damaged).
         extend_steps: with ``resume``, allow ``config.total_steps`` to differ from the
             checkpoint's (the rest of the schedule changes).
+        on_evaluation: called on the main process after every evaluation with the update,
+            the model and the metrics (a live plot); it must not change the model.
+        evaluate_first: evaluate once more before the first update of a fresh run (update 0,
+            logged like the others), so a curve starts where the model started; with an
+            ``evaluate`` that draws no random numbers (pretraining's) the updates are the same.
     """
     info = distributed.current()
     device = resolve_device(config.device or info.device)
@@ -465,8 +477,19 @@ def train(
     runner.train()
     bar = tqdm(total=stop, initial=start.step, desc="train", disable=not show, dynamic_ncols=True)
     updates = UpdateLog(log, bar, device=device, elapsed_before=start.elapsed_s)
+
+    def evaluate_at(done: int) -> None:  # on rank 0; the others wait
+        if info.is_main:
+            result.eval_metrics = run_evaluation(base, evaluate, dtype, device)
+            report_evaluation(result.eval_metrics, done, log, bar)
+            if on_evaluation is not None:
+                on_evaluation(done, base, result.eval_metrics)
+        distributed.barrier()
+
     interrupt = DeferredInterrupt().install()
     try:
+        if evaluate is not None and evaluate_first and start.step == 0:
+            evaluate_at(0)
         for step in range(start.step, stop):
             where = {"step": step, "last_checkpoint": last_checkpoint}
             totals, tokens = accumulate_gradients(
@@ -489,10 +512,7 @@ def train(
             due = done % config.log_every == 0 or done == stop
             updates.add(done, totals, tokens, epoch=stream.position.epoch, due=due)
             if evaluate is not None and is_due(config.eval_every, done, stop):
-                if info.is_main:
-                    result.eval_metrics = run_evaluation(base, evaluate, dtype, device)
-                    report_evaluation(result.eval_metrics, done, log, bar)
-                distributed.barrier()
+                evaluate_at(done)
             stopping = interrupt.requested  # Ctrl-C: save this update, then stop
             if checkpoint_dir is not None and (
                 is_due(config.checkpoint_every, done, stop) or stopping

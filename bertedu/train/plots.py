@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +10,24 @@ from bertedu.train.metrics_log import read_metrics
 
 #: What the x axis of :func:`plot_training` can count.
 X_AXES = {"step": "optimizer step", "minutes": "wall-clock minutes"}
+
+#: How a legend names the metrics a pretraining log holds (a key not listed keeps its name).
+METRIC_NAMES = {
+    "loss": "total loss",
+    "mlm_loss": "MLM loss",
+    "nsp_loss": "NSP loss",
+    "mask_loss": "loss at [MASK]",
+    "mask_accuracy": "accuracy at [MASK]",
+    "nsp_accuracy": "NSP accuracy",
+}
+
+#: The styles of the reference lines, in turn: grey and dark, dotted and dashed.
+REFERENCE_STYLES = (
+    {"color": "grey", "linestyle": ":"},
+    {"color": "black", "linestyle": "--"},
+    {"color": "tab:brown", "linestyle": "-."},
+    {"color": "grey", "linestyle": "--"},
+)
 
 
 def smooth(values: Sequence[float], weight: float = 0.9) -> list[float]:
@@ -54,6 +72,7 @@ def plot_training(
     ylabel: str = "cross-entropy (nats)",
     ax=None,
     title: str | None = None,
+    names: Mapping[str, str] | None = None,
 ):
     """Plot train metrics (raw, faint; smoothed, solid) and held-out metrics (markers) against the
     step or the wall-clock minutes.
@@ -63,8 +82,10 @@ def plot_training(
     its own when not (``mask_loss``, ``mask_accuracy``: the held-out metrics have no training
     counterpart); ``keys=()`` draws held-out metrics only. ``x="minutes"`` puts each record at
     the run's wall-clock time (``elapsed_s`` of the train records; an evaluation takes that of
-    the last train record before it). ``reference_lines`` draws labelled horizontal lines (e.g.
-    ``{"unigram rule": 7.08}``). Returns the axes.
+    the last train record before it). ``reference_lines`` draws horizontal lines named in the
+    legend (e.g. ``{"unigram rule": 7.08}``). The legend names a metric in words
+    (:data:`METRIC_NAMES`, and ``names`` for others or instead): "training MLM loss",
+    "held-out loss at [MASK]". Returns the axes.
     """
     import matplotlib.pyplot as plt
 
@@ -93,13 +114,15 @@ def plot_training(
             return record["elapsed_s"] / 60
         return minutes[record["step"]]
 
+    names = {**METRIC_NAMES, **(names or {})}
     colors: dict[str, str] = {}
     for key in (k for k in keys if any(k in r for r in train)):
         color = colors[key] = f"C{len(colors)}"
         values = [r[key] for r in train if key in r]
         where = [position(r) for r in train if key in r]
         ax.plot(where, values, color=color, alpha=0.25, linewidth=1)
-        ax.plot(where, smooth(values, smoothing), color=color, linewidth=2, label=f"train {key}")
+        name = f"training {names.get(key, key)}"
+        ax.plot(where, smooth(values, smoothing), color=color, linewidth=2, label=name)
     for key in (k for k in eval_keys if any(k in r for r in evaluation)):
         color = colors.get(key) or colors.setdefault(key, f"C{len(colors)}")
         ax.plot(
@@ -108,18 +131,11 @@ def plot_training(
             "o--",
             color=color,
             markersize=5,
-            label=f"held-out {key}",
+            label=f"held-out {names.get(key, key)}",
         )
-    for label, value in (reference_lines or {}).items():
-        ax.axhline(value, color="grey", linestyle=":", linewidth=1)
-        ax.annotate(
-            label,
-            (ax.get_xlim()[0], value),
-            textcoords="offset points",
-            xytext=(4, 3),
-            fontsize=8,
-            color="grey",
-        )
+    for index, (label, value) in enumerate((reference_lines or {}).items()):
+        style = REFERENCE_STYLES[index % len(REFERENCE_STYLES)]
+        ax.axhline(value, linewidth=1.2, label=label, **style)
     ax.set_xlabel(X_AXES[x])
     ax.set_ylabel(ylabel)
     ax.set_title(title or "Training curves")

@@ -8,6 +8,8 @@
     moved aside)
     python -m bertedu pretrain --profile smoke --steps 5          # seconds (CI)
     torchrun --standalone --nproc_per_node=4 -m bertedu pretrain --profile gpu   # 4 GPUs, DDP
+    python -m bertedu finetune-qa --task extractive --encoder minilm --output runs/qa  # a reader
+    python -m bertedu answer --reader runs/qa --question "..." --context "..."  # ask it
 
 It prints the configuration and where it writes: checkpoints
 (``step-NNNNNNNN/``), ``metrics.jsonl``, ``run.json`` and ``loss.png`` in the
@@ -98,9 +100,11 @@ def _parser() -> argparse.ArgumentParser:
         "with other jobs, 1 is often faster)",
     )
     pre.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
+    from bertedu.qa.answer_command import add_parser as add_answer
     from bertedu.qa.command import add_parser as add_finetune_qa  # imports torch
 
     add_finetune_qa(commands)
+    add_answer(commands)
     return parser
 
 
@@ -288,4 +292,8 @@ def main(argv: list[str] | None = None) -> int:
         from bertedu.qa.command import finetune_qa_command
 
         return finetune_qa_command(args)
+    if args.command == "answer":
+        from bertedu.qa.answer_command import answer_command
+
+        return answer_command(args)
     raise AssertionError(args.command)

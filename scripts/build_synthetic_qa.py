@@ -194,7 +194,8 @@ def wait_for_other_trainer(lock: Path, folder: Path, poll: float = 20.0) -> None
 def train_and_save(args, name, task, recipe, train, dev, model, tokenizer, folder):
     """Fine-tune ``model``, score it on ``dev``, save it and its ``info.json`` under
     ``folder`` (written complete, then renamed into place)."""
-    from bertedu.qa.command import run_finetune_qa, save_reader
+    from bertedu.qa.command import run_finetune_qa
+    from bertedu.qa.reader import save_reader
 
     print(f"training the {name} ({task}, {len(train)} questions)", flush=True)
     start = time.perf_counter()
@@ -217,7 +218,7 @@ def train_and_save(args, name, task, recipe, train, dev, model, tokenizer, folde
     model.eval()
     tmp = args.work / f"{name}.tmp"
     tmp.mkdir(parents=True, exist_ok=True)
-    save_reader(model, task, recipe, tmp, {"encoder": args.encoder})
+    save_reader(model, tmp, recipe=recipe, encoder=args.encoder)
     write_json(info, tmp / "info.json")
     tmp.replace(folder)
     return model, tokenizer, info

@@ -14,6 +14,8 @@
 * :mod:`bertedu.qa.decoding`: greedy and beam search (with inspectable steps).
 * :mod:`bertedu.qa.metrics`: SQuAD v1.1 EM/F1 (``squad_em_f1``), corpus and sentence BLEU,
   ROUGE-L, MS MARCO's ROUGE-L and BLEU-1, bootstrap confidence intervals.
+* :mod:`bertedu.qa.reader`: a saved reader (its folder, :func:`save_reader`,
+  :func:`load_reader`) and its :meth:`Reader.answer`: text, characters, score, n-best.
 * :mod:`bertedu.qa.command`: ``python -m bertedu finetune-qa``.
 * :mod:`bertedu.qa.baselines`: first-sentence and sliding-window word-overlap answers.
 """
@@ -35,6 +37,14 @@ from bertedu.qa.extractive import (
 )
 from bertedu.qa.generative import BertEncoderDecoder, prepare_seq2seq_features
 from bertedu.qa.metrics import bleu, generation_scores, rouge_l, squad_em_f1
+from bertedu.qa.reader import (
+    Answer,
+    Candidate,
+    NotAReaderError,
+    Reader,
+    load_reader,
+    save_reader,
+)
 
 __all__ = [
     "QAExample",
@@ -57,4 +67,10 @@ __all__ = [
     "generation_scores",
     "rouge_l",
     "squad_em_f1",
+    "Answer",
+    "Candidate",
+    "NotAReaderError",
+    "Reader",
+    "load_reader",
+    "save_reader",
 ]

@@ -6,7 +6,8 @@
 
 Reads SQuAD v1.1 JSON (default: the embedded train and dev sets), fine-tunes
 with the profile's recipe (:func:`bertedu.qa.finetune.get_qa_recipe`), and
-writes to ``--output``: ``model.safetensors`` + ``config.json`` (the model),
+writes to ``--output``: the reader (``model.safetensors`` + its manifest ``config.json``,
+:mod:`bertedu.qa.reader`: ``load_reader(DIR)`` and ``python -m bertedu answer`` read it),
 ``predictions.json`` (``{question id: answer text}``) and ``metrics.json``
 (held-out EM/F1, the recipe, the wall time). The generative reader is the
 pointer-generator with a warm-started decoder (:mod:`bertedu.qa.generative`).
@@ -19,7 +20,6 @@ import argparse
 import json
 import time
 from pathlib import Path
-from typing import Any
 
 from bertedu.arguments import fraction, positive_float, seed
 
@@ -250,27 +250,6 @@ def run_finetune_qa(
     return scores, predictions, run
 
 
-def save_reader(model, task: str, recipe, output: Path, extra: dict[str, Any]) -> None:
-    """``model.safetensors`` (tied tables once, :func:`~bertedu.train.checkpoint.save_weights`)
-    and ``config.json`` in ``output``."""
-    from bertedu.train.checkpoint import save_weights
-
-    save_weights(model, output / "model.safetensors")
-    config = {
-        "task": task,
-        "encoder_config": model.config.to_dict(),
-        "qa_recipe": recipe.to_dict(),
-        **extra,
-    }
-    if task == "generative":
-        config |= {
-            "copy": model.copy,
-            "warm_start": model.warm_start,
-            "num_decoder_layers": len(model.decoder_layers),
-        }
-    (output / "config.json").write_text(json.dumps(config, indent=2), "utf-8")
-
-
 def prepare_output(output: Path) -> None:
     """Create ``output`` and prove it writable before training; refuse a file, a folder that
     is not empty, or one that cannot be written (``SystemExit`` saying what to do)."""
@@ -346,8 +325,9 @@ def finetune_qa_command(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
     )
     elapsed = time.perf_counter() - start
-    args.output.mkdir(parents=True, exist_ok=True)
-    save_reader(model, args.task, recipe, args.output, {"encoder": str(args.encoder)})
+    from bertedu.qa.reader import save_reader
+
+    save_reader(model, args.output, recipe=recipe, encoder=str(args.encoder))
     (args.output / "predictions.json").write_text(json.dumps(predictions, indent=2), "utf-8")
     metrics = {
         **scores,

@@ -113,6 +113,15 @@ class Answer:
     windows: list[WindowProbabilities] = field(default_factory=list, repr=False)
     window: int | None = None
 
+    @classmethod
+    def best_of(cls, candidates: list[Candidate], **details: Any) -> Answer:
+        """The answer is the first (best) candidate; with none, the empty answer."""
+        if not candidates:
+            return cls("", None, None, None, [], False, **details)
+        best = candidates[0]
+        found = best.start is not None
+        return cls(best.text, best.start, best.end, best.score, candidates, found, **details)
+
     def to_dict(self) -> dict[str, Any]:
         """The answer as JSON: what ``python -m bertedu answer --json`` prints."""
         return {
@@ -186,19 +195,8 @@ class Reader:
             candidates.append(
                 Candidate(span.text, span.char_start, span.char_end, span.score, probability)
             )
-        if not candidates:
-            return Answer("", None, None, None, [], False, windows=windows)
-        best = candidates[0]
-        return Answer(
-            best.text,
-            best.start,
-            best.end,
-            best.score,
-            candidates,
-            found_in_passage=True,
-            windows=windows,
-            window=found.candidates[0].window,
-        )
+        window = found.candidates[0].window if candidates else None
+        return Answer.best_of(candidates, windows=windows, window=window)
 
     @torch.no_grad()
     def _generate(self, question: str, context: str) -> Answer:
@@ -233,16 +231,7 @@ class Reader:
             start, end = span if text and span else (None, None)
             probability = math.exp(hypothesis.log_prob)
             candidates.append(Candidate(text, start, end, hypothesis.score, probability))
-        best = candidates[0]
-        return Answer(
-            best.text,
-            best.start,
-            best.end,
-            best.score,
-            candidates,
-            found_in_passage=best.start is not None,
-            passage_truncated=features.context_truncated[0],
-        )
+        return Answer.best_of(candidates, passage_truncated=features.context_truncated[0])
 
 
 def task_of(model: nn.Module) -> str:

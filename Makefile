@@ -1,7 +1,8 @@
 # bertedu: the three commands of the README.
 #   make book       set up .venv, fetch the offline web assets, build _build/html
 #   make test       set up, ruff (lint and format check), then pytest, nbval (smoke profile),
-#                   strict book build, browser check, layout check (nothing overflows at 1280 px);
+#                   strict book build, editor check (what a reader should never see), browser
+#                   check, layout check (nothing overflows at 1280 px, no chapter over 25,000 px);
 #                   installs Chromium with apt-get when it is missing
 #   make lint       ruff check and ruff format --check only (seconds)
 #   make notebooks  re-execute every notebook in the cpu profile and store outputs + widget state
@@ -53,6 +54,7 @@ test: lint assets browser
 	BERTEDU_PROFILE=smoke $(PY) -m pytest -p no:cacheprovider --nbval-lax --nbval-current-env \
 		--nbval-cell-timeout=600 notebooks
 	$(PY) scripts/build_book.py --strict
+	$(PY) scripts/check_editor.py
 	$(PY) scripts/check_book.py
 	$(PY) scripts/check_layout.py
 

@@ -8,20 +8,27 @@ syntax-highlighted HTML (Pygments) in Jupyter and in the book, and as plain text
 elsewhere.
 
 The package's lines may be up to 100 characters long; the book's column holds 88.
-Longer lines are wrapped at the last space that fits (at the width when there is
-none), and a continuation starts four spaces deeper than its line with a ``↪``
+So the shown code is laid out again for the column, the way a person would: the
+code by ruff's formatter at 88 columns (:func:`reflow_code`: calls and signatures
+split over lines), a docstring line too long for the column refilled at spaces
+(:func:`reflow_docstrings`), a trailing comment that does not fit moved to a line of
+its own above its code and a long comment refilled (:func:`reflow_comments`). Only
+what none of these can shorten (a long string literal) is wrapped at the last space
+that fits, a continuation starting four spaces deeper than its line with a ``↪``
 marker, so the reader sees it is the same line and nothing scrolls sideways. The
 source is highlighted before it is wrapped, so a docstring stays a docstring.
-Comments are never cut by a marker: a trailing comment that does not fit moves to
-a line of its own above its code, and a comment line too long for the column is
-refilled at spaces into several comment lines (:func:`reflow_comments`).
 """
 
 from __future__ import annotations
 
+import ast
 import html
 import inspect
 import io
+import re
+import shutil
+import subprocess
+import sys
 import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -172,6 +179,146 @@ def _comment_columns(code: str) -> dict[int, int]:
     return columns
 
 
+def reflow_code(code: str, width: int) -> str:
+    """``code`` as ruff's formatter lays it out at ``width`` columns (the package is
+    formatted at 100). Unchanged when ruff is not installed or the code is not a whole
+    statement (a ``lines=`` excerpt), so showing source never depends on it."""
+    ruff = shutil.which("ruff", path=str(Path(sys.executable).parent)) or shutil.which("ruff")
+    if ruff is None:
+        return code
+    command = [ruff, "format", "--isolated", "--line-length", str(width)]
+    command += ["--stdin-filename", "shown.py", "-"]
+    result = subprocess.run(command, input=code, capture_output=True, text=True, check=False)
+    return result.stdout.rstrip("\n") if result.returncode == 0 and result.stdout else code
+
+
+def _docstring_rows(code: str) -> set[int]:
+    """Line numbers (from 0) that hold part of a docstring, found by the lexer."""
+    rows: set[int] = set()
+    row = 0
+    for token_type, value in lex(code, PythonLexer(stripnl=False, ensurenl=False)):
+        if token_type in Token.Literal.String.Doc:
+            rows.update(range(row, row + value.count("\n") + 1))
+        row += value.count("\n")
+    return rows
+
+
+_ITEM = re.compile(r"^\s*(?:[-*] |>>>|[\w*.]+(?: \([^)]*\))?: |\"\"\"|[A-Z][\w ]*:$)")
+
+
+def _docstring_paragraphs(lines: list[str], rows: set[int]) -> Iterator[tuple[int, int]]:
+    """``[start, end)`` row ranges of the docstring paragraphs of ``lines``: a line and the
+    lines after it at its continuation's indentation, up to a blank line or a new item
+    (an ``Args:`` entry, a bullet, a heading)."""
+
+    def indent(row: int) -> int:
+        return len(lines[row]) - len(lines[row].lstrip(" "))
+
+    row = 0
+    while row < len(lines):
+        if row not in rows or not lines[row].strip():
+            row += 1
+            continue
+        end = row + 1
+        while (
+            end in rows
+            and lines[end].strip()
+            and not _ITEM.match(lines[end])
+            and indent(end) == indent(row + 1)
+            and indent(end) >= indent(row)
+        ):
+            end += 1
+        yield row, end
+        row = end
+
+
+def reflow_docstrings(code: str, width: int) -> str:
+    """Refill every docstring paragraph that has a line longer than ``width`` at spaces,
+    keeping its first line's indentation and its continuation's (an ``Args:`` entry's
+    hanging indent): prose, so no continuation marker is needed."""
+    lines = code.split("\n")
+    rows = _docstring_rows(code)
+    out: list[str] = []
+    done = 0
+    for start, end in _docstring_paragraphs(lines, rows):
+        out.extend(lines[done:start])
+        block = lines[start:end]
+        done = end
+        if all(len(line) <= width for line in block):
+            out.extend(block)
+            continue
+        first = block[0][: len(block[0]) - len(block[0].lstrip(" "))]
+        if len(block) > 1:
+            rest = block[1][: len(block[1]) - len(block[1].lstrip(" "))]
+        else:
+            hanging = _ITEM.match(block[0]) and not block[0].lstrip().startswith('"""')
+            rest = first + ("    " if hanging else "")
+        out.extend(
+            textwrap.wrap(
+                " ".join(line.strip() for line in block),
+                width,
+                initial_indent=first,
+                subsequent_indent=rest,
+                break_long_words=False,
+                break_on_hyphens=False,
+            )
+        )
+    out.extend(lines[done:])
+    return "\n".join(out)
+
+
+_STRING_LINE = re.compile(
+    r"^(?P<indent> *)(?P<prefix>[rRbBfFuU]{0,2})(?P<quote>[\"'])(?P<body>.*)(?P=quote)"
+    r"(?P<suffix>[,)]*)$"
+)
+
+
+def _split_points(body: str, f_string: bool) -> list[int]:
+    """Where ``body`` may be cut: after each space outside an f-string's ``{...}``."""
+    points, depth = [], 0
+    for i, char in enumerate(body):
+        if f_string and char in "{}":
+            depth += 1 if char == "{" else -1
+        elif char == " " and depth == 0:
+            points.append(i + 1)
+    return points
+
+
+def _split_string_line(line: str, width: int) -> list[str]:
+    """A line holding only a string literal (inside brackets), longer than ``width``, as
+    several literals of the same kind, one a line: Python joins adjacent literals, so the
+    value is unchanged."""
+    match = _STRING_LINE.match(line)
+    if match is None or len(line) <= width or match["body"].startswith(match["quote"] * 2):
+        return [line]
+    indent, prefix, quote, body, suffix = match.group("indent", "prefix", "quote", "body", "suffix")
+    room = width - len(indent) - len(prefix) - 2
+    pieces, start = [], 0
+    points = _split_points(body, "f" in prefix.lower())
+    while len(body) - start > room - len(suffix):
+        fitting = [p for p in points if start < p <= start + room]
+        if not fitting:
+            break
+        pieces.append(body[start : fitting[-1]])
+        start = fitting[-1]
+    pieces.append(body[start:])
+    shown = [f"{indent}{prefix}{quote}{piece}{quote}" for piece in pieces]
+    shown[-1] += suffix
+    return shown
+
+
+def reflow_strings(code: str, width: int) -> str:
+    """Split string literals that overflow ``width`` into adjacent literals (the error
+    messages of the package). Unchanged unless the result means exactly the same code."""
+    out = [piece for line in code.split("\n") for piece in _split_string_line(line, width)]
+    shown = "\n".join(out)
+    try:
+        same = ast.dump(ast.parse(shown)) == ast.dump(ast.parse(code))
+    except SyntaxError:
+        same = False
+    return shown if same else code
+
+
 def reflow_comments(code: str, width: int) -> str:
     """Lay out the comments of ``code`` so that none is wrapped mid-sentence by a marker.
 
@@ -255,7 +402,8 @@ def show_source(
             f"1 <= first <= last <= {count}, counted from its first line"
         )
     code = textwrap.dedent("".join(source_lines[first - 1 : last])).rstrip("\n")
-    code = reflow_comments(code, width)
+    code = reflow_strings(reflow_code(code, width), width)
+    code = reflow_comments(reflow_docstrings(code, width), width)
     try:
         path = str(file.resolve().relative_to(_REPOSITORY))
     except ValueError:

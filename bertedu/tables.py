@@ -98,8 +98,11 @@ def _numbers_of(column: pd.Series) -> list[float]:
     return found
 
 
-def format_column(column: pd.Series, decimals: int | None | str = "auto") -> list[str]:
-    """Every cell of one column as text; floats share the column's decimals."""
+def format_column(
+    column: pd.Series, decimals: int | None | str = "auto", signed: bool = False
+) -> list[str]:
+    """Every cell of one column as text; floats share the column's decimals; ``signed``
+    writes a ``+`` before positive numbers (differences)."""
     if decimals == "auto":
         decimals = auto_decimals(_numbers_of(column))
     texts = []
@@ -111,7 +114,8 @@ def format_column(column: pd.Series, decimals: int | None | str = "auto") -> lis
         elif isinstance(value, bool):
             texts.append("yes" if value else "no")
         elif isinstance(value, numbers.Real):
-            texts.append(format_number(value, decimals))
+            text = format_number(value, decimals)
+            texts.append("+" + text if signed and value > 0 else text)
         else:
             texts.append(str(value))
     return texts
@@ -199,6 +203,8 @@ def show_table(
     decimals: Mapping[str, int | None] | int | None = None,
     index: str | None = "",
     caption: str | None = None,
+    verbatim: Sequence[str] = (),
+    signed: Sequence[str] = (),
 ) -> Table:
     """Format ``data`` for the page.
 
@@ -207,7 +213,9 @@ def show_table(
     every column is shown. ``decimals`` fixes the decimals of some columns (by
     field name) or of all; the others get :func:`auto_decimals`. ``index`` names the
     row-name column (row names are shown when the data has them: a mapping of rows,
-    or a DataFrame with a non-default index); ``None`` hides them.
+    or a DataFrame with a non-default index); ``None`` hides them. Columns named in
+    ``verbatim`` show their values as they are (ids and years: ``14324``, not ``14,324``);
+    columns named in ``signed`` are differences, written ``+2.2`` and ``−1.6``.
     """
     frame, named_rows = _as_frame(data)
     if columns is not None:
@@ -234,9 +242,14 @@ def show_table(
         per_column.update(decimals)
     elif decimals is not None:
         per_column = {c: decimals for c in frame.columns}
+    unknown = [c for c in (*verbatim, *signed) if c not in frame.columns]
+    if unknown:
+        raise KeyError(f"show_table: verbatim or signed columns {unknown} are not in the data")
     shown = pd.DataFrame(
         {
-            name: format_column(frame[c], per_column[c])
+            name: [str(v) for v in frame[c]]
+            if c in verbatim
+            else format_column(frame[c], per_column[c], signed=c in signed)
             for name, c in zip(names, frame.columns, strict=True)
         },
         index=[str(i) for i in frame.index],

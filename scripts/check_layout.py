@@ -52,9 +52,18 @@ def is_enforced(name: str, enforce_all: bool = False) -> bool:
 
 
 VIEWPORT = {"width": 1280, "height": 900}
-#: Pages that must stay short enough to read as one story: their height in px at the viewport's
-#: width, collapsed blocks closed (as a reader first scrolls through them).
-MAX_PAGE_HEIGHTS = {"notebooks/05_pretraining.html": 25_000}
+#: Every chapter page (and the measurements page) must stay short enough to read as one story:
+#: its height in px at the viewport's width, collapsed blocks closed (as a reader first scrolls
+#: through them).
+CHAPTER_PAGES = "notebooks/"
+MAX_CHAPTER_HEIGHT = 25_000
+
+
+def height_limit(name: str) -> int | None:
+    """The most px page ``name`` (relative to _build/html) may be tall, or None for no limit."""
+    return MAX_CHAPTER_HEIGHT if name.startswith(CHAPTER_PAGES) else None
+
+
 #: A figure displayed at less than this fraction of its stored width has unreadable labels.
 MIN_FIGURE_SCALE = 0.5
 
@@ -123,9 +132,9 @@ def layout_problems(page) -> list[str]:
 
 
 def height_problems(page, name: str) -> list[str]:
-    """The page's height, if it is over its limit in ``MAX_PAGE_HEIGHTS`` (measured before
+    """The page's height, if it is over its ``height_limit`` (measured before
     ``layout_problems`` opens the collapsed blocks)."""
-    limit = MAX_PAGE_HEIGHTS.get(name)
+    limit = height_limit(name)
     if limit is None:
         return []
     height = page.evaluate("document.documentElement.scrollHeight")

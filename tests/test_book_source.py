@@ -1,10 +1,21 @@
 """bertedu.book.show_source: the page shows the package's real code, within the book's column."""
 
+import ast
+import importlib.util
 import inspect
+import textwrap
 
 import pytest
 
-from bertedu.book import BOOK_WIDTH, CONTINUATION, break_spans, show_source
+from bertedu.book import (
+    BOOK_WIDTH,
+    CONTINUATION,
+    break_spans,
+    reflow_code,
+    reflow_docstrings,
+    reflow_strings,
+    show_source,
+)
 from bertedu.data.masking import mask_tokens
 from bertedu.model import MultiHeadAttention
 
@@ -26,16 +37,76 @@ def test_shows_the_real_source_of_a_method_dedented():
     assert shown.code.split("\n")[0] == "def forward("  # dedented out of the class
     assert shown.first_line == start and shown.last_line == start + len(source) - 1
     assert shown.path == "bertedu/model/attention.py"
-    assert unwrap(shown.text).split() == "".join(source).split()
+    assert same_code(unwrap(shown.text), textwrap.dedent("".join(source)))
 
 
-def test_every_line_fits_the_column_and_long_lines_are_marked():
+def same_code(shown: str, source: str) -> bool:
+    """Whether two pieces of code mean the same, docstrings compared word by word (the
+    page lays the code out again, and refills docstrings, for its column)."""
+
+    def normalised(code: str) -> str:
+        tree = ast.parse(code)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                node.value = " ".join(node.value.split())
+        return ast.dump(tree)
+
+    return normalised(shown) == normalised(source)
+
+
+def test_every_line_fits_the_column_without_a_marker_where_the_code_can_be_laid_out():
     shown = show_source(mask_tokens)
     lines = shown.text.split("\n")
     assert max(len(line) for line in lines) <= BOOK_WIDTH
-    assert any(len(line) > BOOK_WIDTH for line in shown.code.split("\n"))  # there was wrapping
+    source = textwrap.dedent(inspect.getsource(mask_tokens))
+    assert any(len(line) > BOOK_WIDTH for line in source.split("\n"))  # it needed laying out
+    assert not any(CONTINUATION in line for line in lines)
+    assert same_code(shown.text, source)
+
+
+def test_the_code_is_laid_out_for_the_column_by_ruff():
+    long_call = "result = some_function(first_argument, second_argument, third_argument, x)\n"
+    shown = reflow_code(long_call, 40)
+    assert max(len(line) for line in shown.split("\n")) <= 40
+    assert same_code(shown, long_call)
+    assert reflow_code("class Partial(Base):", 40) == "class Partial(Base):"  # an excerpt
+
+
+def test_docstrings_are_refilled_keeping_hanging_indents():
+    code = (
+        'def f(x):\n    """One line that is much too long for a narrow column of text.\n\n'
+        "    Args:\n        x: an argument whose description runs on and on past the edge.\n"
+        '    """\n'
+    )
+    shown = reflow_docstrings(code, 40)
+    lines = shown.split("\n")
+    assert max(len(line) for line in lines) <= 40
+    assert "        x: an argument whose description" in lines
+    assert "            runs on and on past the" in lines  # its hanging indent
+    assert same_code(shown, code)
+
+
+def test_long_strings_become_adjacent_literals_with_the_same_value():
+    code = (
+        'raise ValueError(\n    f"a message of {count} words that goes on past the column edge"\n)'
+    )
+    shown = reflow_strings(code, 40)
+    assert max(len(line) for line in shown.split("\n")) <= 40
+    assert ast.dump(ast.parse(shown)) == ast.dump(ast.parse(code))
+    unsplittable = 'x = "a_single_word_that_cannot_be_split_at_any_space_at_all"'
+    assert reflow_strings(unsplittable, 40) == unsplittable
+
+
+def test_what_cannot_be_laid_out_is_wrapped_and_marked(tmp_path):
+    path = tmp_path / "shown_module.py"
+    path.write_text('def f():\n    return "' + "a" * 120 + '"\n', encoding="utf-8")
+    spec = importlib.util.spec_from_file_location("shown_module", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    shown = show_source(module.f)
+    lines = shown.text.split("\n")
+    assert max(len(line) for line in lines) <= BOOK_WIDTH
     assert any(CONTINUATION in line for line in lines)
-    assert unwrap(shown.text) == shown.code  # wrapping only moved text, breaking at spaces
 
 
 def test_a_line_without_spaces_is_cut_hard():
@@ -61,8 +132,13 @@ def test_html_is_highlighted_and_escaped():
     assert page.count('class="bertedu-source-caption"') == 1
 
 
-def test_docstrings_stay_strings_across_a_wrap():
-    page = show_source(mask_tokens)._repr_html_()
+def test_docstrings_stay_strings_across_a_wrap(tmp_path):
+    path = tmp_path / "doc_module.py"
+    path.write_text('def g():\n    """' + "b" * 120 + '"""\n', encoding="utf-8")
+    spec = importlib.util.spec_from_file_location("doc_module", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    page = show_source(module.g)._repr_html_()
     # the wrapped docstring line continues as a string after the marker, not as code
     marker = page.index(CONTINUATION)
     assert page[marker:].split("</span>", 1)[1].lstrip("\n ").startswith('<span class="s')

@@ -81,3 +81,13 @@ def test_auto_decimals_and_intervals_edge_cases():
     assert auto_decimals([0.004]) is None
     assert auto_decimals([]) == 2
     assert format_interval(0.0, 1.0, 1) == "0.0-1.0"
+
+
+def test_verbatim_columns_keep_ids_and_years_as_they_are():
+    table = show_table([{"token": "bert", "id": 14324, "year": 2018}], verbatim=["id", "year"])
+    assert cells(table) == [["bert", "14324", "2018"]]
+    assert table.numeric == (False, True, True)
+    gains = show_table([{"gain": 2.25}, {"gain": -1.6}, {"gain": 0.0}], signed=["gain"])
+    assert cells(gains) == [["+2.25"], ["−1.60"], ["0.00"]]
+    with pytest.raises(KeyError, match="verbatim"):
+        show_table([{"a": 1}], verbatim=["b"])

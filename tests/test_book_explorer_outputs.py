@@ -27,13 +27,53 @@ NOTEBOOKS = sorted(
 INERT = ("LayoutModel", "VBoxModel", "HBoxModel", "BoxModel")
 
 
+#: Tags that keep a cell's outputs off the book's page.
+HIDDEN_OUTPUT_TAGS = {"remove-output", "remove-cell"}
+VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def shown_model_ids(notebook, state: dict) -> set[str]:
+    """Ids of the widget models the book's pages draw: those a shown cell's output views,
+    and every model they refer to (a box's children, a widget's layout)."""
+    shown = [
+        output["data"][VIEW]["model_id"]
+        for cell in notebook.cells
+        if cell.cell_type == "code" and not HIDDEN_OUTPUT_TAGS & set(cell.metadata.get("tags", []))
+        for output in cell.get("outputs", [])
+        if VIEW in output.get("data", {})
+    ]
+    seen: set[str] = set()
+    while shown:
+        model_id = shown.pop()
+        if model_id in seen or model_id not in state:
+            continue
+        seen.add(model_id)
+        shown += [ref[len("IPY_MODEL_") :] for ref in _references(state[model_id]["state"])]
+    return seen
+
+
+def _references(value) -> list[str]:
+    """Every ``IPY_MODEL_<id>`` string inside a model's state."""
+    if isinstance(value, str):
+        return [value] if value.startswith("IPY_MODEL_") else []
+    if isinstance(value, dict):
+        return [ref for item in value.values() for ref in _references(item)]
+    if isinstance(value, list):
+        return [ref for item in value for ref in _references(item)]
+    return []
+
+
 def stored_widgets() -> list[tuple[str, dict]]:
-    """(notebook name, model) for every widget model stored in the committed notebooks."""
+    """(notebook name, model) for every widget model a page of the book draws from the
+    state stored in the committed notebooks (a cell whose output the book leaves out, a
+    kernel-only widget among them, draws nothing there)."""
     found = []
     for path in NOTEBOOKS:
-        metadata = nbformat.read(path, as_version=4).metadata
-        state = metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {})
-        found += [(path.stem, model) for model in state.get("state", {}).values()]
+        notebook = nbformat.read(path, as_version=4)
+        stored = notebook.metadata.get("widgets", {})
+        state = stored.get("application/vnd.jupyter.widget-state+json", {}).get("state", {})
+        shown = shown_model_ids(notebook, state)
+        found += [(path.stem, model) for model_id, model in state.items() if model_id in shown]
     return found
 
 

@@ -321,13 +321,15 @@ def page_problems(page, page_path: Path, screenshots: Path | None) -> list[str]:
         except Exception:  # Playwright's TimeoutError: report it as a finding, not a crash
             typeset = page.locator("mjx-container").count()
             problems.append(f"math not typeset: {typeset} of {math_count} formulas rendered")
-    if page.locator('script[type="application/vnd.jupyter.widget-state+json"]').count():
+    # A page that shows a widget (a view of the stored state; a cell whose output the book
+    # leaves out shows none) must draw it.
+    if page.locator('script[type="application/vnd.jupyter.widget-view+json"]').count():
         try:
             page.wait_for_selector(
                 ".widget-subarea > *", timeout=20000
             )  # any widget, anywidgets too
         except Exception:
-            problems.append("widget state is stored but no widget rendered")
+            problems.append("the page shows a widget but none rendered")
     explorers = page.locator(EXPLORER)
     for index in range(explorers.count()):
         problems += check_explorer(explorers.nth(index), f"attention explorer {index + 1}")

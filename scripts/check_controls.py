@@ -169,11 +169,11 @@ def page_problems(page, path: Path) -> list[str]:
     problems = load_settled(page, path)
     if problems:
         return problems
-    if page.locator('script[type="application/vnd.jupyter.widget-state+json"]').count():
-        try:  # stored widgets: wait for the manager to draw them before collecting controls
+    if page.locator('script[type="application/vnd.jupyter.widget-view+json"]').count():
+        try:  # shown widgets: wait for the manager to draw them before collecting controls
             page.wait_for_function(WIDGETS_DRAWN, timeout=RENDER_TIMEOUT_MS)
         except Exception:  # Playwright's TimeoutError: a finding, not a crash
-            return ["widget state is stored but no widget rendered"]
+            return ["the page shows a widget but none rendered"]
     controls = page.evaluate(COLLECT, list(CONTROLS))
     for index, control in enumerate(controls):
         before = page.evaluate(SHOWN, index)

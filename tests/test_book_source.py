@@ -97,12 +97,20 @@ def test_long_strings_become_adjacent_literals_with_the_same_value():
     assert reflow_strings(unsplittable, 40) == unsplittable
 
 
-def test_what_cannot_be_laid_out_is_wrapped_and_marked(tmp_path):
-    path = tmp_path / "shown_module.py"
-    path.write_text('def f():\n    return "' + "a" * 120 + '"\n', encoding="utf-8")
-    spec = importlib.util.spec_from_file_location("shown_module", path)
+def module_from_source(tmp_path, name: str, source: str):
+    """Import ``source`` as a module from a file, so that show_source can read it back."""
+    path = tmp_path / f"{name}.py"
+    path.write_text(source, encoding="utf-8")
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+def test_what_cannot_be_laid_out_is_wrapped_and_marked(tmp_path):
+    module = module_from_source(
+        tmp_path, "shown_module", 'def f():\n    return "' + "a" * 120 + '"\n'
+    )
     shown = show_source(module.f)
     lines = shown.text.split("\n")
     assert max(len(line) for line in lines) <= BOOK_WIDTH
@@ -133,11 +141,7 @@ def test_html_is_highlighted_and_escaped():
 
 
 def test_docstrings_stay_strings_across_a_wrap(tmp_path):
-    path = tmp_path / "doc_module.py"
-    path.write_text('def g():\n    """' + "b" * 120 + '"""\n', encoding="utf-8")
-    spec = importlib.util.spec_from_file_location("doc_module", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = module_from_source(tmp_path, "doc_module", 'def g():\n    """' + "b" * 120 + '"""\n')
     page = show_source(module.g)._repr_html_()
     # the wrapped docstring line continues as a string after the marker, not as code
     marker = page.index(CONTINUATION)

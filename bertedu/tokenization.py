@@ -93,7 +93,7 @@ def greedy_wordpiece(
     word that is in the vocabulary, then the longest continuation (written with a
     ``##`` prefix) of what is left, and so on. If some remainder has no match, the
     whole word becomes ``unk_token``; so does a word longer than
-    ``max_chars_per_word`` (the reference implementation's limit).
+    ``max_chars_per_word`` (Hugging Face's limit; Google's ``tokenization.py`` uses 200).
     """
     if len(word) > max_chars_per_word:
         return [unk_token]

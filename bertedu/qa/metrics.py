@@ -82,6 +82,15 @@ def max_over_ground_truths(
     return max(metric(prediction, truth) for truth in ground_truths)
 
 
+def _check_strings(texts: Sequence[str], what: str) -> None:
+    """A TypeError naming ``what`` unless ``texts`` is a list (or tuple) of strings."""
+    if isinstance(texts, str) or not isinstance(texts, Sequence):
+        raise TypeError(f"{what} must be a list of strings, got {type(texts).__name__}.")
+    for index, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise TypeError(f"{what}[{index}] must be a string, got {type(text).__name__}.")
+
+
 def _check_references(references: Mapping[str, Sequence[str]]) -> None:
     if not isinstance(references, Mapping) or not references:
         raise ValueError("references must be a non-empty dict {question id: [answer texts]}.")
@@ -311,6 +320,37 @@ def rouge_l(predictions: Sequence[str], references: Sequence[Sequence[str]]) -> 
 BERTSCORE_LAYER = 6
 
 
+def _check_bertscore_model(model_path: str, num_layers: int) -> None:
+    """A ValueError unless ``model_path`` is a local model folder with at least ``num_layers``
+    layers (``bert-score`` would take a missing folder for a Hub repository id, offline)."""
+    import json
+    from pathlib import Path
+
+    folder = Path(model_path)
+    if not folder.is_dir():
+        raise ValueError(
+            f"model_path {model_path!r} is not a folder: BERTScore runs offline here, so give a "
+            "local model folder (one with config.json and weights), or leave model_path out for "
+            "the shipped MiniLM."
+        )
+    config = folder / "config.json"
+    if not config.is_file():
+        raise ValueError(
+            f"model_path {model_path!r} has no config.json: it is not a transformers model "
+            "folder. Give the folder that holds config.json and the weights."
+        )
+    layers = json.loads(config.read_text(encoding="utf-8")).get("num_hidden_layers", num_layers)
+    if (
+        not isinstance(num_layers, int)
+        or isinstance(num_layers, bool)
+        or not (1 <= num_layers <= layers)
+    ):
+        raise ValueError(
+            f"num_layers must be a whole number from 1 to {layers} (the layers of "
+            f"{folder.name}), got {num_layers!r}."
+        )
+
+
 def per_question_bertscore(
     predictions: Sequence[str],
     references: Sequence[Sequence[str]],
@@ -323,7 +363,9 @@ def per_question_bertscore(
     ``model_path`` (default: the shipped MiniLM) is a local folder that
     transformers can load; ``num_layers`` is the layer whose vectors are
     compared. An empty answer scores 0, as ``bert-score`` itself sets it (its
-    own empty-string path fails with transformers 5, so we skip the call).
+    own empty-string path fails with transformers 5, so we skip the call). An empty reference,
+    a ``model_path`` that is not a model folder and a layer the model lacks are refused here,
+    before ``bert-score`` fails on them with its own confusing error.
     """
     from bert_score import score
 
@@ -332,6 +374,15 @@ def per_question_bertscore(
 
         model_path = str(minilm_path())
     lists = _as_lists(predictions, references)
+    for index, answers in enumerate(lists):
+        for k, answer in enumerate(answers):
+            if not answer.strip():
+                raise ValueError(
+                    f"references[{index}][{k}] is empty: BERTScore compares the answer with each "
+                    "reference's tokens, and an empty reference has none. Remove it (keep the "
+                    "question's other references) or drop the question."
+                )
+    _check_bertscore_model(model_path, num_layers)
     kept = [i for i, prediction in enumerate(predictions) if prediction.strip()]
     out = [0.0] * len(lists)
     if kept:
@@ -480,6 +531,18 @@ def bootstrap_ci(
     values = np.asarray(scores, dtype=float)
     if values.ndim != 1 or values.size == 0:
         raise ValueError("scores must be a non-empty list of per-question numbers.")
+    bad = np.flatnonzero(~np.isfinite(values))
+    if bad.size:
+        raise ValueError(
+            f"scores[{bad[0]}] is {values[bad[0]]} ({bad.size} score(s) not finite): every score "
+            "must be a finite number, or the interval is NaN. Score the failed questions (0 for "
+            "no answer) or drop them from scores and groups alike."
+        )
+    if not isinstance(n_resamples, int) or isinstance(n_resamples, bool) or n_resamples < 1:
+        raise ValueError(
+            "n_resamples must be a whole number of at least 1 (2,000 is usual), "
+            f"got {n_resamples!r}."
+        )
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be between 0 and 1, got {confidence}")
     rng = np.random.default_rng(seed)
@@ -504,6 +567,8 @@ def bootstrap_ci(
 def found_in_passage(predictions: Sequence[str], contexts: Sequence[str]) -> float:
     """Percent of non-empty answers that occur in their passage (after :func:`normalize_answer`,
     on word boundaries): how often a generative reader reads rather than recites."""
+    _check_strings(predictions, "answers")
+    _check_strings(contexts, "passages")
     if len(predictions) != len(contexts):
         raise ValueError(f"{len(predictions)} answers but {len(contexts)} passages; give one each.")
     pairs = [

@@ -34,6 +34,8 @@ from bertedu.viz import (  # noqa: E402
     select_head,
     strongest_heads,
 )
+from bertedu.viz.explorer_data import ExplorerExample, explorer_data, quantise  # noqa: E402
+from bertedu.viz.reader_widget import shaded_tokens  # noqa: E402
 from bertedu.viz.stats import best_of_k_heads  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -234,3 +236,35 @@ def test_inference_refuses_a_sentence_that_is_not_a_string(tiny_model, tokenizer
         fill_mask(tiny_model, tokenizer, bad)
     with pytest.raises(ValueError, match=r"must be a string, got"):
         mask_a_word(bad, tokenizer)
+
+
+@pytest.mark.parametrize(
+    ("queries", "attentions"),
+    [([], np.zeros((1, 1, 0, 0))), (["a"], np.zeros((0, 1, 1, 1)))],
+    ids=["no-tokens", "no-layers"],
+)
+def test_explorer_example_refuses_an_empty_map(queries, attentions):
+    with pytest.raises(ValueError, match=r"Example 'x': the attention map is empty"):
+        ExplorerExample("x", queries, queries, attentions)
+
+
+def test_explorer_quantise_refuses_nan_instead_of_drawing_it_as_zero():
+    with pytest.raises(ValueError, match=r"not finite"):
+        quantise(np.full((1, 1, 2, 2), np.nan))
+
+
+@pytest.mark.parametrize("examples", [{}, {"tiny": []}], ids=["no-models", "no-examples"])
+def test_explorer_data_refuses_a_model_without_examples(examples):
+    with pytest.raises(ValueError, match=r"(got no model|'tiny' has no examples)"):
+        explorer_data(
+            examples,
+            title=None,
+            axes=("query", "key"),
+            kernel_note="",
+            browser_model=None,
+            kernel_input=False,
+        )
+
+
+def test_reader_shading_of_a_window_without_tokens_is_empty_not_an_index_error():
+    assert shaded_tokens("a passage", [], [], "1,2,3") == ""

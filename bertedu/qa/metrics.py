@@ -49,23 +49,46 @@ _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCTUATION = frozenset(string.punctuation)
 
 
-def normalize_answer(text: str) -> str:
-    """SQuAD v1.1 normalisation: lower case, no punctuation, no articles, single spaces."""
+def fold_unicode(text: str) -> str:
+    """``text`` in NFKC with every invisible format character (category Cf) deleted.
+
+    NFKC writes one character one way: a letter and its combining accent become the
+    precomposed letter (``e`` + U+0301 -> ``é``), full-width forms become ASCII
+    (``１９６９`` -> ``1969``, ``！`` -> ``!``) and ligatures their letters (``ﬁ`` -> ``fi``).
+    Format characters (zero-width space and joiners, the byte-order mark, the soft hyphen,
+    direction marks) are invisible in print but make ``Bei\u200bjing`` another string.
+    Accents are kept: ``café`` is not ``cafe``.
+    """
+    text = unicodedata.normalize("NFKC", text)
+    return "".join(char for char in text if unicodedata.category(char) != "Cf")
+
+
+def normalize_answer(text: str, *, unicode: bool = False) -> str:
+    """SQuAD v1.1 normalisation: lower case, no punctuation, no articles, single spaces.
+
+    ``unicode=True`` first applies :func:`fold_unicode` (see :func:`squad_em_f1`); the
+    default is the official script's normalisation, character for character.
+    """
+    if unicode:
+        text = fold_unicode(text)
     text = text.lower()
     text = "".join(ch for ch in text if ch not in _PUNCTUATION)
     text = _ARTICLES.sub(" ", text)
     return " ".join(text.split())
 
 
-def exact_match_score(prediction: str, ground_truth: str) -> float:
+def exact_match_score(prediction: str, ground_truth: str, *, unicode: bool = False) -> float:
     """1.0 if the two answers are equal after :func:`normalize_answer`, else 0.0."""
-    return float(normalize_answer(prediction) == normalize_answer(ground_truth))
+    return float(
+        normalize_answer(prediction, unicode=unicode)
+        == normalize_answer(ground_truth, unicode=unicode)
+    )
 
 
-def f1_score(prediction: str, ground_truth: str) -> float:
+def f1_score(prediction: str, ground_truth: str, *, unicode: bool = False) -> float:
     """Token-level F1 between two answers after :func:`normalize_answer` (0.0 to 1.0)."""
-    prediction_tokens = normalize_answer(prediction).split()
-    truth_tokens = normalize_answer(ground_truth).split()
+    prediction_tokens = normalize_answer(prediction, unicode=unicode).split()
+    truth_tokens = normalize_answer(ground_truth, unicode=unicode).split()
     common = Counter(prediction_tokens) & Counter(truth_tokens)
     num_same = sum(common.values())
     if num_same == 0:  # also covers an empty prediction or reference, as in the official script
@@ -107,7 +130,10 @@ def _check_references(references: Mapping[str, Sequence[str]]) -> None:
 
 
 def squad_em_f1(
-    predictions: Mapping[str, str], references: Mapping[str, Sequence[str]]
+    predictions: Mapping[str, str],
+    references: Mapping[str, Sequence[str]],
+    *,
+    unicode: bool = False,
 ) -> dict[str, float]:
     """SQuAD v1.1 exact match and F1, in percent.
 
@@ -116,6 +142,20 @@ def squad_em_f1(
     reference question counts; one without a prediction scores 0 (with a
     warning). Predictions for unknown ids are ignored (with a warning), as
     the official script ignores them.
+
+    **Unicode.** By default the answers are normalised exactly as the official
+    v1.1 script does (and v2.0's, which differs only in scoring two empty answers):
+    lower case, ASCII punctuation (``string.punctuation``) deleted, articles
+    deleted, split on whitespace, and nothing else. So ``１９６９`` (full-width
+    digits) is not ``1969``, ``ﬁnance`` (a ligature) not ``finance``, ``Bei\u200bjing``
+    (a zero-width space) not ``Beijing``, and ``e`` + a combining accent not the
+    precomposed ``é``, although each pair looks the same. These are the published
+    numbers' rules, so they stay the default. ``unicode=True`` first folds both
+    answers with :func:`fold_unicode` (NFKC, invisible format characters deleted),
+    so such pairs match; it departs from the official script only on text that
+    NFKC changes or that holds format characters, and its numbers are not
+    comparable with published SQuAD scores. Use it to see how much a model's
+    score depends on how its text is encoded, not to report a SQuAD result.
     """
     _check_references(references)
     if not isinstance(predictions, Mapping):
@@ -138,8 +178,10 @@ def squad_em_f1(
     exact = f1 = 0.0
     for key, answers in references.items():
         if key in predictions:
-            exact += max_over_ground_truths(exact_match_score, predictions[key], answers)
-            f1 += max_over_ground_truths(f1_score, predictions[key], answers)
+            exact += max(
+                exact_match_score(predictions[key], truth, unicode=unicode) for truth in answers
+            )
+            f1 += max(f1_score(predictions[key], truth, unicode=unicode) for truth in answers)
     return {"exact_match": 100.0 * exact / len(references), "f1": 100.0 * f1 / len(references)}
 
 

@@ -14,6 +14,8 @@ from bertedu.qa.metrics import (
     exact_match_score,
     f1_score,
     normalize_answer,
+    rouge_l,
+    rouge_tokens,
     squad_em_f1,
 )
 
@@ -125,3 +127,112 @@ def test_unicode_variant_equals_the_official_one_on_nfkc_text(text):
 
     folded = unicodedata.normalize("NFKC", text).replace("\u200b", "")
     assert normalize_answer(text, unicode=True) == official_normalize_answer(folded)
+
+
+# ------------------------------------------------------------------ ROUGE-L's tokens
+
+# One character of every block of Chinese, Japanese and Korean writing, written without spaces
+# (NFKC first maps compatibility forms: U+F900 and U+2F800 to unified ideographs, half-width
+# katakana to full width).
+CJK_BLOCKS = {
+    "CJK Unified Ideographs": ("\u4e00", "\u4e00"),
+    "Extension A": ("\u3400", "\u3400"),
+    "Extension B": ("\U00020000", "\U00020000"),
+    "Extension C": ("\U0002a700", "\U0002a700"),
+    "Extension D": ("\U0002b740", "\U0002b740"),
+    "Extension E": ("\U0002b820", "\U0002b820"),
+    "Extension F": ("\U0002ceb0", "\U0002ceb0"),
+    "Extension G": ("\U00030000", "\U00030000"),
+    "Extension H": ("\U00031350", "\U00031350"),
+    "Compatibility Ideographs": ("\uf900", "\u8c48"),
+    "Compatibility Ideographs Supplement": ("\U0002f800", "\u4e3d"),
+    "Kangxi Radicals": ("\u2f00", "\u4e00"),
+    "ideographic iteration mark and zero": ("\u3005\u3007", "\u3005 \u3007"),
+    "Hiragana": ("\u3042", "\u3042"),
+    "Katakana with prolonged sound mark": ("\u30bf\u30ef\u30fc", "\u30bf \u30ef \u30fc"),
+    "Half-width Katakana": ("\uff80\uff9c\uff70", "\u30bf \u30ef \u30fc"),
+    "Katakana Phonetic Extensions": ("\u31f0", "\u31f0"),
+    "Bopomofo": ("\u3105", "\u3105"),
+    "Hangul Syllables": ("\uac00", "\uac00"),
+    # A syllable written as conjoining jamo (L V) is one character: NFKC composes it.
+    "Hangul Jamo": ("\u1100\u1161", "\uac00"),
+}
+
+
+@pytest.mark.parametrize("block", CJK_BLOCKS, ids=list(CJK_BLOCKS))
+def test_every_cjk_block_is_read_one_character_at_a_time(block):
+    text, expected = CJK_BLOCKS[block]
+    assert rouge_tokens("x" + text + text + "y") == ["x", *expected.split(), *expected.split(), "y"]
+
+
+@pytest.mark.parametrize(
+    ("text", "tokens"),
+    [
+        # Thai is written without spaces: one token per character as a reader sees it (a
+        # consonant with its vowel and tone marks: \u0e17\u0e35\u0e48 is one).
+        ("\u0e17\u0e35\u0e48\u0e44\u0e1b", ["\u0e17\u0e35\u0e48", "\u0e44", "\u0e1b"]),
+        # Thai and Lao "Lao": spacing vowels are characters of their own.
+        (
+            "\u0e25\u0e32\u0e27 \u0ea5\u0eb2\u0ea7",
+            ["\u0e25", "\u0e32", "\u0e27", "\u0ea5", "\u0eb2", "\u0ea7"],
+        ),
+        # Each emoji is one token: a ZWJ family, a skin tone, a flag; VS16 is ignored.
+        ("I \u2764\ufe0f you", ["i", "\u2764", "you"]),
+        (
+            "\U0001f468\u200d\U0001f469\u200d\U0001f467!",
+            ["\U0001f468\u200d\U0001f469\u200d\U0001f467"],
+        ),
+        ("\U0001f44d\U0001f3fd\U0001f44d", ["\U0001f44d\U0001f3fd", "\U0001f44d"]),
+        (
+            "go\U0001f1eb\U0001f1f7\U0001f1e9\U0001f1ea",
+            ["go", "\U0001f1eb\U0001f1f7", "\U0001f1e9\U0001f1ea"],
+        ),
+        # Mixed scripts: Latin and digits stay words, Han characters stand alone.
+        ("BERT\u662f2018\u5e74", ["bert", "\u662f", "2018", "\u5e74"]),
+        # Spaced scripts keep their words; a zero-width joiner inside one is not a letter.
+        ("Ingmar Berg\u200dman caf\u00e9", ["ingmar", "bergman", "caf\u00e9"]),
+        (
+            "\u041c\u043e\u0441\u043a\u0432\u0430, 1147",
+            ["\u043c\u043e\u0441\u043a\u0432\u0430", "1147"],
+        ),
+    ],
+)
+def test_rouge_tokens_of_unspaced_scripts_and_emoji(text, tokens):
+    assert rouge_tokens(text) == tokens
+
+
+def test_rouge_tokens_of_ascii_are_rouge_scores_tokens():
+    from rouge_score import tokenize
+
+    text = "The Eiffel Tower, built in 1889 -- state-of-the-art (for its time)!"
+    assert rouge_tokens(text) == tokenize.tokenize(text, None)
+
+
+# (prediction, reference, ROUGE-L F by hand)
+ROUGE_CASES = {
+    # Thai "go to school" vs "school": school is 7 characters, LCS 7 of 9 and 7:
+    # P = 7/9, R = 1, F = 2PR/(P+R) = 14/16.
+    "Thai": (
+        "\u0e44\u0e1b\u0e42\u0e23\u0e07\u0e40\u0e23\u0e35\u0e22\u0e19",
+        "\u0e42\u0e23\u0e07\u0e40\u0e23\u0e35\u0e22\u0e19",
+        87.5,
+    ),
+    # Korean "in Seoul" vs "Seoul": LCS 2 of 4 and 2: P = 1/2, R = 1, F = 2/3.
+    "Korean": ("\uc11c\uc6b8\uc5d0\uc11c", "\uc11c\uc6b8", 200 / 3),
+    # Extensions B, G and H: LCS 2 of 3 and 2: P = 2/3, R = 1, F = 4/5.
+    "Extensions B, G, H": ("\U00020000\U00030000\U00031350", "\U00030000\U00031350", 80.0),
+    # Japanese, half-width vs full-width katakana: the same three characters.
+    "half-width katakana": ("\uff80\uff9c\uff70", "\u30bf\u30ef\u30fc", 100.0),
+    # An emoji answer: LCS 1 of 2 and 1: P = 1/2, R = 1, F = 2/3.
+    "emoji": ("\U0001f44d\U0001f3fd great", "\U0001f44d\U0001f3fd", 200 / 3),
+    "emoji with and without VS16": ("\u2764\ufe0f", "\u2764", 100.0),
+    # Another skin tone, another member of the family: another emoji, no credit.
+    "skin tone": ("\U0001f44d\U0001f3ff", "\U0001f44d\U0001f3fd", 0.0),
+    "ZWJ family vs one member": ("\U0001f468\u200d\U0001f469\u200d\U0001f467", "\U0001f468", 0.0),
+}
+
+
+@pytest.mark.parametrize("case", ROUGE_CASES, ids=list(ROUGE_CASES))
+def test_rouge_l_hand_computed_on_unicode(case):
+    prediction, reference, expected = ROUGE_CASES[case]
+    assert rouge_l([prediction], [[reference]]) == pytest.approx(expected)

@@ -45,6 +45,8 @@ import warnings
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 
+import regex
+
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCTUATION = frozenset(string.punctuation)
 
@@ -281,30 +283,55 @@ def bleu(
     return result.score
 
 
+# Scripts written without spaces between words, read one character at a time: Chinese
+# (Han, Bopomofo), Japanese (kana), Korean (Hangul, as KorQuAD's character F1 reads it), Yi,
+# Tangut, Nushu, Khitan, and the scripts of South-East Asia. Script_Extensions, so that the
+# kana's prolonged sound mark and the ideographic iteration mark count too.
+_UNSPACED = regex.compile(
+    r"\p{scx=Han}|\p{scx=Bopomofo}|\p{scx=Hiragana}|\p{scx=Katakana}|\p{scx=Hangul}"
+    r"|\p{scx=Yi}|\p{scx=Tangut}|\p{scx=Nushu}|\p{scx=Khitan_Small_Script}"
+    r"|\p{scx=Thai}|\p{scx=Lao}|\p{scx=Khmer}|\p{scx=Myanmar}|\p{scx=Tai_Tham}"
+)
+_EMOJI = regex.compile(r"\p{Extended_Pictographic}|\p{Regional_Indicator}")
+_WORD = regex.compile(r"[\p{L}\p{M}\p{N}]")
+# Variation selectors (an emoji's text or picture form) and invisible format characters,
+# except the joiner and the tags that build emoji sequences.
+_IGNORED = regex.compile(r"[\ufe0e\ufe0f]|(?![\u200d\U000e0020-\U000e007f])\p{Cf}")
+
+
 def rouge_tokens(text: str) -> list[str]:
-    """ROUGE-L's tokens: lower-cased runs of letters, marks and digits of any script, and each
-    Chinese or Japanese character alone; everything else separates.
+    """ROUGE-L's tokens: lower-cased words of letters, marks and digits of any script; each
+    character of a script written without spaces alone; each emoji alone; everything else
+    separates.
 
     On ASCII text these are exactly rouge-score's tokens (``[a-z0-9]+`` after
     lower-casing), so English scores do not change. rouge-score drops every
-    other character, so two identical Chinese or Arabic answers scored 0; its
-    multilingual variants (and MLQA's evaluation) tokenise Chinese by
-    character, as here. Korean is written with spaces between words and stays
-    in words.
+    other character, so two identical Chinese, Thai or emoji answers scored 0.
+    Scripts without spaces between words (Chinese, Japanese, Korean, Thai, Lao,
+    Khmer, Myanmar...: :data:`_UNSPACED`) would otherwise make a whole answer one
+    token, right or wrong; they are read by character, as the multilingual ROUGE
+    and MLQA evaluations read Chinese, and KorQuAD's F1 reads Korean. A
+    "character" is what a reader sees as one (an extended grapheme cluster: a
+    Thai consonant with its vowel and tone marks, a Hangul syllable written as
+    jamo). An emoji is one token however it is built (a ZWJ family, a skin tone,
+    a flag); a different skin tone is a different emoji. The text is NFKC first
+    (half-width katakana, full-width letters and compatibility ideographs become
+    their usual forms), without variation selectors and invisible format
+    characters (a zero-width space inside a word no longer splits it).
     """
+    text = _IGNORED.sub("", unicodedata.normalize("NFKC", text).lower())
     tokens: list[str] = []
     word: list[str] = []
-    for char in text.lower():
-        if _is_cjk(char):
-            if word:
-                tokens.append("".join(word))
-                word = []
-            tokens.append(char)
-        elif unicodedata.category(char)[0] in "LMN":
-            word.append(char)
-        elif word:
+    for cluster in regex.findall(r"\X", text):
+        alone = _EMOJI.match(cluster) or (_WORD.match(cluster) and _UNSPACED.match(cluster))
+        if not alone and _WORD.match(cluster):
+            word.append(cluster.replace("\u200d", ""))
+            continue
+        if word:
             tokens.append("".join(word))
             word = []
+        if alone:
+            tokens.append(cluster)
     if word:
         tokens.append("".join(word))
     return tokens

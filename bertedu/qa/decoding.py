@@ -31,6 +31,7 @@ import torch
 from bertedu.nn_utils import eval_mode, model_device
 from bertedu.qa.copying import passage_mask
 from bertedu.qa.generative import BertEncoderDecoder, Seq2SeqFeatures, trim_seq2seq
+from bertedu.qa.passage_text import answer_from_passage
 
 _NO_SPACE_BEFORE = re.compile(r" ([.,;:!?%)\]}]|'s\b|n't\b)")
 _NO_SPACE_AFTER = re.compile(r"([(\[{$]) ")
@@ -396,7 +397,12 @@ def generate_answers(
     length_penalty: float = 1.0,
     batch_size: int = 32,
 ) -> list[str]:
-    """Answer every example of ``features`` with greedy or beam search; returns text."""
+    """Answer every example of ``features`` with greedy or beam search; returns text.
+
+    Each answer is decoded (:func:`decode_answer`) and, where its passage holds it, given
+    back the passage's own characters (:func:`~bertedu.qa.passage_text.answer_from_passage`):
+    ``Emily Brontë``, not the uncased tokenizer's ``emily bronte``.
+    """
     if method not in ("greedy", "beam"):
         raise ValueError(f"method must be 'greedy' or 'beam', got {method!r}")
     device = model_device(model)
@@ -424,5 +430,8 @@ def generate_answers(
                 ).best.token_ids
                 for i in range(len(rows))
             ]
-        answers.extend(decode_answer(tokenizer, row) for row in ids)
+        answers.extend(
+            answer_from_passage(decode_answer(tokenizer, row), features.examples[i].context)
+            for i, row in zip(rows, ids, strict=True)
+        )
     return answers

@@ -268,3 +268,27 @@ def test_explorer_data_refuses_a_model_without_examples(examples):
 
 def test_reader_shading_of_a_window_without_tokens_is_empty_not_an_index_error():
     assert shaded_tokens("a passage", [], [], "1,2,3") == ""
+
+
+@pytest.mark.parametrize(
+    "draw",
+    [
+        lambda: plot_head(np.zeros((0, 0)), []),
+        lambda: plot_head(np.eye(4), TOKENS[:3]),
+        lambda: plot_head(np.ones((2, 4, 4)) / 4, TOKENS),
+        lambda: plot_grid(np.ones((2, 3, 4, 4)) / 4, highlight=(2, 0)),
+    ],
+    ids=["empty", "tokens", "not-one-head", "highlight"],
+)
+def test_a_refused_plot_leaves_no_blank_figure_behind(draw):
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+    with pytest.raises((ValueError, IndexError)):
+        draw()
+    assert plt.get_fignums() == []
+
+
+def test_plot_grid_refuses_a_highlight_outside_the_model():
+    with pytest.raises(IndexError, match=r"highlight=\(2, 0\).*layers 0-1 and heads 0-2"):
+        plot_grid(np.ones((2, 3, 4, 4)) / 4, highlight=(2, 0))

@@ -96,6 +96,19 @@ def _holds_numbers(attention: tuple | list) -> bool:
     return not isinstance(first, (torch.Tensor, np.ndarray, tuple, list))
 
 
+def one_head(attention, tokens: Sequence[str], what: str) -> np.ndarray:
+    """``attention`` as one head's ``[seq, seq]`` array over ``tokens``; a ValueError naming the
+    plotting function ``what`` for any other shape (checked before a figure is made, so a
+    refused call leaves no blank figure behind)."""
+    matrix = as_attention_array(attention, tokens)
+    if matrix.ndim != 2:
+        raise ValueError(
+            f"{what} draws one head ([seq, seq]), got shape {matrix.shape}: "
+            "pick one with attention[layer, head] or bertedu.viz.select_head."
+        )
+    return matrix
+
+
 def as_layers_heads(attention, tokens: Sequence[str] | None = None) -> np.ndarray:
     """Any attention input -> ``[layers, heads, seq, seq]`` (a lone head is layer 0, head 0)."""
     array = as_attention_array(attention, tokens)

@@ -14,11 +14,16 @@ evaluation script (``evaluate-v1.1.py``) computes them:
    without a prediction scores 0 (the official script prints "Unanswered
    question ... will receive score 0."; we warn).
 
+``unicode=True`` (:func:`squad_em_f1`) is an opt-in variant that first folds both
+answers to NFKC without invisible format characters; the default is the official
+script's normalisation, character for character.
+
 BLEU (sacrebleu, corpus level) and ROUGE-L (rouge-score's longest common
 subsequence F-measure, with tokens of every script) are the usual scores for
 *generated* answers, which can be right without being a verbatim span of the
-passage. Both read Chinese and Japanese by character (:func:`split_cjk`,
-:func:`rouge_tokens`); :func:`bleu` says when BLEU-4 is undefined (answers
+passage. BLEU reads Chinese and Japanese by character (:func:`split_cjk`);
+ROUGE-L reads every script written without spaces by character and each emoji
+as one token (:func:`rouge_tokens`); :func:`bleu` says when BLEU-4 is undefined (answers
 too short for 4-grams) and offers sacrebleu's effective order. :func:`sentence_bleu`
 shows why corpus and sentence BLEU differ on short answers;
 :func:`ms_marco_rouge_l` and :func:`bleu_1` are MS MARCO's official scores;

@@ -22,7 +22,7 @@ import json
 import time
 from pathlib import Path
 
-from bertedu.arguments import fraction, positive_float, seed
+from bertedu.arguments import fraction, positive_float, seed, share
 
 ENCODERS = ("bert-tiny", "minilm")
 
@@ -69,8 +69,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "(default: the recipe's). Extractive: KL to its start/end distributions; generative: "
         "its answers as targets",
     )
-    qa.add_argument("--distill-alpha", type=float, help="share of the soft (teacher) loss, 0 to 1")
-    qa.add_argument("--distill-temperature", type=float, help="temperature of the soft loss (> 0)")
+    qa.add_argument("--distill-alpha", type=share, help="share of the soft (teacher) loss, 0 to 1")
+    qa.add_argument(
+        "--distill-temperature", type=positive_float, help="temperature of the soft loss (> 0)"
+    )
     qa.add_argument("--seed", type=seed, default=0, help="0 to 2**32 - 1")
     qa.add_argument(
         "--output",
@@ -317,15 +319,18 @@ def how_to_resume(args: argparse.Namespace) -> str:
     )
 
 
-def finetune_qa_command(args: argparse.Namespace) -> int:
-    """Run ``finetune-qa`` as parsed from the command line."""
-    prepare_output(args.output, args.resume, args.overwrite)  # before any training
+def recipe_from_args(args: argparse.Namespace):
+    """The profile's recipe with the flags applied; ``SystemExit`` for flags that cannot go
+    together (a ``--teacher`` labels synthetic questions: without ``--synthetic`` it would
+    be ignored)."""
     from bertedu.qa.finetune import get_qa_recipe
 
     flags = (
         ("lr", args.lr),
         ("epochs", args.epochs),
         ("validation_fraction", args.validation_fraction),
+        ("distill_alpha", args.distill_alpha),
+        ("distill_temperature", args.distill_temperature),
     )
     changes = {k: v for k, v in flags if v is not None}
     if changes.get("validation_fraction") == 0:
@@ -334,26 +339,130 @@ def finetune_qa_command(args: argparse.Namespace) -> int:
         value = getattr(args, name)
         if value is not None:
             changes[name] = None if value == "none" else str(value)
-    for name in ("distill_alpha", "distill_temperature"):
-        if getattr(args, name) is not None:
-            changes[name] = getattr(args, name)
     recipe = get_qa_recipe(args.task, args.profile, args.encoder, **changes)
+    if args.teacher not in (None, "none") and recipe.synthetic is None:
+        raise SystemExit(
+            f"finetune-qa: --teacher {args.teacher} needs --synthetic: the teacher's labels are "
+            "for synthetic questions, and without them it would be ignored. Add --synthetic "
+            "FILE (or 'shipped'), or leave --teacher out."
+        )
+    return recipe
+
+
+def check_train_is_not_dev(train: Path | None, dev: Path | None) -> None:
+    """Refuse a ``--train`` file that is the ``--dev`` file (the same file, or the same bytes):
+    scores on questions trained on measure memory, not reading."""
+    from bertedu.qa.datasets import embedded_qa_path
+
+    train_path, dev_path = train or embedded_qa_path("train"), dev or embedded_qa_path("dev")
+    dev_name = "the embedded dev set" if dev is None else f"--dev {dev}"
+    train_name = "the embedded train set" if train is None else f"--train {train}"
+    if train_path.resolve() == dev_path.resolve():
+        raise ValueError(
+            f"{train_name} and {dev_name} are the same file: the held-out scores would be "
+            "taken on the questions trained on. Give a --dev file of other questions."
+        )
+    if train_path.stat().st_size == dev_path.stat().st_size and _digest(train_path) == _digest(
+        dev_path
+    ):
+        raise ValueError(
+            f"{train_name} and {dev_name} hold the same questions (identical files): the "
+            "held-out scores would be taken on the questions trained on. Give a --dev file "
+            "of other questions."
+        )
+
+
+def _digest(path: Path) -> str:
+    """SHA-256 of a file's bytes, read in blocks."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        while block := file.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_inputs(args: argparse.Namespace, recipe):
+    """``(train examples, dev examples, encoder, tokenizer)``: everything the run reads,
+    checked before any training (``ValueError``/``FileNotFoundError`` saying what to give)."""
+    from bertedu.qa.distill import check_sources
+    from bertedu.qa.finetune import split_by_passage
+
+    train_examples = read_examples(args.train, "train", recipe.train_limit)
+    dev_examples = read_examples(args.dev, "dev", recipe.dev_limit)
+    check_train_is_not_dev(args.train, args.dev)
+    if recipe.validation_fraction:
+        try:
+            split_by_passage(train_examples, recipe.validation_fraction, args.seed)
+        except ValueError as error:
+            raise ValueError(
+                f"{error} Or pass --validation-fraction 0 to train without one."
+            ) from None
+    check_sources(recipe)
+    encoder, tokenizer = load_encoder(args.encoder)
+    return train_examples, dev_examples, encoder, tokenizer
+
+
+def diverged(error, args: argparse.Namespace, recipe) -> str:
+    """A loss that became NaN or infinite, in one line: the update, the loss, the rate, what
+    is kept and what to do."""
+    given = f"{recipe.lr:g}, " + ("from --lr" if args.lr is not None else "the profile's")
+    kept = (
+        f"the last good checkpoint {error.checkpoint} is kept; start afresh with a lower --lr "
+        "and --overwrite (this run is moved aside, nothing is deleted)"
+        if error.checkpoint is not None
+        else "nothing was saved; start again with a lower --lr"
+    )
+    return (
+        f"finetune-qa: the {error.term} became {error.value} at update {error.step} (learning rate "
+        f"{given}): training stopped before it spoiled the weights. Pass a lower --lr (e.g. "
+        f"{recipe.lr / 10:g}): {kept}."
+    )
+
+
+def remove_unfinished_output(output: Path) -> bool:
+    """Remove ``output`` (a folder this run created) when the run wrote no checkpoint into it:
+    a rerun then starts as if nothing had happened. True when it was removed."""
+    import shutil
+
+    from bertedu.train.folder_lock import release_folder
+    from bertedu.train.run_folder import latest_checkpoint
+
+    if not output.is_dir() or output.is_symlink() or latest_checkpoint(output) is not None:
+        return False
+    release_folder(output)
+    shutil.rmtree(output)
+    return True
+
+
+def finetune_qa_command(args: argparse.Namespace) -> int:
+    """Run ``finetune-qa`` as parsed from the command line.
+
+    A run that stops before its first checkpoint (a refused input, a diverging loss)
+    removes the output folder when it created it; a folder that was there is left as it is.
+    """
+    recipe = recipe_from_args(args)
+    created = not args.output.exists() and not args.output.is_symlink()
+    prepare_output(args.output, args.resume, args.overwrite)  # before any training
+    finished = False
     try:
-        train_examples = read_examples(args.train, "train", recipe.train_limit)
-        dev_examples = read_examples(args.dev, "dev", recipe.dev_limit)
-        if recipe.validation_fraction:
-            from bertedu.qa.finetune import split_by_passage
+        status = train_and_save(args, recipe)
+        finished = status == 0
+        return status
+    finally:
+        if not finished and created and remove_unfinished_output(args.output):
+            print(f"finetune-qa: removed {args.output}, which this run created (no checkpoint).")
 
-            try:
-                split_by_passage(train_examples, recipe.validation_fraction, args.seed)
-            except ValueError as error:
-                raise ValueError(
-                    f"{error} Pass --validation-fraction 0 to train without one."
-                ) from None
-        from bertedu.qa.distill import check_sources
 
-        check_sources(recipe)
-        encoder, tokenizer = load_encoder(args.encoder)
+def train_and_save(args: argparse.Namespace, recipe) -> int:
+    """Read the inputs, fine-tune, and write the reader, predictions and metrics to
+    ``--output`` (claimed already)."""
+    from bertedu.qa.distill import TrainingDataError
+    from bertedu.train.loop import NonFiniteLossError
+
+    try:
+        train_examples, dev_examples, encoder, tokenizer = read_inputs(args, recipe)
     except (ValueError, FileNotFoundError) as error:
         raise SystemExit(f"finetune-qa: {error}") from None
     model = build_model(args.task, encoder)
@@ -362,8 +471,6 @@ def finetune_qa_command(args: argparse.Namespace) -> int:
         f"{len(train_examples)} training and {len(dev_examples)} held-out questions"
     )
     start = time.perf_counter()
-    from bertedu.qa.distill import TrainingDataError
-
     try:
         scores, predictions, run = run_finetune_qa(
             args.task,
@@ -379,6 +486,8 @@ def finetune_qa_command(args: argparse.Namespace) -> int:
         )
     except TrainingDataError as error:  # found while the training set is put together
         raise SystemExit(f"finetune-qa: {error}") from None
+    except NonFiniteLossError as error:
+        raise SystemExit(diverged(error, args, recipe)) from None
     except KeyboardInterrupt:  # the loop saved the update it was on
         print(f"\nfinetune-qa: interrupted. {how_to_resume(args)}")
         return 130

@@ -232,6 +232,12 @@ def split_by_passage(
         raise ValueError("A validation split needs questions on at least two passages.")
     order = torch.randperm(len(passages), generator=torch.Generator().manual_seed(seed)).tolist()
     held = {passages[i] for i in order[: max(1, round(fraction * len(passages)))]}
+    if len(held) == len(passages):
+        raise ValueError(
+            f"The validation fraction {fraction} holds out all {len(passages)} passages, "
+            f"leaving 0 of the {len(examples)} questions for training. Pass a smaller fraction "
+            f"(each passage is {1 / len(passages):.2g} of them; 0.1 holds out about a tenth)."
+        )
     train_part = [e for e in examples if e.context not in held]
     return train_part, [e for e in examples if e.context in held]
 

@@ -54,7 +54,15 @@ Evaluator = Callable[[nn.Module], Mapping[str, float]]
 
 class NonFiniteLossError(FloatingPointError):
     """A loss or gradient norm became NaN or infinite; training stopped before the weights were
-    spoiled."""
+    spoiled. ``step`` (the update, from 1), ``term`` and ``value`` (the first non-finite one:
+    ``"loss"``, ``nan``) and ``checkpoint`` (the last one written, or None) let a command say
+    it in its own words."""
+
+    def __init__(
+        self, message: str, step: int, term: str, value: float, checkpoint: Path | None
+    ) -> None:
+        super().__init__(message)
+        self.step, self.term, self.value, self.checkpoint = step, term, value, checkpoint
 
 
 @dataclass
@@ -102,7 +110,10 @@ def check_finite(terms: Mapping[str, float], step: int, checkpoint: Path | None)
         raise NonFiniteLossError(
             f"Non-finite {', '.join(bad)} at update {step + 1} ({values}); training stopped before "
             "the weights were changed. Lower the learning rate, lengthen the warmup or clip "
-            f"gradients (max_grad_norm); {where}."
+            f"gradients (max_grad_norm); {where}.",
+            step + 1,
+            *next(iter(bad.items())),
+            checkpoint,
         )
 
 

@@ -122,10 +122,11 @@ def load_encoder(name: str | Path):
     shapes = _tensor_shapes(folder / "model.safetensors")
     _check_embedding_shape(config, shapes, folder)
     # The file's own names say which model wrote it: a pretraining model's start with "bert."
-    with_heads = any(key.startswith("bert.") for key in shapes)
-    model = BertForPreTraining(config) if with_heads else BertModel(config)
+    kind = BertForPreTraining if any(key.startswith("bert.") for key in shapes) else BertModel
+    _check_shapes(kind, config, shapes, folder)
+    model = kind(config)
     load_weights(model, folder / "model.safetensors")  # its errors name the real mismatch
-    return (model.bert if with_heads else model), tokenizer
+    return (model.bert if kind is BertForPreTraining else model), tokenizer
 
 
 def _encoder_config(folder: Path) -> dict:
@@ -139,6 +140,14 @@ def _encoder_config(folder: Path) -> dict:
         raise ValueError(
             f"{path} holds a JSON {type(config).__name__}, not an object of BertConfig fields "
             "(vocab_size, hidden_size, ...). Write it with BertConfig.to_dict()."
+        )
+    if "task" in config and "encoder_config" in config:  # a reader's manifest
+        came_from = config.get("encoder")
+        origin = f"--encoder {came_from}" if came_from else "the encoder it was fine-tuned from"
+        raise ValueError(
+            f"{folder} is a fine-tuned {config['task']} reader (a finetune-qa --output), not an "
+            f"encoder. Ask it questions with python -m bertedu answer --reader {folder} (or "
+            f"bertedu.qa.load_reader); to fine-tune again, pass {origin}."
         )
     return config
 
@@ -168,6 +177,33 @@ def _check_embedding_shape(config, shapes: dict[str, tuple[int, ...]], folder: P
             f"{table}: the config belongs to another model. Use the config.json written with "
             "these weights."
         )
+
+
+def _check_shapes(kind, config, shapes: dict[str, tuple[int, ...]], folder: Path) -> None:
+    """Refuse a config.json whose sizes disagree with the weights' shapes (read from the
+    file's header) before a model of the config's size is allocated: the model is built on
+    PyTorch's ``meta`` device, which records shapes and holds no numbers."""
+    import re
+
+    import torch
+
+    layers = {int(m.group(1)) for n in shapes if (m := re.search(r"encoder\.layer\.(\d+)\.", n))}
+    if layers and len(layers) != config.num_hidden_layers:
+        raise ValueError(
+            f"{folder / 'config.json'} says num_hidden_layers {config.num_hidden_layers}, but "
+            f"model.safetensors holds {len(layers)} layers: the config belongs to another "
+            "model. Use the config.json written with these weights."
+        )
+    with torch.device("meta"):
+        skeleton = kind(config)
+    for name, tensor in skeleton.state_dict().items():
+        if name in shapes and shapes[name] != tuple(tensor.shape):
+            raise ValueError(
+                f"Tensor {name!r} in {folder / 'model.safetensors'} has shape {shapes[name]} but "
+                f"the model's is {tuple(tensor.shape)} (as {folder / 'config.json'} makes it): "
+                "the config belongs to another model. Use the config.json written with these "
+                "weights."
+            )
 
 
 def read_examples(path: Path | None, split: str, limit: int | None):

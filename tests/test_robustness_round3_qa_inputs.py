@@ -10,39 +10,15 @@ import json
 import shutil
 
 import pytest
+from test_robustness_qa_inputs import CONTEXT, OTHER, labels, squad
 
 from bertedu.cli import main
 from bertedu.qa.datasets import embedded_qa_path
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-CONTEXT = "BERT was developed by Google's AI team in 2018."
-OTHER = "The Eiffel Tower stands in Paris and was finished in 1889."
 QA = ["finetune-qa", "--profile", "smoke", "--no-progress", "--task", "extractive"]
 QA += ["--encoder", "bert-tiny"]
-
-
-def squad(context: str, answer: str, qid: str) -> dict:
-    qa = {
-        "id": qid,
-        "question": "What?",
-        "answers": [{"text": answer, "answer_start": context.index(answer)}],
-    }
-    return {"data": [{"title": "t", "paragraphs": [{"context": context, "qas": [qa]}]}]}
-
-
-def labels(qid: str, context: str, answer: str) -> dict:
-    start = context.index(answer)
-    return {
-        "questions": {
-            qid: {
-                "answer": answer,
-                "answer_start": start,
-                "start": [[start, 5.0]],
-                "end": [[start + len(answer), 5.0]],
-            }
-        }
-    }
 
 
 @pytest.fixture

@@ -206,10 +206,10 @@ def test_a_validation_fraction_outside_0_to_1_is_refused_when_parsed(tmp_path, v
 
 
 def test_a_validation_fraction_of_0_trains_without_one(tmp_path, monkeypatch):
-    from bertedu.qa import command
+    from bertedu.qa import finetune
 
     seen = []
-    monkeypatch.setattr(command, "run_finetune_qa", lambda *a, **k: seen.append(a[5]) or 1 / 0)
+    monkeypatch.setattr(finetune, "run_finetune_qa", lambda *a, **k: seen.append(a[5]) or 1 / 0)
     with pytest.raises(ZeroDivisionError):  # stopped once the recipe reached training
         run(tmp_path, "--validation-fraction", "0")
     assert seen[0].validation_fraction is None

@@ -11,7 +11,9 @@ writes to ``--output``: the reader (``model.safetensors`` + its manifest ``confi
 ``predictions.json`` (``{question id: answer text}``) and ``metrics.json``
 (held-out EM/F1, the recipe, the wall time). The generative reader is the
 pointer-generator with a warm-started decoder (:mod:`bertedu.qa.generative`).
-The notebooks call the same functions (:func:`load_encoder`, :func:`run_finetune_qa`).
+This module reads and checks: the flags, the files, the encoder, the output folder; training
+and scoring are :func:`bertedu.qa.finetune.run_finetune_qa`'s, called once. The notebooks call
+the same functions (:func:`load_encoder`, :func:`build_model`, ``run_finetune_qa``).
 """
 
 from __future__ import annotations
@@ -239,78 +241,6 @@ def build_model(task: str, encoder, **options):
     )
 
 
-def run_finetune_qa(
-    task: str,
-    model,
-    tokenizer,
-    train_examples,
-    dev_examples,
-    recipe,
-    *,
-    seed: int = 0,
-    progress: bool = False,
-    checkpoint_dir: Path | None = None,
-    resume: bool = False,
-):
-    """Fine-tune ``model`` on ``train_examples`` with ``recipe``; ``(held-out scores,
-    predictions {question id: answer text}, the FinetuneResult)`` on ``dev_examples``.
-    With ``checkpoint_dir``, a checkpoint after every epoch, from which ``resume`` continues.
-
-    With ``recipe.validation_fraction``, that share of the training passages
-    is held out (:func:`~bertedu.qa.finetune.split_by_passage`), scored after
-    every epoch, and the model keeps its best epoch by F1 there: early
-    stopping that never looks at ``dev_examples``.
-    """
-    import torch
-
-    from bertedu.qa.distill import build_training_set, trainable
-    from bertedu.qa.finetune import (
-        evaluate_extractive,
-        evaluate_generative,
-        finetune,
-        split_by_passage,
-    )
-    from bertedu.qa.generative import prepare_seq2seq_features
-
-    torch.manual_seed(seed)
-    generator = torch.Generator().manual_seed(seed)
-    validation = None
-    if recipe.validation_fraction:
-        train_examples, validation = split_by_passage(
-            train_examples, recipe.validation_fraction, seed
-        )
-
-    def generative_inputs(examples):
-        return prepare_seq2seq_features(
-            examples, tokenizer, recipe.max_length, recipe.max_target_length, with_labels=False
-        )
-
-    def score(examples):
-        if task == "extractive":
-            return evaluate_extractive(model, examples, tokenizer, recipe)
-        inputs = generative_inputs(examples)
-        scores, answers = evaluate_generative(
-            model, inputs, tokenizer, max_new_tokens=recipe.max_target_length
-        )
-        return scores, {e.id: a for e, a in zip(inputs.examples, answers, strict=True)}
-
-    training = build_training_set(task, train_examples, tokenizer, recipe)
-    run = finetune(
-        trainable(model, training.features, recipe),
-        training.features,
-        recipe,
-        generator=generator,
-        evaluate=None if validation is None else lambda _: score(validation)[0],
-        keep_best=None if validation is None else "f1",
-        progress=progress,
-        checkpoint_dir=None if checkpoint_dir is None else str(checkpoint_dir),
-        resume=resume,
-    )
-    run.data = training.counts()
-    scores, predictions = score(dev_examples)
-    return scores, predictions, run
-
-
 def prepare_output(output: Path, resume: bool = False, overwrite: bool = False) -> None:
     """Claim ``output`` for this run before training, as pretraining claims its folder
     (:func:`bertedu.train.run_folder.claim_output_folder`: a folder of other files or of
@@ -507,6 +437,8 @@ def train_and_save(args: argparse.Namespace, recipe) -> int:
         f"{len(train_examples)} training and {len(dev_examples)} held-out questions"
     )
     start = time.perf_counter()
+    from bertedu.qa.finetune import run_finetune_qa
+
     try:
         scores, predictions, run = run_finetune_qa(
             args.task,

@@ -96,6 +96,16 @@ def gzipped(data: bytes) -> bytes:
         ),
         (
             ("s.json", GOOD_SYNTHETIC),
+            (  # 1e400 is infinity to JSON readers: no character offset
+                "l.json",
+                json.dumps(labels("s1", OTHER, "Paris")).replace(
+                    '"start": [[27', '"start": [[1e400'
+                ),
+            ),
+            r"--teacher .*question 's1': not a teacher record",
+        ),
+        (
+            ("s.json", GOOD_SYNTHETIC),
             ("folder", None),  # an empty folder: not a reader
             r"--teacher .*folder is not an extractive reader saved by finetune-qa",
         ),
@@ -305,3 +315,18 @@ def test_a_run_refused_after_the_folder_is_claimed_removes_it(tmp_path):
     with pytest.raises(SystemExit, match="are the same file"):
         run(tmp_path, "--train", train, "--dev", train)
     assert not (tmp_path / "out").exists()
+
+
+def test_ctrl_c_before_the_first_update_removes_the_folder_and_says_start_again(
+    tmp_path, monkeypatch, capsys
+):
+    from bertedu.qa import finetune
+
+    def pressed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(finetune, "build_training_set", pressed)  # while the data is prepared
+    assert run(tmp_path, "--train", write_train(tmp_path)) == 130
+    printed = capsys.readouterr().out
+    assert "No checkpoint was written yet: start again with the same command." in printed
+    assert "--resume" not in printed and not (tmp_path / "out").exists()

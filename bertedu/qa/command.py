@@ -270,6 +270,9 @@ def how_to_resume(args: argparse.Namespace) -> str:
 
     from bertedu.train.run_folder import latest_checkpoint
 
+    found = latest_checkpoint(args.output)
+    if found is None:
+        return "No checkpoint was written yet: start again with the same command."
     words = ["python", "-m", "bertedu", "finetune-qa"]
     for name, value in vars(args).items():
         if name in ("command", "resume", "overwrite") or value is None or value is False:
@@ -277,9 +280,6 @@ def how_to_resume(args: argparse.Namespace) -> str:
         flag = "--" + name.replace("_", "-")
         words += [flag] if value is True else [flag, shlex.quote(str(value))]
     command = " ".join([*words, "--resume"])
-    found = latest_checkpoint(args.output)
-    if found is None:
-        return f"No checkpoint was written yet; start again, or: {command}"
     return (
         f"The last complete checkpoint is {shlex.quote(str(found))}. Continue with:\n    {command}"
     )

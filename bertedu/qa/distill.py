@@ -386,7 +386,7 @@ def teacher_record(record: object, context: str, where: str) -> TeacherOutput:
 
     try:
         labels = TeacherOutput.from_json(record)  # type: ignore[arg-type]
-    except (KeyError, TypeError, ValueError) as error:
+    except (KeyError, TypeError, ValueError, OverflowError) as error:  # 1e400: int(inf)
         raise TrainingDataError(
             f"{where}: not a teacher record ({type(error).__name__}: {error}); each needs "
             "'answer', 'answer_start', 'start' and 'end' ([[character, logit], ...])."

@@ -252,7 +252,7 @@ def test_a_huge_learning_rate_is_one_line_naming_the_step_and_lr(tmp_path, capsy
     message = str(stopped.value.code)
     assert "Traceback" not in message and "\n" not in message.strip()
     assert "finetune-qa: the loss became" in message and "1e+10, from --lr" in message, message
-    assert "lower --lr" in message and "update" in message
+    assert "lower --lr (e.g. the profile's 0.0001)" in message and "update" in message
 
 
 def twenty_questions(tmp_path) -> str:

@@ -372,8 +372,12 @@ def read_inputs(args: argparse.Namespace, recipe):
 
 def diverged(error, args: argparse.Namespace, recipe) -> str:
     """A loss that became NaN or infinite, in one line: the update, the loss, the rate, what
-    is kept and what to do."""
+    is kept and what to do (the profile's rate when --lr was above it, else a tenth)."""
+    from bertedu.qa.finetune import get_qa_recipe
+
+    usual = get_qa_recipe(args.task, args.profile, args.encoder).lr
     given = f"{recipe.lr:g}, " + ("from --lr" if args.lr is not None else "the profile's")
+    lower = f"the profile's {usual:g}" if recipe.lr > usual else f"{recipe.lr / 10:g}"
     kept = (
         f"the last good checkpoint {error.checkpoint} is kept; start afresh with a lower --lr "
         "and --overwrite (this run is moved aside, nothing is deleted)"
@@ -383,7 +387,7 @@ def diverged(error, args: argparse.Namespace, recipe) -> str:
     return (
         f"finetune-qa: the {error.term} became {error.value} at update {error.step} (learning rate "
         f"{given}): training stopped before it spoiled the weights. Pass a lower --lr (e.g. "
-        f"{recipe.lr / 10:g}): {kept}."
+        f"{lower}): {kept}."
     )
 
 

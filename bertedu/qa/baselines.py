@@ -78,7 +78,7 @@ def sliding_window_answer(
     blocked = [key in STOPWORDS or key in question_words for key in keys]
     best, best_key = None, None
     for start, end in _candidate_spans(blocked, max_span_words):
-        score, distance = 0.0, 0
+        matched, distance = [], 0
         for w, weight in weights.items():
             near = [
                 p
@@ -89,9 +89,11 @@ def sliding_window_answer(
                 ]
             ]
             if near:
-                score += weight
+                matched.append(weight)
                 distance += min(min(abs(p - start), abs(p - end)) for p in near)
-        key = (score, -distance, -start)
+        # fsum is exact, so the score (and a tie) does not depend on the order in which the
+        # set of question words is visited, which changes with Python's hash seed.
+        key = (math.fsum(matched), -distance, -start)
         if best_key is None or key > best_key:
             best, best_key = (start, end), key
     if best is None:

@@ -16,6 +16,7 @@ import re
 import unicodedata
 from pathlib import Path
 
+from bertedu.data.corpus_digest import corpus_files
 from bertedu.data.documents import Document, evenly_spread, require_documents
 from bertedu.data.embedded import (
     WIKIPEDIA_ATTRIBUTION,
@@ -94,7 +95,7 @@ def load_text_documents(path: str | Path, *, num_proc: int = 1) -> list[Document
         raise FileNotFoundError(
             f"{path} does not exist; pass a .txt file or a folder of .txt files."
         )
-    files = sorted(path.rglob("*.txt")) if path.is_dir() else [path]
+    files = corpus_files(path)
     texts, titles = [], []
     for file in files:
         chunks = _DOCUMENT_BREAK.split(read_text_file(file))

@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 from transformers import PreTrainedTokenizerBase
 
+from bertedu.data.corpus_digest import corpus_digest
 from bertedu.data.document_cache import cached_corpus
 from bertedu.model import BertForPreTraining
 from bertedu.pretraining.baselines import unigram_log_probabilities
@@ -87,6 +88,22 @@ def data_fingerprint(data: PretrainingData) -> str:
             ids.extend(instance.tokens_b)
         digest.update(ids.tobytes())
     return digest.hexdigest()
+
+
+def run_identity(recipe: PretrainRecipe, seed: int) -> dict:
+    """What a checkpoint records of the run and a resumption must match, before the data is
+    prepared: the recipe, the seed and the corpus's content.
+
+    A local corpus is compared by ``corpus_digest`` (its bytes), not by how ``--corpus``
+    spells its path: the same file named from another working folder, or moved, resumes;
+    an edited one is refused before its data is prepared. The recipe in ``run.json`` keeps
+    the path as given.
+    """
+    recipe_fields = recipe.to_dict()
+    digest = corpus_digest(recipe.corpus)
+    if digest is not None:
+        del recipe_fields["corpus"]
+    return {"recipe": recipe_fields, "seed": seed, "corpus_digest": digest}
 
 
 def write_run_info(
@@ -230,7 +247,7 @@ def pretrain(
             checkpoint_to_resume(  # before the data is prepared (its fingerprint: below)
                 output_dir,
                 config=recipe.train,
-                extra={"recipe": recipe.to_dict(), "seed": seed},
+                extra=run_identity(recipe, seed),
                 resume_from=resume_from,
                 extend_steps=extend_steps,
             )
@@ -305,11 +322,7 @@ def _pretrain_in_folder(
     config = recipe.train.replace(
         compile=recipe.train.compile if torch.cuda.is_available() else False, progress=progress
     )
-    identity = {
-        "recipe": recipe.to_dict(),
-        "seed": seed,
-        "data_fingerprint": data_fingerprint(data),
-    }
+    identity = run_identity(recipe, seed) | {"data_fingerprint": data_fingerprint(data)}
     if resume:  # refuse another run's checkpoint before run.json is touched
         checkpoint_to_resume(
             output_dir,

@@ -34,6 +34,7 @@ from bertedu.seeding import seed_everything
 from bertedu.tokenization import load_tokenizer
 from bertedu.train import TrainResult, distributed, train
 from bertedu.train.loop import EvaluationHook
+from bertedu.train.output_path import check_output_path
 from bertedu.train.resume import checkpoint_to_resume
 from bertedu.train.run_folder import MARKER, output_folder
 
@@ -232,6 +233,7 @@ def pretrain(
     output_dir = Path(output_dir)
     recipe = batch_for_processes(recipe, info)
     resume = resume or resume_from is not None
+    check_output_path(output_dir)  # before the folder is looked at: a name too long fails there
     was_missing, had_cache = not output_dir.exists(), (output_dir / "cache").exists()
     # Rank 0 claims the folder (before the data is prepared: its cache lives there) and holds
     # it until the run ends: a second process writing there is refused.

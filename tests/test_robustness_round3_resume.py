@@ -100,3 +100,28 @@ def test_a_checkpoint_with_other_generators_is_a_message(tmp_path, change):
         fit(resume=True)
     assert "use an earlier checkpoint" in str(refused.value).lower()
     assert random.getstate() == python_state  # nothing restored half-way
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda s: s["optimizer"]["param_groups"][0].update(betas=[0.9]), r"betas is \[0.9\]"),
+        (lambda s: s["extra"].update(elapsed_s="abc"), "extra.elapsed_s is 'abc'"),
+        (lambda s: s["scheduler"].update(surprise=1), r"unknown field\(s\) \['surprise'\]"),
+        (lambda s: s["rng"]["generators"].append("surprise"), "generators .*'surprise'"),
+    ],
+    ids=["betas", "elapsed_s", "scheduler key", "generator"],
+)
+def test_a_crafted_pretraining_checkpoint_is_one_line_not_a_traceback(
+    tmp_path, change, message, capsys
+):
+    out = tmp_path / "run"
+    smoke = ["pretrain", "--profile", "smoke", "--no-progress", "--threads", "1"]
+    assert main([*smoke, "--steps", "2", "--output", str(out)]) == 0
+    forge(out / "step-00000002", change)
+    capsys.readouterr()
+    with pytest.raises(SystemExit, match=message) as refused:
+        main([*smoke, "--steps", "3", "--extend-steps", "--resume", "--output", str(out)])
+    assert refused.value.code == 2
+    assert "use an earlier checkpoint" in str(refused.value).lower()
+    assert "Traceback" not in capsys.readouterr().err

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import errno
 import json
+from pathlib import Path
 
 import pytest
 
@@ -140,3 +141,18 @@ def test_the_command_line_says_it_in_one_line_with_status_2(tmp_path):
         "which does not exist: a run cannot write there. Create the folder it leads to, remove "
         "the link, or pick another --output (output_dir / checkpoint_dir)."
     ]
+
+
+def test_a_full_disk_while_the_corpus_is_cached_leaves_no_partial_cache(tmp_path, monkeypatch):
+    from datasets import Dataset
+
+    def fills_up(self, folder, *args, **kwargs):
+        Path(folder).mkdir(parents=True)
+        (Path(folder) / "data-00000-of-00001.arrow").write_bytes(b"half")
+        raise OSError(errno.ENOSPC, "No space left on device", folder)
+
+    monkeypatch.setattr(Dataset, "save_to_disk", fills_up)
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit, match="the disk is full .*No space left on device"):
+        pretrain(out)
+    assert not [p for p in (out / "cache").iterdir() if p.name.startswith("documents-")]

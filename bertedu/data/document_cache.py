@@ -42,7 +42,8 @@ def corpus_key(name: str, limit: int | None) -> str:
 
 def save_documents(documents: list[Document], folder: Path) -> None:
     """Store documents as an Arrow dataset in ``folder``, atomically (a half-written cache is
-    never read: the data goes to a temporary folder that is renamed at the end)."""
+    never read: the data goes to a temporary folder that is renamed at the end, and removed
+    when writing fails)."""
     columns = {
         "sentences": [list(d.sentences) for d in documents],
         "title": [d.title for d in documents],
@@ -51,7 +52,11 @@ def save_documents(documents: list[Document], folder: Path) -> None:
     }
     partial = folder.with_name(f"{folder.name}.partial-{os.getpid()}")
     shutil.rmtree(partial, ignore_errors=True)
-    Dataset.from_dict(columns).save_to_disk(str(partial))
+    try:
+        Dataset.from_dict(columns).save_to_disk(str(partial))
+    except BaseException:  # a full disk, Ctrl-C: the half-written copy would only take space
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
     shutil.rmtree(folder, ignore_errors=True)
     partial.rename(folder)
 

@@ -78,7 +78,7 @@ def split_sentences(text: str, language: str = "en") -> list[str]:
     while start < len(text):
         end = _piece_end(text, start)
         spans = segmenter.segment(text[start:end])
-        if end < len(text) and len(spans) > 1:
+        if end < len(text) and len(spans) > 1 and spans[-1].start > 0:  # > 0: always advance
             spans, start = spans[:-1], start + spans[-1].start
         else:
             start = end

@@ -125,3 +125,13 @@ def test_a_crafted_pretraining_checkpoint_is_one_line_not_a_traceback(
     assert refused.value.code == 2
     assert "use an earlier checkpoint" in str(refused.value).lower()
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_resuming_with_the_corpus_gone_says_it_does_not_exist(tmp_path, corpus_text):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(corpus_text, encoding="utf-8")
+    out = tmp_path / "run"
+    assert pretrain(out, corpus) == 0
+    corpus.unlink()
+    with pytest.raises(SystemExit, match=f"--corpus {corpus}: .*does not exist"):
+        pretrain(out, corpus, "--resume")

@@ -16,6 +16,11 @@ from pathlib import Path
 NAMED_CORPORA = ("embedded", "wikitext-2", "wikitext-103")
 
 
+def is_corpus_path(name: str) -> bool:
+    """Whether ``--corpus`` names files (a path, existing or not) rather than a named corpus."""
+    return name not in NAMED_CORPORA and not name.startswith("mix:")
+
+
 def corpus_files(path: Path) -> list[Path]:
     """The files a corpus path is read from: itself, or every ``*.txt`` under a folder (sorted,
     recursive)."""
@@ -36,10 +41,8 @@ def corpus_digest(name: str) -> str | None:
     Only regular files are read: a FIFO or a device is left to the corpus reader, which
     refuses it with a message (reading one here would wait or never end).
     """
-    if name in NAMED_CORPORA or name.startswith("mix:"):
-        return None
     path = Path(name).expanduser()
-    if not path.exists():
+    if not is_corpus_path(name) or not path.exists():
         return None
     digest = hashlib.blake2b(digest_size=16)
     for file in corpus_files(path):

@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from bertedu.data.corpus_digest import corpus_digest
+from bertedu.data.corpus_digest import corpus_digest, is_corpus_path
 from bertedu.data.document_cache import cached_corpus
 from bertedu.model import BertForPreTraining
 from bertedu.pretraining.baselines import unigram_log_probabilities
@@ -101,10 +101,12 @@ def run_identity(recipe: PretrainRecipe, seed: int) -> dict:
     the path as given.
     """
     recipe_fields = recipe.to_dict()
+    if not is_corpus_path(recipe.corpus):
+        return {"recipe": recipe_fields, "seed": seed, "corpus_digest": None}
+    del recipe_fields["corpus"]
     digest = corpus_digest(recipe.corpus)
-    if digest is not None:
-        del recipe_fields["corpus"]
-    return {"recipe": recipe_fields, "seed": seed, "corpus_digest": digest}
+    # A corpus gone missing is not compared here: preparing its data says it does not exist.
+    return {"recipe": recipe_fields, "seed": seed} | ({"corpus_digest": digest} if digest else {})
 
 
 def write_run_info(

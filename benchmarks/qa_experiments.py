@@ -399,10 +399,9 @@ def main() -> None:
             record[f"dev_{method}"]["examples"] = answers[:5]
             record[f"dev_{method}"]["predictions"] = answers  # all, in dev order (BERTScore)
     if args.save:
-        from bertedu.qa.command import save_reader
+        from bertedu.qa.reader import save_reader
 
-        args.save.mkdir(parents=True, exist_ok=True)
-        save_reader(model.cpu(), args.task, recipe, args.save, {"encoder": args.encoder})
+        save_reader(model.cpu(), args.save, recipe=recipe, encoder=args.encoder)
     record["eval_seconds"] = round(time.perf_counter() - start, 1)
     record["command"] = "python benchmarks/qa_experiments.py " + shlex.join(sys.argv[1:])
     record["device"] = device

@@ -21,11 +21,10 @@ from pathlib import Path
 import torch
 
 from bertedu.qa.datasets import load_embedded_qa
-from bertedu.qa.distill import load_extractive_reader
-from bertedu.qa.finetune import QARecipe, evaluate_extractive, split_by_passage
+from bertedu.qa.finetune import evaluate_extractive, split_by_passage
 from bertedu.qa.metrics import per_question_squad
+from bertedu.qa.reader import load_reader
 from bertedu.qa.synthetic import load_synthetic_qa, load_teacher_labels
-from bertedu.tokenization import load_tokenizer
 
 
 def main() -> None:
@@ -38,9 +37,8 @@ def main() -> None:
     parser.add_argument("--output", type=Path, help="a JSONL to append the record to")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    config = json.loads((args.reader / "config.json").read_text("utf-8"))
-    recipe = QARecipe(**config["qa_recipe"])
-    model, tokenizer = load_extractive_reader(args.reader).eval(), load_tokenizer()
+    reader = load_reader(args.reader)
+    model, tokenizer, recipe = reader.model, reader.tokenizer, reader.recipe
     # qa_experiments.py --keep-best trains on the real training passages less a validation
     # split (split_by_passage, 10%, its --seed): the split's questions were never trained on.
     trained, validation = split_by_passage(load_embedded_qa("train"), 0.1, seed=args.seed)

@@ -48,6 +48,14 @@ def seed(text: str) -> int:
     return value
 
 
+def share(text: str) -> float:
+    """A share from 0 to 1, both included (a loss weight such as ``--distill-alpha``)."""
+    value = _number(text, float)
+    if not 0 <= value <= 1:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be from 0 to 1, got {text!r}")
+    return value
+
+
 def fraction(text: str) -> float:
     """A share from 0 (inclusive) to 1 (exclusive)."""
     value = _number(text, float)

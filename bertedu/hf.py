@@ -3,7 +3,8 @@
 ``from_hf`` proves our implementation right: a real pretrained checkpoint,
 loaded into our modules, must give the same numbers as transformers.
 ``to_hf`` lets a model trained in the book use transformers' tooling
-(``pipeline("fill-mask")``, ``save_pretrained``, the hub).
+(``pipeline("fill-mask")``, ``pipeline("question-answering")``, ``save_pretrained``, the
+hub).
 
 Most state-dict names are already equal (``embeddings.*``, ``pooler.dense.*``,
 ``cls.predictions.transform.*``, ``cls.predictions.bias``,
@@ -174,19 +175,30 @@ def from_hf(hf_model: nn.Module) -> nn.Module:
 
 
 def to_hf(
-    model: BertModel | BertForPreTraining,
+    model: nn.Module,
     masked_lm: bool = False,
     attn_implementation: str = "eager",
 ) -> transformers.PreTrainedModel:
-    """Our model -> transformers ``BertModel`` / ``BertForPreTraining`` with the same weights.
+    """Our model -> the transformers model of the same kind, with the same weights.
 
-    ``masked_lm=True`` (only for a ``BertForPreTraining``) returns a
-    ``BertForMaskedLM`` instead: transformers' ``pipeline("fill-mask")`` reads
-    ``outputs.logits``, which ``BertForPreTraining`` does not have. ``eager``
-    attention is the default because transformers' ``sdpa`` path returns no
+    * :class:`~bertedu.model.BertModel` -> ``BertModel``;
+    * :class:`~bertedu.model.BertForPreTraining` -> ``BertForPreTraining``, or with
+      ``masked_lm=True`` a ``BertForMaskedLM``: transformers' ``pipeline("fill-mask")``
+      reads ``outputs.logits``, which ``BertForPreTraining`` does not have;
+    * a reader, :class:`bertedu.qa.extractive.BertForQuestionAnswering` ->
+      ``BertForQuestionAnswering``, which ``pipeline("question-answering")`` runs.
+      transformers' span model has no pooler (a reader never uses it), so ours is left out.
+
+    ``eager`` attention is the default because transformers' ``sdpa`` path returns no
     attention maps.
     """
-    if isinstance(model, BertForPreTraining):
+    from bertedu.qa.extractive import BertForQuestionAnswering
+
+    if isinstance(model, BertForQuestionAnswering):
+        if masked_lm:
+            raise ValueError("masked_lm=True needs a BertForPreTraining: a reader has no MLM head.")
+        hf_cls = transformers.BertForQuestionAnswering
+    elif isinstance(model, BertForPreTraining):
         hf_cls = transformers.BertForMaskedLM if masked_lm else transformers.BertForPreTraining
     elif isinstance(model, BertModel):
         if masked_lm:
@@ -196,12 +208,18 @@ def to_hf(
         hf_cls = transformers.BertModel
     else:
         raise TypeError(
-            f"to_hf supports bertedu BertModel and BertForPreTraining, got {type(model).__name__}"
+            "to_hf supports bertedu's BertModel, BertForPreTraining and (extractive) "
+            f"BertForQuestionAnswering, got {type(model).__name__}. A generative reader "
+            "(BertEncoderDecoder) has no transformers counterpart."
         )
     hf_model = hf_cls(config_to_hf(model.config, attn_implementation))
     state = {_rename(name, 1): tensor for name, tensor in model.state_dict().items()}
     if isinstance(model, BertForPreTraining):
         state["cls.predictions.decoder.bias"] = state["cls.predictions.bias"]
+    if isinstance(model, BertForQuestionAnswering):  # built with add_pooling_layer=False
+        state = {
+            name: tensor for name, tensor in state.items() if not name.startswith("bert.pooler.")
+        }
     if masked_lm:  # BertForMaskedLM has neither a pooler nor the NSP head
         state = {
             name: tensor

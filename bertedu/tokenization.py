@@ -8,6 +8,7 @@ so the book needs no network to tokenize.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
@@ -39,9 +40,13 @@ def load_tokenizer(name_or_path: str | Path | None = None) -> PreTrainedTokenize
     * a local folder with ``vocab.txt``/``tokenizer.json``: that tokenizer.
     * a hub name such as ``"bert-base-cased"``: downloaded when online; a
       :class:`bertedu.hub.HubUnavailableError` explains what to do when not.
+
+    A tokenizer never runs code of its own: ``trust_remote_code=False`` always, so a
+    ``tokenizer_config.json`` whose ``auto_map`` names a Python file in the folder is
+    refused (or ignored, when it also names a standard tokenizer class), never prompted for.
     """
     if name_or_path is None:
-        return AutoTokenizer.from_pretrained(str(minilm_path()))
+        return AutoTokenizer.from_pretrained(str(minilm_path()), trust_remote_code=False)
     path = Path(name_or_path).expanduser()
     if path.exists():
         if not path.is_dir():
@@ -52,7 +57,17 @@ def load_tokenizer(name_or_path: str | Path | None = None) -> PreTrainedTokenize
             raise ValueError(
                 f"{path} has neither vocab.txt nor tokenizer.json; it is not a tokenizer folder."
             )
-        return AutoTokenizer.from_pretrained(str(path))
+        try:
+            return AutoTokenizer.from_pretrained(str(path), trust_remote_code=False)
+        except ValueError:
+            if asks_for_its_own_code(path):
+                raise ValueError(
+                    f"{path / 'tokenizer_config.json'} asks to run the folder's own Python code "
+                    "(its auto_map) to build the tokenizer; bertedu never runs it. Use a folder "
+                    "with a standard tokenizer (vocab.txt or tokenizer.json, tokenizer_class "
+                    "BertTokenizer or none)."
+                ) from None
+            raise
     if looks_like_a_path(str(name_or_path)):
         raise FileNotFoundError(
             f"The tokenizer folder {path} does not exist (looked for {path.resolve()}). Check "
@@ -65,7 +80,17 @@ def load_tokenizer(name_or_path: str | Path | None = None) -> PreTrainedTokenize
         f"or pass a local folder that holds vocab.txt (if {str(name_or_path)!r} is meant as "
         f"one: {path.resolve()} does not exist).",
     ):
-        return AutoTokenizer.from_pretrained(str(name_or_path))
+        return AutoTokenizer.from_pretrained(str(name_or_path), trust_remote_code=False)
+
+
+def asks_for_its_own_code(folder: Path) -> bool:
+    """True when the folder's ``tokenizer_config.json`` maps a tokenizer to code of its own
+    (``auto_map``), which transformers would have to import to build it."""
+    try:
+        config = json.loads((folder / "tokenizer_config.json").read_text("utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        return False
+    return isinstance(config, dict) and bool(config.get("auto_map"))
 
 
 def looks_like_a_path(name: str) -> bool:
@@ -93,7 +118,7 @@ def greedy_wordpiece(
     word that is in the vocabulary, then the longest continuation (written with a
     ``##`` prefix) of what is left, and so on. If some remainder has no match, the
     whole word becomes ``unk_token``; so does a word longer than
-    ``max_chars_per_word`` (the reference implementation's limit).
+    ``max_chars_per_word`` (Hugging Face's limit; Google's ``tokenization.py`` uses 200).
     """
     if len(word) > max_chars_per_word:
         return [unk_token]

@@ -155,7 +155,7 @@ def real_examples(args: argparse.Namespace):
 
 
 def train_or_load(args, name: str, task: str, recipe, train, dev):
-    """Train a reader with :func:`bertedu.qa.command.run_finetune_qa` once and save it under
+    """Train a reader with :func:`bertedu.qa.finetune.run_finetune_qa` once and save it under
     ``WORK/name``; later runs load it (or wait for the process training it)."""
     import torch
 
@@ -194,7 +194,7 @@ def wait_for_other_trainer(lock: Path, folder: Path, poll: float = 20.0) -> None
 def train_and_save(args, name, task, recipe, train, dev, model, tokenizer, folder):
     """Fine-tune ``model``, score it on ``dev``, save it and its ``info.json`` under
     ``folder`` (written complete, then renamed into place)."""
-    from bertedu.qa.command import run_finetune_qa
+    from bertedu.qa.finetune import run_finetune_qa
     from bertedu.qa.reader import save_reader
 
     print(f"training the {name} ({task}, {len(train)} questions)", flush=True)

@@ -176,3 +176,42 @@ def test_unsupported_models_and_configs_are_refused(hf_pretraining):
         to_hf(BertModel(BertConfig.tiny(num_hidden_layers=1)), masked_lm=True)
     with pytest.raises(TypeError, match="to_hf supports"):
         to_hf(torch.nn.Linear(2, 2))
+
+
+def test_to_hf_reader_saves_for_transformers_and_answers_alike(tokenizer, tmp_path):
+    """A reader through to_hf, save_pretrained and AutoModelForQuestionAnswering answers as ours.
+
+    transformers 5 removed pipeline("question-answering"), so the converted model is
+    checked through the book's own window post-processing, on a passage of several windows.
+    """
+    from bertedu.qa.extractive import BertForQuestionAnswering, answer_question
+
+    torch.manual_seed(4)
+    ours = BertForQuestionAnswering(BertConfig.tiny()).eval()
+    hf = to_hf(ours)
+    assert type(hf) is transformers.BertForQuestionAnswering
+    hf.save_pretrained(tmp_path)
+    loaded = transformers.AutoModelForQuestionAnswering.from_pretrained(tmp_path).eval()
+    encoded = tokenizer("who wrote it?", "the book was written by anna.", return_tensors="pt")
+    with torch.no_grad():
+        got, expected = loaded(**encoded), ours(**encoded)
+    assert max_diff(got.start_logits, expected.start_logits) <= TOLERANCE
+    assert max_diff(got.end_logits, expected.end_logits) <= TOLERANCE
+
+    context = " ".join(
+        f"In {1900 + year} the book was written again by Anna in Paris." for year in range(12)
+    )
+    mine = answer_question(ours, tokenizer, "who wrote the book?", context, 64, 32)
+    theirs = answer_question(loaded, tokenizer, "who wrote the book?", context, 64, 32)
+    assert len(mine.features) > 2  # several windows
+    assert theirs.answer == mine.answer
+    assert [(c.char_start, c.char_end) for c in theirs.candidates] == [
+        (c.char_start, c.char_end) for c in mine.candidates
+    ]
+
+
+def test_to_hf_refuses_a_generative_reader():
+    from bertedu.qa.generative import BertEncoderDecoder
+
+    with pytest.raises(TypeError, match="no transformers counterpart"):
+        to_hf(BertEncoderDecoder.__new__(BertEncoderDecoder))

@@ -128,9 +128,10 @@ def test_cross_attention_reads_the_encoder():
 def test_teacher_forcing_learns_and_greedy_reproduces(trained, tokenizer):
     model, features, losses = trained
     assert losses[-1] < 0.1 * losses[0]
-    assert generate_answers(model, features, tokenizer, "greedy") == ["google's ai team", "2018"]
+    # The model writes "google ' s ai team"; the passage's own characters come back.
+    assert generate_answers(model, features, tokenizer, "greedy") == ["Google's AI team", "2018"]
     assert generate_answers(model, features, tokenizer, "beam", beam_width=3) == [
-        "google's ai team",
+        "Google's AI team",
         "2018",
     ]
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_qa_command import CONTEXT, QUESTIONS, squad_file
+from test_qa_command import CONTEXT, QUESTIONS, reworded, squad_file
 
 from bertedu.cli import main
 from bertedu.model import BertConfig
@@ -48,11 +48,12 @@ def readers(tmp_path_factory) -> dict[tuple[str, str], object]:
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("readers")
     data = squad_file(root / "tiny.json")
+    train = squad_file(root / "tiny-train.json", reworded(QUESTIONS))  # not the --dev file
     folders = {}
     for task, encoder in READERS:
         folder = root / f"{task}-{encoder}"
         args = ["finetune-qa", "--task", task, "--encoder", encoder, "--profile", "smoke"]
-        args += ["--train", str(data), "--dev", str(data), "--output", str(folder)]
+        args += ["--train", str(train), "--dev", str(data), "--output", str(folder)]
         assert main([*args, "--no-progress"]) == 0
         folders[task, encoder] = folder
     return folders

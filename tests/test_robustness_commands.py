@@ -33,9 +33,9 @@ def test_finetune_qa_checks_its_output_folder_before_training(tmp_path, monkeypa
     parent.mkdir()
     parent.chmod(0o555)
     trained = []
-    import bertedu.qa.command as command
+    import bertedu.qa.finetune as finetune
 
-    monkeypatch.setattr(command, "run_finetune_qa", lambda *a, **k: trained.append(1))
+    monkeypatch.setattr(finetune, "run_finetune_qa", lambda *a, **k: trained.append(1))
     try:
         if os.access(parent, os.W_OK):  # root writes anywhere: nothing to test
             pytest.skip("the tests run as root, who can write into a read-only folder")
@@ -48,10 +48,10 @@ def test_finetune_qa_checks_its_output_folder_before_training(tmp_path, monkeypa
 
 def test_finetune_qa_an_unwritable_output_is_found_before_training(tmp_path, monkeypatch):
     """The same check, as root too: creating the folder fails (its parent is a file)."""
-    import bertedu.qa.command as command
+    import bertedu.qa.finetune as finetune
 
     trained = []
-    monkeypatch.setattr(command, "run_finetune_qa", lambda *a, **k: trained.append(1))
+    monkeypatch.setattr(finetune, "run_finetune_qa", lambda *a, **k: trained.append(1))
     (tmp_path / "file").write_text("x")
     with pytest.raises(SystemExit, match="cannot write to --output .*Nothing was trained"):
         main([*QA, "--output", str(tmp_path / "file" / "out")])

@@ -5,6 +5,7 @@ one clear message that keeps the last good checkpoint."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 
@@ -80,6 +81,19 @@ def test_ctrl_c_then_resume_equals_an_uninterrupted_fine_tuning(tmp_path, qa_dat
     for name, tensor in expected.state_dict().items():
         assert torch.equal(model.state_dict()[name], tensor), name
     assert len(list((tmp_path / "run").glob("best-*.safetensors"))) <= 3
+    # The interrupted epoch's logged loss averages the whole epoch, not the updates after
+    # the resume: the log's running sums travel in the checkpoint.
+    expected_log = train_records(tmp_path / "reference")
+    assert [r["step"] for r in expected_log] == [per_epoch, 2 * per_epoch, 3 * per_epoch]
+    assert train_records(tmp_path / "run") == expected_log
+
+
+def train_records(folder) -> list[dict]:
+    """The metrics log's training records: step and the window's means (tokens/s and times
+    vary from run to run)."""
+    records = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+    keys = ("step", "loss", "grad_norm", "lr")
+    return [{k: r[k] for k in keys} for r in records if r["split"] == "train"]
 
 
 QA = ["finetune-qa", "--profile", "smoke", "--no-progress", "--task", "extractive"]

@@ -31,7 +31,7 @@ def model():
 def test_a_given_answer_is_teacher_forced_and_its_weights_are_the_models(model, tokenizer):
     result = cross_attention_for(model, tokenizer, QUESTION, CONTEXT, "Google's AI team")
     answer = tokenizer.tokenize("Google's AI team")
-    assert result.target_tokens == [*answer, "[SEP]"] and result.answer == "google's ai team"
+    assert result.target_tokens == [*answer, "[SEP]"] and result.answer == "Google's AI team"
     source = tokenizer(QUESTION, CONTEXT)["input_ids"]
     assert result.source_tokens == tokenizer.convert_ids_to_tokens(source)
     assert result.attentions.shape == (3, 2, len(answer) + 1, len(source))

@@ -87,7 +87,8 @@ def validate_input_ids(input_ids: torch.Tensor, config: BertConfig) -> None:
     low, high = int(input_ids.min()), int(input_ids.max())
     if low < 0 or high >= config.vocab_size:
         raise ValueError(
-            f"Token ids must lie in [0, {config.vocab_size}) (vocab_size), found [{low}, {high}]. "
+            f"Token ids must lie in [0, {config.vocab_size}) (vocab_size); these run from {low} "
+            f"to {high}. "
             "Was the text tokenized with a different vocabulary than the model's?"
         )
 
@@ -110,6 +111,7 @@ def validate_token_type_ids(
     low, high = int(token_type_ids.min()), int(token_type_ids.max())
     if low < 0 or high >= config.type_vocab_size:
         raise ValueError(
-            f"token_type_ids must lie in [0, {config.type_vocab_size}), found [{low}, {high}]: "
+            f"token_type_ids must lie in [0, {config.type_vocab_size}); these run from {low} "
+            f"to {high}: "
             "0 for sentence A, 1 for sentence B."
         )

@@ -35,6 +35,21 @@ def checked_text(text: object, what: str) -> str:
     return text
 
 
+def own_ids(tokenizer, text: str, what: str) -> torch.Tensor:
+    """The WordPiece ids of ``text`` alone (no ``[CLS]``/``[SEP]``); a ValueError when there are
+    none. The tokenizer's normalisation deletes zero-width and control characters and
+    combining accents on nothing, so such a text reaches the model as an empty segment and
+    would still get a confident-looking answer."""
+    ids = tokenizer(text, add_special_tokens=False, return_tensors="pt")["input_ids"][0]
+    if ids.numel() == 0:
+        raise ValueError(
+            f"{what} ({text!r}) has no WordPieces after the tokenizer's normalisation: it holds "
+            "only characters the tokenizer deletes (zero-width, control or lone combining "
+            "characters). Give the model some words to read."
+        )
+    return ids
+
+
 def refuse_typed_specials(ids: torch.Tensor, tokenizer, what: str, allowed: set[int]) -> None:
     """Refuse a special token typed in the text (``[SEP]``, ``[CLS]``, ``[PAD]``).
 
@@ -71,8 +86,9 @@ def fill_mask(
             f"top_k must be a whole number from 1 to the vocabulary's size ({vocab_size}), "
             f"got {top_k!r}."
         )
+    own = own_ids(tokenizer, text, "text")
+    refuse_typed_specials(own, tokenizer, "text", set())
     encoded = tokenizer(text, return_tensors="pt")
-    refuse_typed_specials(encoded["input_ids"][0, 1:-1], tokenizer, "text", set())
     positions = (encoded["input_ids"][0] == tokenizer.mask_token_id).nonzero().flatten()
     if positions.numel() == 0:
         raise ValueError(
@@ -104,8 +120,7 @@ def is_next_probability(
     checked_text(sentence_a, "sentence_a")
     checked_text(sentence_b, "sentence_b")
     for what, sentence in (("sentence_a", sentence_a), ("sentence_b", sentence_b)):
-        own = tokenizer(sentence, add_special_tokens=False, return_tensors="pt")["input_ids"][0]
-        refuse_typed_specials(own, tokenizer, what, set())
+        refuse_typed_specials(own_ids(tokenizer, sentence, what), tokenizer, what, set())
     encoded = tokenizer(sentence_a, sentence_b, return_tensors="pt")
     device = model_device(model)
     with eval_mode(model), torch.no_grad():
@@ -124,6 +139,8 @@ def mask_a_word(
     deterministic choice, so a table of examples is the same on every run, and
     one [MASK] hides exactly one word.
     """
+    if not isinstance(sentence, str):
+        raise ValueError(f"sentence must be a string, got {type(sentence).__name__}.")
     words = sentence.split()
     candidates = [
         index

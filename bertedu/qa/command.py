@@ -11,7 +11,9 @@ writes to ``--output``: the reader (``model.safetensors`` + its manifest ``confi
 ``predictions.json`` (``{question id: answer text}``) and ``metrics.json``
 (held-out EM/F1, the recipe, the wall time). The generative reader is the
 pointer-generator with a warm-started decoder (:mod:`bertedu.qa.generative`).
-The notebooks call the same functions (:func:`load_encoder`, :func:`run_finetune_qa`).
+This module reads and checks: the flags, the files, the encoder, the output folder; training
+and scoring are :func:`bertedu.qa.finetune.run_finetune_qa`'s, called once. The notebooks call
+the same functions (:func:`load_encoder`, :func:`build_model`, ``run_finetune_qa``).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import json
 import time
 from pathlib import Path
 
-from bertedu.arguments import fraction, positive_float, seed
+from bertedu.arguments import fraction, positive_float, seed, share
 
 ENCODERS = ("bert-tiny", "minilm")
 
@@ -69,8 +71,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "(default: the recipe's). Extractive: KL to its start/end distributions; generative: "
         "its answers as targets",
     )
-    qa.add_argument("--distill-alpha", type=float, help="share of the soft (teacher) loss, 0 to 1")
-    qa.add_argument("--distill-temperature", type=float, help="temperature of the soft loss (> 0)")
+    qa.add_argument("--distill-alpha", type=share, help="share of the soft (teacher) loss, 0 to 1")
+    qa.add_argument(
+        "--distill-temperature", type=positive_float, help="temperature of the soft loss (> 0)"
+    )
     qa.add_argument("--seed", type=seed, default=0, help="0 to 2**32 - 1")
     qa.add_argument(
         "--output",
@@ -120,10 +124,11 @@ def load_encoder(name: str | Path):
     shapes = _tensor_shapes(folder / "model.safetensors")
     _check_embedding_shape(config, shapes, folder)
     # The file's own names say which model wrote it: a pretraining model's start with "bert."
-    with_heads = any(key.startswith("bert.") for key in shapes)
-    model = BertForPreTraining(config) if with_heads else BertModel(config)
+    kind = BertForPreTraining if any(key.startswith("bert.") for key in shapes) else BertModel
+    _check_shapes(kind, config, shapes, folder)
+    model = kind(config)
     load_weights(model, folder / "model.safetensors")  # its errors name the real mismatch
-    return (model.bert if with_heads else model), tokenizer
+    return (model.bert if kind is BertForPreTraining else model), tokenizer
 
 
 def _encoder_config(folder: Path) -> dict:
@@ -137,6 +142,14 @@ def _encoder_config(folder: Path) -> dict:
         raise ValueError(
             f"{path} holds a JSON {type(config).__name__}, not an object of BertConfig fields "
             "(vocab_size, hidden_size, ...). Write it with BertConfig.to_dict()."
+        )
+    if "task" in config and "encoder_config" in config:  # a reader's manifest
+        came_from = config.get("encoder")
+        origin = f"--encoder {came_from}" if came_from else "the encoder it was fine-tuned from"
+        raise ValueError(
+            f"{folder} is a fine-tuned {config['task']} reader (a finetune-qa --output), not an "
+            f"encoder. Ask it questions with python -m bertedu answer --reader {folder} (or "
+            f"bertedu.qa.load_reader); to fine-tune again, pass {origin}."
         )
     return config
 
@@ -166,6 +179,33 @@ def _check_embedding_shape(config, shapes: dict[str, tuple[int, ...]], folder: P
             f"{table}: the config belongs to another model. Use the config.json written with "
             "these weights."
         )
+
+
+def _check_shapes(kind, config, shapes: dict[str, tuple[int, ...]], folder: Path) -> None:
+    """Refuse a config.json whose sizes disagree with the weights' shapes (read from the
+    file's header) before a model of the config's size is allocated: the model is built on
+    PyTorch's ``meta`` device, which records shapes and holds no numbers."""
+    import re
+
+    import torch
+
+    layers = {int(m.group(1)) for n in shapes if (m := re.search(r"encoder\.layer\.(\d+)\.", n))}
+    if layers and len(layers) != config.num_hidden_layers:
+        raise ValueError(
+            f"{folder / 'config.json'} says num_hidden_layers {config.num_hidden_layers}, but "
+            f"model.safetensors holds {len(layers)} layers: the config belongs to another "
+            "model. Use the config.json written with these weights."
+        )
+    with torch.device("meta"):
+        skeleton = kind(config)
+    for name, tensor in skeleton.state_dict().items():
+        if name in shapes and shapes[name] != tuple(tensor.shape):
+            raise ValueError(
+                f"Tensor {name!r} in {folder / 'model.safetensors'} has shape {shapes[name]} but "
+                f"the model's is {tuple(tensor.shape)} (as {folder / 'config.json'} makes it): "
+                "the config belongs to another model. Use the config.json written with these "
+                "weights."
+            )
 
 
 def read_examples(path: Path | None, split: str, limit: int | None):
@@ -201,78 +241,6 @@ def build_model(task: str, encoder, **options):
     )
 
 
-def run_finetune_qa(
-    task: str,
-    model,
-    tokenizer,
-    train_examples,
-    dev_examples,
-    recipe,
-    *,
-    seed: int = 0,
-    progress: bool = False,
-    checkpoint_dir: Path | None = None,
-    resume: bool = False,
-):
-    """Fine-tune ``model`` on ``train_examples`` with ``recipe``; ``(held-out scores,
-    predictions {question id: answer text}, the FinetuneResult)`` on ``dev_examples``.
-    With ``checkpoint_dir``, a checkpoint after every epoch, from which ``resume`` continues.
-
-    With ``recipe.validation_fraction``, that share of the training passages
-    is held out (:func:`~bertedu.qa.finetune.split_by_passage`), scored after
-    every epoch, and the model keeps its best epoch by F1 there: early
-    stopping that never looks at ``dev_examples``.
-    """
-    import torch
-
-    from bertedu.qa.distill import build_training_set, trainable
-    from bertedu.qa.finetune import (
-        evaluate_extractive,
-        evaluate_generative,
-        finetune,
-        split_by_passage,
-    )
-    from bertedu.qa.generative import prepare_seq2seq_features
-
-    torch.manual_seed(seed)
-    generator = torch.Generator().manual_seed(seed)
-    validation = None
-    if recipe.validation_fraction:
-        train_examples, validation = split_by_passage(
-            train_examples, recipe.validation_fraction, seed
-        )
-
-    def generative_inputs(examples):
-        return prepare_seq2seq_features(
-            examples, tokenizer, recipe.max_length, recipe.max_target_length, with_labels=False
-        )
-
-    def score(examples):
-        if task == "extractive":
-            return evaluate_extractive(model, examples, tokenizer, recipe)
-        inputs = generative_inputs(examples)
-        scores, answers = evaluate_generative(
-            model, inputs, tokenizer, max_new_tokens=recipe.max_target_length
-        )
-        return scores, {e.id: a for e, a in zip(inputs.examples, answers, strict=True)}
-
-    training = build_training_set(task, train_examples, tokenizer, recipe)
-    run = finetune(
-        trainable(model, training.features, recipe),
-        training.features,
-        recipe,
-        generator=generator,
-        evaluate=None if validation is None else lambda _: score(validation)[0],
-        keep_best=None if validation is None else "f1",
-        progress=progress,
-        checkpoint_dir=None if checkpoint_dir is None else str(checkpoint_dir),
-        resume=resume,
-    )
-    run.data = training.counts()
-    scores, predictions = score(dev_examples)
-    return scores, predictions, run
-
-
 def prepare_output(output: Path, resume: bool = False, overwrite: bool = False) -> None:
     """Claim ``output`` for this run before training, as pretraining claims its folder
     (:func:`bertedu.train.run_folder.claim_output_folder`: a folder of other files or of
@@ -302,6 +270,9 @@ def how_to_resume(args: argparse.Namespace) -> str:
 
     from bertedu.train.run_folder import latest_checkpoint
 
+    found = latest_checkpoint(args.output)
+    if found is None:
+        return "No checkpoint was written yet: start again with the same command."
     words = ["python", "-m", "bertedu", "finetune-qa"]
     for name, value in vars(args).items():
         if name in ("command", "resume", "overwrite") or value is None or value is False:
@@ -309,23 +280,23 @@ def how_to_resume(args: argparse.Namespace) -> str:
         flag = "--" + name.replace("_", "-")
         words += [flag] if value is True else [flag, shlex.quote(str(value))]
     command = " ".join([*words, "--resume"])
-    found = latest_checkpoint(args.output)
-    if found is None:
-        return f"No checkpoint was written yet; start again, or: {command}"
     return (
         f"The last complete checkpoint is {shlex.quote(str(found))}. Continue with:\n    {command}"
     )
 
 
-def finetune_qa_command(args: argparse.Namespace) -> int:
-    """Run ``finetune-qa`` as parsed from the command line."""
-    prepare_output(args.output, args.resume, args.overwrite)  # before any training
+def recipe_from_args(args: argparse.Namespace):
+    """The profile's recipe with the flags applied; ``SystemExit`` for flags that cannot go
+    together (a ``--teacher`` labels synthetic questions: without ``--synthetic`` it would
+    be ignored)."""
     from bertedu.qa.finetune import get_qa_recipe
 
     flags = (
         ("lr", args.lr),
         ("epochs", args.epochs),
         ("validation_fraction", args.validation_fraction),
+        ("distill_alpha", args.distill_alpha),
+        ("distill_temperature", args.distill_temperature),
     )
     changes = {k: v for k, v in flags if v is not None}
     if changes.get("validation_fraction") == 0:
@@ -334,26 +305,134 @@ def finetune_qa_command(args: argparse.Namespace) -> int:
         value = getattr(args, name)
         if value is not None:
             changes[name] = None if value == "none" else str(value)
-    for name in ("distill_alpha", "distill_temperature"):
-        if getattr(args, name) is not None:
-            changes[name] = getattr(args, name)
     recipe = get_qa_recipe(args.task, args.profile, args.encoder, **changes)
+    if args.teacher not in (None, "none") and recipe.synthetic is None:
+        raise SystemExit(
+            f"finetune-qa: --teacher {args.teacher} needs --synthetic: the teacher's labels are "
+            "for synthetic questions, and without them it would be ignored. Add --synthetic "
+            "FILE (or 'shipped'), or leave --teacher out."
+        )
+    return recipe
+
+
+def check_train_is_not_dev(train: Path | None, dev: Path | None) -> None:
+    """Refuse a ``--train`` file that is the ``--dev`` file (the same file, or the same bytes):
+    scores on questions trained on measure memory, not reading."""
+    from bertedu.qa.datasets import embedded_qa_path
+
+    train_path, dev_path = train or embedded_qa_path("train"), dev or embedded_qa_path("dev")
+    dev_name = "the embedded dev set" if dev is None else f"--dev {dev}"
+    train_name = "the embedded train set" if train is None else f"--train {train}"
+    if train_path.resolve() == dev_path.resolve():
+        raise ValueError(
+            f"{train_name} and {dev_name} are the same file: the held-out scores would be "
+            "taken on the questions trained on. Give a --dev file of other questions."
+        )
+    if train_path.stat().st_size == dev_path.stat().st_size and _digest(train_path) == _digest(
+        dev_path
+    ):
+        raise ValueError(
+            f"{train_name} and {dev_name} hold the same questions (identical files): the "
+            "held-out scores would be taken on the questions trained on. Give a --dev file "
+            "of other questions."
+        )
+
+
+def _digest(path: Path) -> str:
+    """SHA-256 of a file's bytes, read in blocks."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        while block := file.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_inputs(args: argparse.Namespace, recipe):
+    """``(train examples, dev examples, encoder, tokenizer)``: everything the run reads,
+    checked before any training (``ValueError``/``FileNotFoundError`` saying what to give)."""
+    from bertedu.qa.distill import check_sources
+    from bertedu.qa.finetune import split_by_passage
+
+    train_examples = read_examples(args.train, "train", recipe.train_limit)
+    dev_examples = read_examples(args.dev, "dev", recipe.dev_limit)
+    check_train_is_not_dev(args.train, args.dev)
+    if recipe.validation_fraction:
+        try:
+            split_by_passage(train_examples, recipe.validation_fraction, args.seed)
+        except ValueError as error:
+            raise ValueError(
+                f"{error} Or pass --validation-fraction 0 to train without one."
+            ) from None
+    check_sources(recipe)
+    encoder, tokenizer = load_encoder(args.encoder)
+    return train_examples, dev_examples, encoder, tokenizer
+
+
+def diverged(error, args: argparse.Namespace, recipe) -> str:
+    """A loss that became NaN or infinite, in one line: the update, the loss, the rate, what
+    is kept and what to do (the profile's rate when --lr was above it, else a tenth)."""
+    from bertedu.qa.finetune import get_qa_recipe
+
+    usual = get_qa_recipe(args.task, args.profile, args.encoder).lr
+    given = f"{recipe.lr:g}, " + ("from --lr" if args.lr is not None else "the profile's")
+    lower = f"the profile's {usual:g}" if recipe.lr > usual else f"{recipe.lr / 10:g}"
+    kept = (
+        f"the last good checkpoint {error.checkpoint} is kept; start afresh with a lower --lr "
+        "and --overwrite (this run is moved aside, nothing is deleted)"
+        if error.checkpoint is not None
+        else "nothing was saved; start again with a lower --lr"
+    )
+    return (
+        f"finetune-qa: the {error.term} became {error.value} at update {error.step} (learning rate "
+        f"{given}): training stopped before it spoiled the weights. Pass a lower --lr (e.g. "
+        f"{lower}): {kept}."
+    )
+
+
+def remove_unfinished_output(output: Path) -> bool:
+    """Remove ``output`` (a folder this run created) when the run wrote no checkpoint into it:
+    a rerun then starts as if nothing had happened. True when it was removed."""
+    import shutil
+
+    from bertedu.train.folder_lock import release_folder
+    from bertedu.train.run_folder import latest_checkpoint
+
+    if not output.is_dir() or output.is_symlink() or latest_checkpoint(output) is not None:
+        return False
+    release_folder(output)
+    shutil.rmtree(output)
+    return True
+
+
+def finetune_qa_command(args: argparse.Namespace) -> int:
+    """Run ``finetune-qa`` as parsed from the command line.
+
+    A run that stops before its first checkpoint (a refused input, a diverging loss)
+    removes the output folder when it created it; a folder that was there is left as it is.
+    """
+    recipe = recipe_from_args(args)
+    created = not args.output.exists() and not args.output.is_symlink()
+    prepare_output(args.output, args.resume, args.overwrite)  # before any training
+    finished = False
     try:
-        train_examples = read_examples(args.train, "train", recipe.train_limit)
-        dev_examples = read_examples(args.dev, "dev", recipe.dev_limit)
-        if recipe.validation_fraction:
-            from bertedu.qa.finetune import split_by_passage
+        status = train_and_save(args, recipe)
+        finished = status == 0
+        return status
+    finally:
+        if not finished and created and remove_unfinished_output(args.output):
+            print(f"finetune-qa: removed {args.output}, which this run created (no checkpoint).")
 
-            try:
-                split_by_passage(train_examples, recipe.validation_fraction, args.seed)
-            except ValueError as error:
-                raise ValueError(
-                    f"{error} Pass --validation-fraction 0 to train without one."
-                ) from None
-        from bertedu.qa.distill import check_sources
 
-        check_sources(recipe)
-        encoder, tokenizer = load_encoder(args.encoder)
+def train_and_save(args: argparse.Namespace, recipe) -> int:
+    """Read the inputs, fine-tune, and write the reader, predictions and metrics to
+    ``--output`` (claimed already)."""
+    from bertedu.qa.distill import TrainingDataError
+    from bertedu.train.loop import NonFiniteLossError
+
+    try:
+        train_examples, dev_examples, encoder, tokenizer = read_inputs(args, recipe)
     except (ValueError, FileNotFoundError) as error:
         raise SystemExit(f"finetune-qa: {error}") from None
     model = build_model(args.task, encoder)
@@ -362,7 +441,7 @@ def finetune_qa_command(args: argparse.Namespace) -> int:
         f"{len(train_examples)} training and {len(dev_examples)} held-out questions"
     )
     start = time.perf_counter()
-    from bertedu.qa.distill import TrainingDataError
+    from bertedu.qa.finetune import run_finetune_qa
 
     try:
         scores, predictions, run = run_finetune_qa(
@@ -379,6 +458,8 @@ def finetune_qa_command(args: argparse.Namespace) -> int:
         )
     except TrainingDataError as error:  # found while the training set is put together
         raise SystemExit(f"finetune-qa: {error}") from None
+    except NonFiniteLossError as error:
+        raise SystemExit(diverged(error, args, recipe)) from None
     except KeyboardInterrupt:  # the loop saved the update it was on
         print(f"\nfinetune-qa: interrupted. {how_to_resume(args)}")
         return 130

@@ -135,8 +135,9 @@ def _text(value: Any, what: str) -> str:
 
 
 def _answer_start(value: Any, where: str) -> int:
-    """A character offset: a whole number >= 0 (a string of digits is read as one)."""
-    if isinstance(value, str) and value.isdigit():
+    """A character offset: a whole number >= 0 (a string of ASCII digits is read as one;
+    ``"²"`` counts as a digit to ``str.isdigit`` but is no number to ``int``)."""
+    if isinstance(value, str) and value.isascii() and value.isdigit():
         value = int(value)
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise ValueError(

@@ -21,6 +21,7 @@ were considered, their scores, and which were kept, finished or pruned.
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ import torch
 from bertedu.nn_utils import eval_mode, model_device
 from bertedu.qa.copying import passage_mask
 from bertedu.qa.generative import BertEncoderDecoder, Seq2SeqFeatures, trim_seq2seq
+from bertedu.qa.passage_text import answer_from_passage
 
 _NO_SPACE_BEFORE = re.compile(r" ([.,;:!?%)\]}]|'s\b|n't\b)")
 _NO_SPACE_AFTER = re.compile(r"([(\[{$]) ")
@@ -42,6 +44,31 @@ _DECIMAL = re.compile(r"(\d)(\.|,(?= \d{3}(?!\d))) (?=\d)")
 Beam = tuple[list[int], float]  # (token ids after [CLS], total log-probability)
 
 
+def checked_token_ids(tokenizer, token_ids: Sequence[int]) -> list[int]:
+    """``token_ids`` as a list of ints, each within ``tokenizer``'s vocabulary.
+
+    The Rust tokenizer raises an ``OverflowError`` on a negative id and silently drops an id
+    past the vocabulary; a float or a string fails with an unrelated ``TypeError``.
+    """
+    size = len(tokenizer)
+    ids = []
+    for value in token_ids:
+        try:
+            token_id = operator.index(value)
+        except TypeError:
+            raise TypeError(
+                f"token ids must be whole numbers, got {value!r} ({type(value).__name__}): pass "
+                "the ids the model generated (a list of ints or an integer tensor)."
+            ) from None
+        if not 0 <= token_id < size:
+            raise ValueError(
+                f"token id {token_id} is outside the vocabulary (0-{size - 1}): these ids come "
+                "from another tokenizer or model, or were not generated ids at all."
+            )
+        ids.append(token_id)
+    return ids
+
+
 def decode_answer(tokenizer, token_ids: Sequence[int]) -> str:
     """WordPiece ids -> text, without special tokens and without the spaces WordPiece adds around
     punctuation.
@@ -50,9 +77,13 @@ def decode_answer(tokenizer, token_ids: Sequence[int]) -> str:
     answer a reader expects (and SQuAD's EM compares) is
     ``"state-of-the-art (2018)"``. A continuation piece at the start (``##mar``, which a
     weak generator can emit first) has no word to join: its ``##`` is dropped, never shown.
+    ``token_ids`` are whole numbers (ints, NumPy or tensor integers) within the vocabulary;
+    anything else is refused with the offending id named.
     """
     text = tokenizer.decode(
-        list(token_ids), skip_special_tokens=True, clean_up_tokenization_spaces=True
+        checked_token_ids(tokenizer, token_ids),
+        skip_special_tokens=True,
+        clean_up_tokenization_spaces=True,
     )
     text = _LEADING_CONTINUATION.sub("", text)
     text = _JOINERS.sub(r"\1", text)
@@ -366,7 +397,12 @@ def generate_answers(
     length_penalty: float = 1.0,
     batch_size: int = 32,
 ) -> list[str]:
-    """Answer every example of ``features`` with greedy or beam search; returns text."""
+    """Answer every example of ``features`` with greedy or beam search; returns text.
+
+    Each answer is decoded (:func:`decode_answer`) and, where its passage holds it, given
+    back the passage's own characters (:func:`~bertedu.qa.passage_text.answer_from_passage`):
+    ``Emily Brontë``, not the uncased tokenizer's ``emily bronte``.
+    """
     if method not in ("greedy", "beam"):
         raise ValueError(f"method must be 'greedy' or 'beam', got {method!r}")
     device = model_device(model)
@@ -394,5 +430,8 @@ def generate_answers(
                 ).best.token_ids
                 for i in range(len(rows))
             ]
-        answers.extend(decode_answer(tokenizer, row) for row in ids)
+        answers.extend(
+            answer_from_passage(decode_answer(tokenizer, row), features.examples[i].context)
+            for i, row in zip(rows, ids, strict=True)
+        )
     return answers

@@ -58,8 +58,8 @@ def distillation_kl(
     (outside its top-k): they add nothing (``0 log 0 = 0``). A row whose
     teacher logits are all ``-inf`` has no target; it gets 0.
     """
-    if temperature <= 0:
-        raise ValueError(f"temperature must be positive, got {temperature}")
+    if not (math.isfinite(temperature) and temperature > 0):
+        raise ValueError(f"temperature must be a finite number above 0, got {temperature}")
     student = F.log_softmax(student_logits.float() / temperature, dim=-1)
     finite = torch.isfinite(teacher_logits)
     safe = torch.where(finite, teacher_logits.float(), torch.full_like(student, -1e4))
@@ -119,7 +119,7 @@ class SpanDistiller(nn.Module):
         self, student: BertForQuestionAnswering, temperature: float = 2.0, alpha: float = 0.5
     ) -> None:
         super().__init__()
-        if temperature <= 0 or not 0 <= alpha <= 1:
+        if not (math.isfinite(temperature) and temperature > 0 and 0 <= alpha <= 1):
             raise ValueError(
                 f"Need temperature > 0 and 0 <= alpha <= 1, got T={temperature}, alpha={alpha}."
             )
@@ -301,23 +301,35 @@ def load_synthetic(
     return examples if limit is None else examples[:limit]
 
 
-def load_extractive_reader(folder: str | Path) -> BertForQuestionAnswering:
-    """An extractive reader saved by ``finetune-qa`` (``config.json`` + ``model.safetensors``)."""
-    from bertedu.model import BertConfig
-    from bertedu.train.checkpoint import load_weights
+def check_teacher_folder(folder: Path) -> None:
+    """Refuse (:class:`TrainingDataError`, saying what it is) a ``--teacher`` folder that is
+    not an extractive reader: a generative reader gives no start and end scores to learn
+    from. Reads the manifest only."""
+    from bertedu.qa.reader import NotAReaderError, read_manifest
 
-    folder = Path(folder).expanduser()
-    config_path = folder / "config.json"
-    config = json.loads(config_path.read_text("utf-8")) if config_path.is_file() else {}
-    if config.get("task") != "extractive" or not (folder / "model.safetensors").is_file():
-        raise ValueError(
-            f"{folder} is not an extractive reader saved by finetune-qa (config.json with "
-            '"task": "extractive" and model.safetensors); train one with '
+    try:
+        task = read_manifest(folder)["task"]
+    except NotAReaderError as error:
+        raise TrainingDataError(
+            f"--teacher {folder} is not an extractive reader saved by finetune-qa: {error}"
+        ) from None
+    if task != "extractive":
+        raise TrainingDataError(
+            f"--teacher {folder} is a {task} reader; a teacher must be an extractive reader "
+            "(its start and end scores are what the student learns from). Train one with "
             "python -m bertedu finetune-qa --task extractive ... --output DIR."
         )
-    model = BertForQuestionAnswering(BertConfig.from_dict(config["encoder_config"]))
-    load_weights(model, folder / "model.safetensors")
-    return model.eval()
+
+
+def load_teacher_reader(folder: Path):
+    """The extractive reader saved in ``folder`` (:func:`bertedu.qa.reader.load_reader`)."""
+    from bertedu.qa.reader import NotAReaderError, load_reader
+
+    check_teacher_folder(folder)
+    try:
+        return load_reader(folder)
+    except NotAReaderError as error:
+        raise TrainingDataError(f"--teacher {folder}: {error}") from None
 
 
 def load_teacher(
@@ -336,15 +348,9 @@ def load_teacher(
 
     path = TEACHER_LABELS_PATH if source == SHIPPED else Path(source).expanduser()
     if path.is_dir():
-        reader = load_extractive_reader(path)
-        recipe = json.loads((path / "config.json").read_text("utf-8")).get("qa_recipe", {})
+        reader = load_teacher_reader(path)
         outputs = teacher_pass(
-            reader,
-            examples,
-            tokenizer,
-            recipe.get("max_length", 384),
-            recipe.get("stride", 128),
-            top_k,
+            reader.model, examples, tokenizer, reader.recipe.max_length, reader.recipe.stride, top_k
         )
         return {e.id: out for e, out in zip(examples, outputs, strict=True)}
     if not path.is_file():
@@ -380,7 +386,7 @@ def teacher_record(record: object, context: str, where: str) -> TeacherOutput:
 
     try:
         labels = TeacherOutput.from_json(record)  # type: ignore[arg-type]
-    except (KeyError, TypeError, ValueError) as error:
+    except (KeyError, TypeError, ValueError, OverflowError) as error:  # 1e400: int(inf)
         raise TrainingDataError(
             f"{where}: not a teacher record ({type(error).__name__}: {error}); each needs "
             "'answer', 'answer_start', 'start' and 'end' ([[character, logit], ...])."
@@ -405,9 +411,10 @@ def check_sources(recipe) -> None:
 
     if not 0 <= recipe.distill_alpha <= 1:
         raise ValueError(f"--distill-alpha must be from 0 to 1, got {recipe.distill_alpha}.")
-    if not recipe.distill_temperature > 0:
+    if not (math.isfinite(recipe.distill_temperature) and recipe.distill_temperature > 0):
         raise ValueError(
-            f"--distill-temperature must be above 0, got {recipe.distill_temperature}."
+            f"--distill-temperature must be a finite number above 0, got "
+            f"{recipe.distill_temperature} (T^2 scales the soft loss: inf makes it NaN)."
         )
 
     for name, shipped in (("synthetic", SYNTHETIC_QA_PATH), ("teacher", TEACHER_LABELS_PATH)):
@@ -415,7 +422,9 @@ def check_sources(recipe) -> None:
         if source is None:
             continue
         path = shipped if source == SHIPPED else Path(source).expanduser()
-        if not (path.is_file() or (name == "teacher" and path.is_dir())):
+        if name == "teacher" and path.is_dir():
+            check_teacher_folder(path)
+        elif not path.is_file():
             raise FileNotFoundError(
                 f"--{name} {source}: nothing at {path}. Give a file"
                 + (" or a saved extractive reader's folder" if name == "teacher" else "")

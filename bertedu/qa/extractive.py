@@ -426,7 +426,9 @@ def best_spans(
     first.
 
     A span is valid when both ends are passage tokens (``offsets`` not None),
-    ``end >= start`` and it has at most ``max_answer_length`` tokens. A window
+    ``end >= start`` and it has at most ``max_answer_length`` tokens. The ``n_best`` starts
+    and ends are the best *passage* tokens (``run_squad.py`` takes them over all positions
+    and then drops the invalid ones, so question tokens can use up its slots). A window
     without any valid span gives an empty list, never an error.
     """
     start_logits = torch.as_tensor(start_logits, dtype=torch.float32)
@@ -457,7 +459,7 @@ def max_context_windows(windows: Sequence[Window]) -> dict[tuple[int, int], int]
 
     ``run_squad.py``'s ``_check_is_max_context``: a token's context in a
     window is ``min(tokens left of it, tokens right of it)`` plus 0.01 x the
-    window's length (a tie goes to the longer window, then the first). Near a
+    window's length (a small bonus for longer windows; a tie goes to the first). Near a
     window's edge a token's scores are guesses made with half the context, so
     a span is only read from the window where its start token sits deepest.
     """

@@ -22,8 +22,9 @@ from torch.utils.data import DataLoader
 
 from bertedu.qa.datasets import QAExample
 from bertedu.qa.decoding import generate_answers
+from bertedu.qa.distill import build_training_set, trainable
 from bertedu.qa.extractive import QAFeatures, collate_windows, predict_answers
-from bertedu.qa.generative import Seq2SeqFeatures, collate_seq2seq
+from bertedu.qa.generative import Seq2SeqFeatures, collate_seq2seq, prepare_seq2seq_features
 from bertedu.qa.metrics import generation_scores, squad_em_f1
 from bertedu.train import TrainConfig, TrainResult, read_metrics, train
 from bertedu.train.batches import ReshuffledBatches
@@ -232,6 +233,12 @@ def split_by_passage(
         raise ValueError("A validation split needs questions on at least two passages.")
     order = torch.randperm(len(passages), generator=torch.Generator().manual_seed(seed)).tolist()
     held = {passages[i] for i in order[: max(1, round(fraction * len(passages)))]}
+    if len(held) == len(passages):
+        raise ValueError(
+            f"The validation fraction {fraction} holds out all {len(passages)} passages, "
+            f"leaving 0 of the {len(examples)} questions for training. Pass a smaller fraction "
+            f"(each passage is {1 / len(passages):.2g} of them; 0.1 holds out about a tenth)."
+        )
     train_part = [e for e in examples if e.context not in held]
     return train_part, [e for e in examples if e.context in held]
 
@@ -356,3 +363,64 @@ def evaluate_generative(
     )
     references = [list(example.answers) for example in features.examples]
     return generation_scores(answers, references, with_bertscore), answers
+
+
+def run_finetune_qa(
+    task: str,
+    model: nn.Module,
+    tokenizer,
+    train_examples: Sequence[QAExample],
+    dev_examples: Sequence[QAExample],
+    recipe: QARecipe,
+    *,
+    seed: int = 0,
+    progress: bool = False,
+    checkpoint_dir: Path | None = None,
+    resume: bool = False,
+):
+    """Fine-tune ``model`` on ``train_examples`` with ``recipe``; ``(held-out scores,
+    predictions {question id: answer text}, the FinetuneResult)`` on ``dev_examples``.
+    With ``checkpoint_dir``, a checkpoint after every epoch, from which ``resume`` continues.
+
+    With ``recipe.validation_fraction``, that share of the training passages
+    is held out (:func:`~bertedu.qa.finetune.split_by_passage`), scored after
+    every epoch, and the model keeps its best epoch by F1 there: early
+    stopping that never looks at ``dev_examples``.
+    """
+    torch.manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
+    validation = None
+    if recipe.validation_fraction:
+        train_examples, validation = split_by_passage(
+            train_examples, recipe.validation_fraction, seed
+        )
+
+    def generative_inputs(examples):
+        return prepare_seq2seq_features(
+            examples, tokenizer, recipe.max_length, recipe.max_target_length, with_labels=False
+        )
+
+    def score(examples):
+        if task == "extractive":
+            return evaluate_extractive(model, examples, tokenizer, recipe)
+        inputs = generative_inputs(examples)
+        scores, answers = evaluate_generative(
+            model, inputs, tokenizer, max_new_tokens=recipe.max_target_length
+        )
+        return scores, {e.id: a for e, a in zip(inputs.examples, answers, strict=True)}
+
+    training = build_training_set(task, train_examples, tokenizer, recipe)
+    run = finetune(
+        trainable(model, training.features, recipe),
+        training.features,
+        recipe,
+        generator=generator,
+        evaluate=None if validation is None else lambda _: score(validation)[0],
+        keep_best=None if validation is None else "f1",
+        progress=progress,
+        checkpoint_dir=None if checkpoint_dir is None else str(checkpoint_dir),
+        resume=resume,
+    )
+    run.data = training.counts()
+    scores, predictions = score(dev_examples)
+    return scores, predictions, run

@@ -14,11 +14,16 @@ evaluation script (``evaluate-v1.1.py``) computes them:
    without a prediction scores 0 (the official script prints "Unanswered
    question ... will receive score 0."; we warn).
 
+``unicode=True`` (:func:`squad_em_f1`) is an opt-in variant that first folds both
+answers to NFKC without invisible format characters; the default is the official
+script's normalisation, character for character.
+
 BLEU (sacrebleu, corpus level) and ROUGE-L (rouge-score's longest common
 subsequence F-measure, with tokens of every script) are the usual scores for
 *generated* answers, which can be right without being a verbatim span of the
-passage. Both read Chinese and Japanese by character (:func:`split_cjk`,
-:func:`rouge_tokens`); :func:`bleu` says when BLEU-4 is undefined (answers
+passage. BLEU reads Chinese and Japanese by character (:func:`split_cjk`);
+ROUGE-L reads every script written without spaces by character and each emoji
+as one token (:func:`rouge_tokens`); :func:`bleu` says when BLEU-4 is undefined (answers
 too short for 4-grams) and offers sacrebleu's effective order. :func:`sentence_bleu`
 shows why corpus and sentence BLEU differ on short answers;
 :func:`ms_marco_rouge_l` and :func:`bleu_1` are MS MARCO's official scores;
@@ -45,27 +50,52 @@ import warnings
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 
+import regex
+
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCTUATION = frozenset(string.punctuation)
 
 
-def normalize_answer(text: str) -> str:
-    """SQuAD v1.1 normalisation: lower case, no punctuation, no articles, single spaces."""
+def fold_unicode(text: str) -> str:
+    """``text`` in NFKC with every invisible format character (category Cf) deleted.
+
+    NFKC writes one character one way: a letter and its combining accent become the
+    precomposed letter (``e`` + U+0301 -> ``é``), full-width forms become ASCII
+    (``１９６９`` -> ``1969``, ``！`` -> ``!``) and ligatures their letters (``ﬁ`` -> ``fi``).
+    Format characters (zero-width space and joiners, the byte-order mark, the soft hyphen,
+    direction marks) are invisible in print but make ``Bei\u200bjing`` another string.
+    Accents are kept: ``café`` is not ``cafe``.
+    """
+    text = unicodedata.normalize("NFKC", text)
+    return "".join(char for char in text if unicodedata.category(char) != "Cf")
+
+
+def normalize_answer(text: str, *, unicode: bool = False) -> str:
+    """SQuAD v1.1 normalisation: lower case, no punctuation, no articles, single spaces.
+
+    ``unicode=True`` first applies :func:`fold_unicode` (see :func:`squad_em_f1`); the
+    default is the official script's normalisation, character for character.
+    """
+    if unicode:
+        text = fold_unicode(text)
     text = text.lower()
     text = "".join(ch for ch in text if ch not in _PUNCTUATION)
     text = _ARTICLES.sub(" ", text)
     return " ".join(text.split())
 
 
-def exact_match_score(prediction: str, ground_truth: str) -> float:
+def exact_match_score(prediction: str, ground_truth: str, *, unicode: bool = False) -> float:
     """1.0 if the two answers are equal after :func:`normalize_answer`, else 0.0."""
-    return float(normalize_answer(prediction) == normalize_answer(ground_truth))
+    return float(
+        normalize_answer(prediction, unicode=unicode)
+        == normalize_answer(ground_truth, unicode=unicode)
+    )
 
 
-def f1_score(prediction: str, ground_truth: str) -> float:
+def f1_score(prediction: str, ground_truth: str, *, unicode: bool = False) -> float:
     """Token-level F1 between two answers after :func:`normalize_answer` (0.0 to 1.0)."""
-    prediction_tokens = normalize_answer(prediction).split()
-    truth_tokens = normalize_answer(ground_truth).split()
+    prediction_tokens = normalize_answer(prediction, unicode=unicode).split()
+    truth_tokens = normalize_answer(ground_truth, unicode=unicode).split()
     common = Counter(prediction_tokens) & Counter(truth_tokens)
     num_same = sum(common.values())
     if num_same == 0:  # also covers an empty prediction or reference, as in the official script
@@ -80,6 +110,15 @@ def max_over_ground_truths(
 ) -> float:
     """The best score of ``prediction`` against any of the reference answers."""
     return max(metric(prediction, truth) for truth in ground_truths)
+
+
+def _check_strings(texts: Sequence[str], what: str) -> None:
+    """A TypeError naming ``what`` unless ``texts`` is a list (or tuple) of strings."""
+    if isinstance(texts, str) or not isinstance(texts, Sequence):
+        raise TypeError(f"{what} must be a list of strings, got {type(texts).__name__}.")
+    for index, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise TypeError(f"{what}[{index}] must be a string, got {type(text).__name__}.")
 
 
 def _check_references(references: Mapping[str, Sequence[str]]) -> None:
@@ -98,7 +137,10 @@ def _check_references(references: Mapping[str, Sequence[str]]) -> None:
 
 
 def squad_em_f1(
-    predictions: Mapping[str, str], references: Mapping[str, Sequence[str]]
+    predictions: Mapping[str, str],
+    references: Mapping[str, Sequence[str]],
+    *,
+    unicode: bool = False,
 ) -> dict[str, float]:
     """SQuAD v1.1 exact match and F1, in percent.
 
@@ -107,6 +149,20 @@ def squad_em_f1(
     reference question counts; one without a prediction scores 0 (with a
     warning). Predictions for unknown ids are ignored (with a warning), as
     the official script ignores them.
+
+    **Unicode.** By default the answers are normalised exactly as the official
+    v1.1 script does (and v2.0's, which differs only in scoring two empty answers):
+    lower case, ASCII punctuation (``string.punctuation``) deleted, articles
+    deleted, split on whitespace, and nothing else. So ``１９６９`` (full-width
+    digits) is not ``1969``, ``ﬁnance`` (a ligature) not ``finance``, ``Bei\u200bjing``
+    (a zero-width space) not ``Beijing``, and ``e`` + a combining accent not the
+    precomposed ``é``, although each pair looks the same. These are the published
+    numbers' rules, so they stay the default. ``unicode=True`` first folds both
+    answers with :func:`fold_unicode` (NFKC, invisible format characters deleted),
+    so such pairs match; it departs from the official script only on text that
+    NFKC changes or that holds format characters, and its numbers are not
+    comparable with published SQuAD scores. Use it to see how much a model's
+    score depends on how its text is encoded, not to report a SQuAD result.
     """
     _check_references(references)
     if not isinstance(predictions, Mapping):
@@ -129,8 +185,10 @@ def squad_em_f1(
     exact = f1 = 0.0
     for key, answers in references.items():
         if key in predictions:
-            exact += max_over_ground_truths(exact_match_score, predictions[key], answers)
-            f1 += max_over_ground_truths(f1_score, predictions[key], answers)
+            exact += max(
+                exact_match_score(predictions[key], truth, unicode=unicode) for truth in answers
+            )
+            f1 += max(f1_score(predictions[key], truth, unicode=unicode) for truth in answers)
     return {"exact_match": 100.0 * exact / len(references), "f1": 100.0 * f1 / len(references)}
 
 
@@ -230,30 +288,55 @@ def bleu(
     return result.score
 
 
+# Scripts written without spaces between words, read one character at a time: Chinese
+# (Han, Bopomofo), Japanese (kana), Korean (Hangul, as KorQuAD's character F1 reads it), Yi,
+# Tangut, Nushu, Khitan, and the scripts of South-East Asia. Script_Extensions, so that the
+# kana's prolonged sound mark and the ideographic iteration mark count too.
+_UNSPACED = regex.compile(
+    r"\p{scx=Han}|\p{scx=Bopomofo}|\p{scx=Hiragana}|\p{scx=Katakana}|\p{scx=Hangul}"
+    r"|\p{scx=Yi}|\p{scx=Tangut}|\p{scx=Nushu}|\p{scx=Khitan_Small_Script}"
+    r"|\p{scx=Thai}|\p{scx=Lao}|\p{scx=Khmer}|\p{scx=Myanmar}|\p{scx=Tai_Tham}"
+)
+_EMOJI = regex.compile(r"\p{Extended_Pictographic}|\p{Regional_Indicator}")
+_WORD = regex.compile(r"[\p{L}\p{M}\p{N}]")
+# Variation selectors (an emoji's text or picture form) and invisible format characters,
+# except the joiner and the tags that build emoji sequences.
+_IGNORED = regex.compile(r"[\ufe0e\ufe0f]|(?![\u200d\U000e0020-\U000e007f])\p{Cf}")
+
+
 def rouge_tokens(text: str) -> list[str]:
-    """ROUGE-L's tokens: lower-cased runs of letters, marks and digits of any script, and each
-    Chinese or Japanese character alone; everything else separates.
+    """ROUGE-L's tokens: lower-cased words of letters, marks and digits of any script; each
+    character of a script written without spaces alone; each emoji alone; everything else
+    separates.
 
     On ASCII text these are exactly rouge-score's tokens (``[a-z0-9]+`` after
     lower-casing), so English scores do not change. rouge-score drops every
-    other character, so two identical Chinese or Arabic answers scored 0; its
-    multilingual variants (and MLQA's evaluation) tokenise Chinese by
-    character, as here. Korean is written with spaces between words and stays
-    in words.
+    other character, so two identical Chinese, Thai or emoji answers scored 0.
+    Scripts without spaces between words (Chinese, Japanese, Korean, Thai, Lao,
+    Khmer, Myanmar...: :data:`_UNSPACED`) would otherwise make a whole answer one
+    token, right or wrong; they are read by character, as the multilingual ROUGE
+    and MLQA evaluations read Chinese, and KorQuAD's F1 reads Korean. A
+    "character" is what a reader sees as one (an extended grapheme cluster: a
+    Thai consonant with its vowel and tone marks, a Hangul syllable written as
+    jamo). An emoji is one token however it is built (a ZWJ family, a skin tone,
+    a flag); a different skin tone is a different emoji. The text is NFKC first
+    (half-width katakana, full-width letters and compatibility ideographs become
+    their usual forms), without variation selectors and invisible format
+    characters (a zero-width space inside a word no longer splits it).
     """
+    text = _IGNORED.sub("", unicodedata.normalize("NFKC", text).lower())
     tokens: list[str] = []
     word: list[str] = []
-    for char in text.lower():
-        if _is_cjk(char):
-            if word:
-                tokens.append("".join(word))
-                word = []
-            tokens.append(char)
-        elif unicodedata.category(char)[0] in "LMN":
-            word.append(char)
-        elif word:
+    for cluster in regex.findall(r"\X", text):
+        alone = _EMOJI.match(cluster) or (_WORD.match(cluster) and _UNSPACED.match(cluster))
+        if not alone and _WORD.match(cluster):
+            word.append(cluster.replace("\u200d", ""))
+            continue
+        if word:
             tokens.append("".join(word))
             word = []
+        if alone:
+            tokens.append(cluster)
     if word:
         tokens.append("".join(word))
     return tokens
@@ -311,6 +394,37 @@ def rouge_l(predictions: Sequence[str], references: Sequence[Sequence[str]]) -> 
 BERTSCORE_LAYER = 6
 
 
+def _check_bertscore_model(model_path: str, num_layers: int) -> None:
+    """A ValueError unless ``model_path`` is a local model folder with at least ``num_layers``
+    layers (``bert-score`` would take a missing folder for a Hub repository id, offline)."""
+    import json
+    from pathlib import Path
+
+    folder = Path(model_path)
+    if not folder.is_dir():
+        raise ValueError(
+            f"model_path {model_path!r} is not a folder: BERTScore runs offline here, so give a "
+            "local model folder (one with config.json and weights), or leave model_path out for "
+            "the shipped MiniLM."
+        )
+    config = folder / "config.json"
+    if not config.is_file():
+        raise ValueError(
+            f"model_path {model_path!r} has no config.json: it is not a transformers model "
+            "folder. Give the folder that holds config.json and the weights."
+        )
+    layers = json.loads(config.read_text(encoding="utf-8")).get("num_hidden_layers", num_layers)
+    if (
+        not isinstance(num_layers, int)
+        or isinstance(num_layers, bool)
+        or not (1 <= num_layers <= layers)
+    ):
+        raise ValueError(
+            f"num_layers must be a whole number from 1 to {layers} (the layers of "
+            f"{folder.name}), got {num_layers!r}."
+        )
+
+
 def per_question_bertscore(
     predictions: Sequence[str],
     references: Sequence[Sequence[str]],
@@ -323,7 +437,9 @@ def per_question_bertscore(
     ``model_path`` (default: the shipped MiniLM) is a local folder that
     transformers can load; ``num_layers`` is the layer whose vectors are
     compared. An empty answer scores 0, as ``bert-score`` itself sets it (its
-    own empty-string path fails with transformers 5, so we skip the call).
+    own empty-string path fails with transformers 5, so we skip the call). An empty reference,
+    a ``model_path`` that is not a model folder and a layer the model lacks are refused here,
+    before ``bert-score`` fails on them with its own confusing error.
     """
     from bert_score import score
 
@@ -332,6 +448,15 @@ def per_question_bertscore(
 
         model_path = str(minilm_path())
     lists = _as_lists(predictions, references)
+    for index, answers in enumerate(lists):
+        for k, answer in enumerate(answers):
+            if not answer.strip():
+                raise ValueError(
+                    f"references[{index}][{k}] is empty: BERTScore compares the answer with each "
+                    "reference's tokens, and an empty reference has none. Remove it (keep the "
+                    "question's other references) or drop the question."
+                )
+    _check_bertscore_model(model_path, num_layers)
     kept = [i for i, prediction in enumerate(predictions) if prediction.strip()]
     out = [0.0] * len(lists)
     if kept:
@@ -480,6 +605,18 @@ def bootstrap_ci(
     values = np.asarray(scores, dtype=float)
     if values.ndim != 1 or values.size == 0:
         raise ValueError("scores must be a non-empty list of per-question numbers.")
+    bad = np.flatnonzero(~np.isfinite(values))
+    if bad.size:
+        raise ValueError(
+            f"scores[{bad[0]}] is {values[bad[0]]} ({bad.size} score(s) not finite): every score "
+            "must be a finite number, or the interval is NaN. Score the failed questions (0 for "
+            "no answer) or drop them from scores and groups alike."
+        )
+    if not isinstance(n_resamples, int) or isinstance(n_resamples, bool) or n_resamples < 1:
+        raise ValueError(
+            "n_resamples must be a whole number of at least 1 (2,000 is usual), "
+            f"got {n_resamples!r}."
+        )
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be between 0 and 1, got {confidence}")
     rng = np.random.default_rng(seed)
@@ -504,6 +641,8 @@ def bootstrap_ci(
 def found_in_passage(predictions: Sequence[str], contexts: Sequence[str]) -> float:
     """Percent of non-empty answers that occur in their passage (after :func:`normalize_answer`,
     on word boundaries): how often a generative reader reads rather than recites."""
+    _check_strings(predictions, "answers")
+    _check_strings(contexts, "passages")
     if len(predictions) != len(contexts):
         raise ValueError(f"{len(predictions)} answers but {len(contexts)} passages; give one each.")
     pairs = [

@@ -54,6 +54,7 @@ from bertedu.qa.extractive import (
 )
 from bertedu.qa.finetune import QARecipe
 from bertedu.qa.generative import BertEncoderDecoder, prepare_seq2seq_features, trim_seq2seq
+from bertedu.qa.passage_text import answer_from_passage
 from bertedu.tokenization import load_tokenizer
 from bertedu.train.atomic_files import write_json_atomically
 from bertedu.train.checkpoint import load_weights, save_weights
@@ -221,7 +222,7 @@ class Reader:
         passage = tokenize_example(example, self.tokenizer, DEFAULT_MAX_QUESTION_LENGTH, False)
         candidates, seen = [], set()
         for hypothesis in result.hypotheses[: self.n_best]:
-            text = decode_answer(self.tokenizer, hypothesis.token_ids)
+            text = answer_from_passage(decode_answer(self.tokenizer, hypothesis.token_ids), context)
             if text in seen:
                 continue
             seen.add(text)

@@ -41,20 +41,29 @@ from bertedu.nn_utils import eval_mode
 from bertedu.train import distributed
 from bertedu.train.batches import BatchStream
 from bertedu.train.checkpoint import save_checkpoint
+from bertedu.train.checkpoint_state import read_checkpoint_state
 from bertedu.train.config import TrainConfig
 from bertedu.train.interrupt import DeferredInterrupt
 from bertedu.train.metrics_log import MetricsLog
 from bertedu.train.optim import build_optimizer, warmup_linear_schedule
 from bertedu.train.resume import ResumePoint, checkpoint_to_resume, resume_point, run_identity
 from bertedu.train.run_folder import folder_run_id, hold_output_folder, new_run_id
-from bertedu.train.weights_file import unwrap_model
+from bertedu.train.weights_file import CheckpointMismatchError, unwrap_model
 
 Evaluator = Callable[[nn.Module], Mapping[str, float]]
 
 
 class NonFiniteLossError(FloatingPointError):
     """A loss or gradient norm became NaN or infinite; training stopped before the weights were
-    spoiled."""
+    spoiled. ``step`` (the update, from 1), ``term`` and ``value`` (the first non-finite one:
+    ``"loss"``, ``nan``) and ``checkpoint`` (the last one written, or None) let a command say
+    it in its own words."""
+
+    def __init__(
+        self, message: str, step: int, term: str, value: float, checkpoint: Path | None
+    ) -> None:
+        super().__init__(message)
+        self.step, self.term, self.value, self.checkpoint = step, term, value, checkpoint
 
 
 @dataclass
@@ -102,7 +111,10 @@ def check_finite(terms: Mapping[str, float], step: int, checkpoint: Path | None)
         raise NonFiniteLossError(
             f"Non-finite {', '.join(bad)} at update {step + 1} ({values}); training stopped before "
             "the weights were changed. Lower the learning rate, lengthen the warmup or clip "
-            f"gradients (max_grad_norm); {where}."
+            f"gradients (max_grad_norm); {where}.",
+            step + 1,
+            *next(iter(bad.items())),
+            checkpoint,
         )
 
 
@@ -325,10 +337,42 @@ class UpdateLog:
     ):
         self.log, self.bar, self.device = log, bar, device
         self.elapsed_before = elapsed_before
-        self.window: dict[str, list[float]] = defaultdict(list)
+        # Since the last record: per logged value, its running sum and count. A checkpoint
+        # stores them (window_state), so a run resumed inside a window logs the whole window.
+        self.window: dict[str, list[float | int]] = {}
         self.recent: deque[float] = deque(maxlen=50)  # the bar's running loss
         self.tokens = self.tokens_at_log = 0
         self.started = self.time_at_log = time.perf_counter()
+
+    def window_state(self) -> dict[str, list[float | int]]:
+        """``{name: [running sum, count]}`` of the updates not yet logged (for a checkpoint)."""
+        return {name: list(pair) for name, pair in self.window.items()}
+
+    def restore(self, saved: Any, step: int, where: Path) -> None:
+        """Continue the window a checkpoint stored (:meth:`window_state`); a value that cannot
+        be one (a crafted checkpoint) is refused naming it."""
+        if not isinstance(saved, Mapping):
+            raise CheckpointMismatchError(
+                f"{where}: extra.log_window is {saved!r}, not {{name: [sum, count]}}. The "
+                "checkpoint was altered: use an earlier checkpoint (--checkpoint PATH)."
+            )
+        for name, pair in saved.items():
+            fine = (
+                isinstance(pair, list)
+                and len(pair) == 2
+                and isinstance(pair[0], float)
+                and math.isfinite(pair[0])
+                and isinstance(pair[1], int)
+                and not isinstance(pair[1], bool)
+                and 1 <= pair[1] <= step
+            )
+            if not fine:
+                raise CheckpointMismatchError(
+                    f"{where}: extra.log_window {name!r} is {pair!r}, not [sum, count] of at "
+                    f"most {step} updates. The checkpoint was altered: use an earlier checkpoint "
+                    "(--checkpoint PATH)."
+                )
+        self.window = {name: list(pair) for name, pair in saved.items()}
 
     def elapsed_s(self) -> float:
         """Wall time of the run so far, resumed segments included."""
@@ -343,7 +387,8 @@ class UpdateLog:
         self.tokens += tokens
         self.recent.append(totals["loss"])
         for name, value in totals.items():
-            self.window[name].append(value)
+            total, count = self.window.get(name, (0.0, 0))
+            self.window[name] = [total + value, count + 1]
         self.bar.update(1)
         self.bar.set_postfix(
             loss=f"{sum(self.recent) / len(self.recent):.3f}",
@@ -354,7 +399,7 @@ class UpdateLog:
             return
         now = time.perf_counter()
         record = {"split": "train", "step": done, "epoch": epoch}
-        record |= {name: sum(values) / len(values) for name, values in self.window.items()}
+        record |= {name: total / count for name, (total, count) in self.window.items()}
         seconds = max(now - self.time_at_log, 1e-9)
         record["tokens_per_s"] = (self.tokens - self.tokens_at_log) / seconds
         record["elapsed_s"] = self.elapsed_before + now - self.started
@@ -477,6 +522,9 @@ def train(
     runner.train()
     bar = tqdm(total=stop, initial=start.step, desc="train", disable=not show, dynamic_ncols=True)
     updates = UpdateLog(log, bar, device=device, elapsed_before=start.elapsed_s)
+    if start.checkpoint is not None:
+        saved = read_checkpoint_state(start.checkpoint).get("extra", {}).get("log_window", {})
+        updates.restore(saved, start.step, start.checkpoint)
 
     def evaluate_at(done: int) -> None:  # on rank 0; the others wait
         if info.is_main:
@@ -528,7 +576,8 @@ def train(
                         generators=generators,
                         keep=config.keep_checkpoints,
                         run_id=run_id,
-                        extra=extra | {"elapsed_s": updates.elapsed_s()},
+                        extra=extra
+                        | {"elapsed_s": updates.elapsed_s(), "log_window": updates.window_state()},
                     )
                     result.checkpoint = last_checkpoint
                 distributed.barrier()

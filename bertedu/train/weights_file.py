@@ -144,8 +144,18 @@ def weights_mismatch(
     """What keeps ``tensors`` (aliases included) out of a model whose ``state_dict`` is
     ``expected``: missing or unexpected names, a shape, a dtype kind, a NaN; None when they fit.
 
-    The first problem found is named, in the model's order, with its tensor.
+    The first problem found is named, in the model's order, with its tensor: a shape first
+    (a model of another size also misses or adds names, and its size is the real difference),
+    then missing or unexpected names, then dtypes and NaN.
     """
+    for name, wanted in expected.items():
+        if name in tensors and tuple(tensors[name].shape) != tuple(wanted.shape):
+            return (
+                f"Tensor {name!r} in {where} has shape {tuple(tensors[name].shape)} but the "
+                f"model's is {tuple(wanted.shape)}. The checkpoint belongs to a model of another "
+                "size: build the model with the checkpoint's config, or start a new run in a "
+                "new folder."
+            )
     missing = sorted(set(expected) - set(tensors))
     unexpected = sorted(set(tensors) - set(expected))
     if missing or unexpected:
@@ -157,12 +167,6 @@ def weights_mismatch(
         )
     for name, wanted in expected.items():  # the model's order: the first problem is named
         tensor = tensors[name]
-        if tuple(tensor.shape) != tuple(wanted.shape):
-            return (
-                f"Tensor {name!r} in {where} has shape {tuple(tensor.shape)} but the model's is "
-                f"{tuple(wanted.shape)}. The checkpoint belongs to a model of another size: "
-                "build the model with the checkpoint's config, or start a new run in a new folder."
-            )
         if wanted.is_floating_point() != tensor.is_floating_point():
             return (
                 f"Tensor {name!r} in {where} holds {tensor.dtype} values but the model's are "
@@ -179,6 +183,21 @@ def weights_mismatch(
     return None
 
 
+def fill_tied(model: nn.Module, tensors: dict[str, torch.Tensor]) -> None:
+    """Give a name the file lacks the tensor of the name ``model`` ties it to (in place).
+
+    Files written elsewhere store a tied pair once and may say so in their own way or not
+    at all (``safetensors.torch.save_model`` keeps one name and notes the other in its
+    metadata; a stranger's file just drops one): the model's own ties say which names are
+    one tensor, whichever of them the file kept.
+    """
+    for alias, stored in deduplicated_state_dict(model)[1].items():
+        if alias not in tensors and stored in tensors:
+            tensors[alias] = tensors[stored]
+        elif stored not in tensors and alias in tensors:
+            tensors[stored] = tensors[alias]
+
+
 def load_model_tensors(
     model: nn.Module, tensors: dict[str, torch.Tensor], aliases: dict[str, str], where: Path | str
 ) -> None:
@@ -190,6 +209,7 @@ def load_model_tensors(
     for alias, stored in aliases.items():
         if stored in full:
             full[alias] = full[stored]
+    fill_tied(model, full)
     problem = weights_mismatch(expected, full, where)
     if problem is not None:
         raise CheckpointMismatchError(problem)
@@ -238,7 +258,8 @@ def load_weights(model: nn.Module, path: str | Path) -> nn.Module:
     The file's recorded config must equal the model's, and its tensors its
     recorded digest (files written before the digest was stored are read
     without that check); integers where the model has floats, and NaN or
-    infinite weights, are refused.
+    infinite weights, are refused. A file written by other code loads too when it
+    holds a tied pair once (:func:`fill_tied`).
     """
     path = Path(path)
     if not path.is_file():

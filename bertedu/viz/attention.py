@@ -28,10 +28,12 @@ def as_attention_array(attention, tokens: Sequence[str] | None = None) -> np.nda
     """Any attention input (see the module docstring) -> a float64 NumPy array.
 
     The result keeps the rank it was given (2, 3 or 4); a tuple of per-layer
-    tensors becomes ``[layers, heads, seq, seq]``. With ``tokens``, their number
-    must match ``seq``: a mismatch would label the plot's axes wrongly.
+    tensors becomes ``[layers, heads, seq, seq]`` (a nested list of numbers is one
+    array). With ``tokens``, their number must match ``seq``: a mismatch would label
+    the plot's axes wrongly. An empty map (nothing to draw: a blank figure or numpy's
+    zero-size error) and NaN or infinite weights (blank tiles) are refused.
     """
-    if isinstance(attention, (tuple, list)):
+    if isinstance(attention, (tuple, list)) and not _holds_numbers(attention):
         if not attention:
             raise ValueError(
                 "The attention tuple is empty. A transformers model loaded with "
@@ -50,11 +52,33 @@ def as_attention_array(attention, tokens: Sequence[str] | None = None) -> np.nda
     elif isinstance(attention, torch.Tensor):
         array = attention.detach().to("cpu", torch.float64).numpy()
     else:
-        array = np.asarray(attention, dtype=np.float64)
+        try:
+            array = np.asarray(attention, dtype=np.float64)
+        except ValueError as error:
+            raise ValueError(
+                "The attention map is not a rectangular array of numbers: its nested lists "
+                f"are ragged (rows of different lengths) or hold something else ({error}). "
+                "Give one weight per query and key."
+            ) from None
     if array.ndim not in (2, 3, 4) or array.shape[-1] != array.shape[-2]:
         raise ValueError(
             f"Expected an attention map [seq, seq], [heads, seq, seq] or "
             f"[layers, heads, seq, seq], got shape {array.shape}."
+        )
+    if array.size == 0:
+        raise ValueError(
+            f"The attention map is empty (shape {array.shape}): nothing to draw or measure. If "
+            "every token was hidden (hide_tokens), hide fewer (hidden=('[CLS]', '[SEP]') keeps "
+            "the words); otherwise pass the map of an input with at least one token."
+        )
+    bad = np.argwhere(~np.isfinite(array))
+    if bad.size:
+        names = ("layer", "head", "query", "key")[4 - array.ndim :]
+        where = ", ".join(f"{name} {int(i)}" for name, i in zip(names, bad[0], strict=True))
+        raise ValueError(
+            f"{len(bad)} attention weight(s) are not finite (NaN or infinite), the first at "
+            f"{where}: they would draw as blank tiles. Check the model's output (a NaN loss, "
+            "a mask of -inf on every key)."
         )
     if tokens is not None and len(tokens) != array.shape[-1]:
         raise ValueError(
@@ -62,6 +86,27 @@ def as_attention_array(attention, tokens: Sequence[str] | None = None) -> np.nda
             "pass the tokens of the same input."
         )
     return array
+
+
+def _holds_numbers(attention: tuple | list) -> bool:
+    """True for a nested list of numbers (one map), False for a tuple of per-layer tensors."""
+    first = attention
+    while isinstance(first, (tuple, list)) and first:
+        first = first[0]
+    return not isinstance(first, (torch.Tensor, np.ndarray, tuple, list))
+
+
+def one_head(attention, tokens: Sequence[str], what: str) -> np.ndarray:
+    """``attention`` as one head's ``[seq, seq]`` array over ``tokens``; a ValueError naming the
+    plotting function ``what`` for any other shape (checked before a figure is made, so a
+    refused call leaves no blank figure behind)."""
+    matrix = as_attention_array(attention, tokens)
+    if matrix.ndim != 2:
+        raise ValueError(
+            f"{what} draws one head ([seq, seq]), got shape {matrix.shape}: "
+            "pick one with attention[layer, head] or bertedu.viz.select_head."
+        )
+    return matrix
 
 
 def as_layers_heads(attention, tokens: Sequence[str] | None = None) -> np.ndarray:
@@ -91,6 +136,8 @@ def hide_tokens(attention, tokens: Sequence[str], hidden: Sequence[str] = SPECIA
     that token's attention that went to the kept tokens: a head that looks at [SEP]
     turns dark instead of being blown up into a fake pattern.
     """
+    if not isinstance(attention, (torch.Tensor, np.ndarray)):
+        attention = as_attention_array(attention)
     if len(tokens) != attention.shape[-1]:
         raise ValueError(
             f"{len(tokens)} tokens for an attention map over {attention.shape[-1]} positions."

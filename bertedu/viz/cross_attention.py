@@ -25,6 +25,7 @@ from bertedu.qa.copying import passage_mask
 from bertedu.qa.datasets import QAExample
 from bertedu.qa.decoding import decode_answer, greedy_decode
 from bertedu.qa.generative import BertEncoderDecoder, prepare_seq2seq_features
+from bertedu.qa.passage_text import answer_from_passage
 from bertedu.viz.explorer_data import STATIC_NOTE, ExplorerExample, shorten
 from bertedu.viz.widget import AttentionExplorer
 
@@ -102,7 +103,7 @@ def cross_attention_for(
         source_tokens=tokenizer.convert_ids_to_tokens(inputs[0][0].tolist()),
         target_tokens=tokenizer.convert_ids_to_tokens([*ids, model.eos_token_id]),
         attentions=torch.stack([layer[0] for layer in cross]).float().cpu(),
-        answer=decode_answer(tokenizer, ids),
+        answer=answer_from_passage(decode_answer(tokenizer, ids), context),
         context_truncated=bool(features.context_truncated[0]),
         copy_gate=None if out.copy_gate is None else out.copy_gate[0].float().cpu(),
         copy_weights=None if out.copy_weights is None else out.copy_weights[0].float().cpu(),

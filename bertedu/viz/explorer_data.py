@@ -62,12 +62,17 @@ def quantise(attentions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(
             f"Expected [layers, heads, queries, keys] weights, got shape {array.shape}."
         )
-    if array.size and (np.nanmin(array) < -1e-6 or np.nanmax(array) > 1 + 1e-6):
+    if not np.isfinite(array).all():
+        raise ValueError(
+            "Attention weights must be finite numbers; some are not finite (NaN or infinite), "
+            "and the page would draw them as zero. Check the model's output."
+        )
+    if array.size and (array.min() < -1e-6 or array.max() > 1 + 1e-6):
         raise ValueError(
             "Attention weights must lie in [0, 1] (rows of a softmax); got values from "
-            f"{np.nanmin(array):.3g} to {np.nanmax(array):.3g}."
+            f"{array.min():.3g} to {array.max():.3g}."
         )
-    array = np.clip(np.nan_to_num(array), 0.0, 1.0)
+    array = np.clip(array, 0.0, 1.0)
     scales = array.max(axis=(-2, -1)) if array.size else np.zeros(array.shape[:2])
     safe = np.where(scales > 0, scales, 1.0)[..., None, None]
     return np.rint(array / safe * LEVELS).astype(np.uint8), scales
@@ -101,6 +106,12 @@ class ExplorerExample:
                 f"Example {self.label!r}: attentions of shape {tuple(shape)} do not match "
                 f"{len(self.queries)} query and {len(self.keys)} key tokens; expected "
                 "[layers, heads, queries, keys]."
+            )
+        if 0 in shape:
+            raise ValueError(
+                f"Example {self.label!r}: the attention map is empty (shape {tuple(shape)}): "
+                "the explorer would draw a blank picture. Give an input with at least one "
+                "token, from a model with at least one layer and head."
             )
 
     def entry(self) -> dict[str, Any]:
@@ -163,8 +174,12 @@ def explorer_data(
     the kernel can run the models on typed text (the text box in Jupyter).
     """
     names = list(examples)
+    if not names:
+        raise ValueError("explorer_data got no model: give {model name: [examples]}.")
     models = []
     for name, items in examples.items():
+        if not items:
+            raise ValueError(f"Model {name!r} has no examples: give it at least one input.")
         layers, heads = items[0].attentions.shape[:2]
         entries = [item.entry() for item in items]
         models.append(

@@ -16,7 +16,7 @@ from matplotlib.collections import LineCollection
 from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 
-from bertedu.viz.attention import as_attention_array
+from bertedu.viz.attention import one_head
 from bertedu.viz.heatmaps import plot_heatmap
 
 
@@ -60,12 +60,7 @@ def plot_head_view(
     drawn (they would be invisible anyway); the lines are ``ax.collections[0]``,
     one segment per drawn weight.
     """
-    matrix = as_attention_array(attention, tokens)
-    if matrix.ndim != 2:
-        raise ValueError(
-            f"plot_head_view draws one head ([seq, seq]), got shape {matrix.shape}: "
-            "pick one with attention[layer, head] or bertedu.viz.select_head."
-        )
+    matrix = one_head(attention, tokens, "plot_head_view")
     n = len(tokens)
     if query is not None and not 0 <= query < n:
         raise IndexError(f"query={query} is not a position of these {n} tokens (0-{n - 1}).")
@@ -101,6 +96,7 @@ def plot_head(
 
     Returns a new figure with three axes: the heatmap, its colour bar and the lines.
     """
+    one_head(attention, tokens, "plot_head")
     n = len(tokens)
     side = float(np.clip(0.22 * n + 2.0, 3.5, 9.0))
     fig, (left, right) = plt.subplots(

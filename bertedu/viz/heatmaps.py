@@ -9,7 +9,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from bertedu.viz.attention import as_attention_array, as_layers_heads
+from bertedu.viz.attention import as_layers_heads, one_head
 
 
 def _token_fontsize(n: int) -> float:
@@ -32,18 +32,8 @@ def plot_heatmap(
     a pattern stays visible when most weight sits on [SEP]; pass ``vmax=1`` to
     compare heads on one scale). Returns the figure (a new one unless ``ax`` is given).
     """
-    matrix = as_attention_array(attention, tokens)
-    if matrix.ndim != 2:
-        raise ValueError(
-            f"plot_heatmap draws one head ([seq, seq]), got shape {matrix.shape}: "
-            "pick one with attention[layer, head] or bertedu.viz.select_head."
-        )
+    matrix = one_head(attention, tokens, "plot_heatmap")
     n = len(tokens)
-    if n == 0:
-        raise ValueError(
-            "plot_heatmap has no tokens to draw: every token was hidden. Hide fewer "
-            "(hide_tokens' hidden=('[CLS]', '[SEP]') keeps the words) or draw the full map."
-        )
     if ax is None:
         side = float(np.clip(0.22 * n + 2.0, 3.5, 9.0))
         fig, ax = plt.subplots(
@@ -102,6 +92,11 @@ def plot_grid(
     """
     a = as_layers_heads(attention)
     layers, heads, n, _ = a.shape
+    if highlight is not None and not (0 <= highlight[0] < layers and 0 <= highlight[1] < heads):
+        raise IndexError(
+            f"highlight={tuple(highlight)} is not a head of this model: it has layers "
+            f"0-{layers - 1} and heads 0-{heads - 1}."
+        )
     if ax is None:
         width = float(np.clip(0.75 * heads + 1.5, 4.0, 12.0))
         fig, ax = plt.subplots(

@@ -48,7 +48,9 @@ def marked_passage(passage: str, start: int | None, end: int | None) -> str:
 def shaded_tokens(passage: str, spans: list[tuple[int, int]], probs: list[float], rgb: str) -> str:
     """The window's stretch of the passage, each token shaded by its probability ``p`` (opacity
     ``sqrt(p)``: a sure reader shows one dark token, an unsure one a pale wash) with the
-    probability in its tooltip."""
+    probability in its tooltip (nothing for a window without tokens)."""
+    if not spans:
+        return ""
     parts, previous = [], spans[0][0]
     for (start, end), p in zip(spans, probs, strict=True):
         parts.append(html.escape(passage[previous:start]))

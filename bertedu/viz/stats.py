@@ -129,6 +129,17 @@ def head_stats(
     return table
 
 
+def _check_columns(stats: pd.DataFrame, columns: Sequence[str]) -> None:
+    """A ValueError naming the first of ``columns`` that ``stats`` lacks (an empty table lacks
+    them all): pandas would raise a bare ``KeyError``."""
+    for name in columns:
+        if name not in stats.columns:
+            raise ValueError(
+                f"stats has no column {name!r}: pass a table made by head_stats or "
+                "average_head_stats (one row per head, at least one head)."
+            )
+
+
 def strongest_heads(stats: pd.DataFrame, columns: Sequence[str] = STAT_COLUMNS) -> pd.DataFrame:
     """For each statistic, the head with the largest value: ``statistic, layer, head, value``.
 
@@ -139,6 +150,7 @@ def strongest_heads(stats: pd.DataFrame, columns: Sequence[str] = STAT_COLUMNS) 
     repeated word in the input, say) is left out.
     """
     stats = stats.reset_index() if "layer" not in stats.columns else stats
+    _check_columns(stats, [*columns, "layer", "head"])
     rows = []
     for name in columns:
         if stats[name].isna().all():
@@ -190,6 +202,7 @@ def best_of_k_heads(
     ``C(r-1, k-1) / C(N, k)``; the result gives that distribution's mean
     (``expected``) and its ``quantiles`` (columns ``"5%"``, ``"50%"``, ...), exactly.
     """
+    _check_columns(stats, columns)
     rows = {}
     for name in columns:
         values = np.sort(stats[name].dropna().to_numpy(dtype=np.float64))

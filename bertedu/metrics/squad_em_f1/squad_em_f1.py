@@ -17,6 +17,9 @@ _KWARGS = """
 Args:
     predictions: list of predicted answer strings.
     references: list of lists of reference answer strings (one list per prediction).
+    unicode: False (default) for the official script's normalisation; True to compare the
+        answers after NFKC with invisible format characters deleted (not the official
+        score: see bertedu.qa.metrics.squad_em_f1).
 Returns:
     exact_match, f1: percentages (0-100).
 """
@@ -30,8 +33,10 @@ class SquadEmF1(evaluate.Metric):
     def _info(self):
         return text_metric_info(_DESCRIPTION, _CITATION, _KWARGS)
 
-    def _compute(self, predictions, references):
+    def _compute(self, predictions, references, unicode=False):
         ids = [str(index) for index in range(len(predictions))]
         return squad_em_f1(
-            dict(zip(ids, predictions, strict=True)), dict(zip(ids, references, strict=True))
+            dict(zip(ids, predictions, strict=True)),
+            dict(zip(ids, references, strict=True)),
+            unicode=unicode,
         )

@@ -156,3 +156,15 @@ def test_a_full_disk_while_the_corpus_is_cached_leaves_no_partial_cache(tmp_path
     with pytest.raises(SystemExit, match="the disk is full .*No space left on device"):
         pretrain(out)
     assert not [p for p in (out / "cache").iterdir() if p.name.startswith("documents-")]
+
+
+@pytest.mark.parametrize("kind", ["too long", "link to nothing"])
+def test_finetune_qa_says_the_same_about_its_output(tmp_path, kind):
+    out = tmp_path / ("x" * 300)
+    if kind == "link to nothing":
+        out = tmp_path / "runs"
+        out.symlink_to(tmp_path / "gone", target_is_directory=True)
+    qa = ["finetune-qa", "--profile", "smoke", "--no-progress", "--task", "extractive"]
+    with pytest.raises(SystemExit, match="too long for a file system|which does not exist") as no:
+        main([*qa, "--encoder", "bert-tiny", "--output", str(out)])
+    assert no.value.code == 2 and str(no.value).startswith("finetune-qa: The output folder")

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -137,6 +138,7 @@ def pretrain_command(args: argparse.Namespace) -> int:
     from bertedu.pretraining.run import CorpusError
     from bertedu.train import CheckpointMismatchError, distributed
     from bertedu.train.checkpoint import ExistingRunError
+    from bertedu.train.output_path import OutputPathError
     from bertedu.train.resume import ResumeMismatchError
 
     # What a user's output folder can hold that stops a run: each message says what to do.
@@ -148,6 +150,7 @@ def pretrain_command(args: argparse.Namespace) -> int:
         IsADirectoryError,
         FileNotFoundError,
         CorpusError,
+        OutputPathError,
     )
     if args.overwrite and (args.resume or args.checkpoint):
         raise SystemExit("--overwrite starts afresh; it cannot be combined with --resume.")
@@ -198,7 +201,11 @@ def pretrain_command(args: argparse.Namespace) -> int:
         raise SystemExit(f"bertedu pretrain: {message}") from error
     if info.is_main:
         baselines = run.data.stats["baselines"]
-        _save_plot(run.output_dir, baselines["unigram"]["mask_loss"])
+        try:
+            _save_plot(run.output_dir, baselines["unigram"]["mask_loss"])
+        except OSError as error:  # the run is saved; only its plot did not fit
+            message = _disk_error(error, output, args, profile)
+            raise SystemExit(f"bertedu pretrain: {message}") from error
         metrics = ", ".join(f"{k} {v:.4g}" for k, v in run.result.eval_metrics.items())
         held_out = (
             f"held-out {metrics}"
@@ -259,6 +266,11 @@ def _disk_error(error: OSError, output: Path, args: argparse.Namespace, profile:
             f"the disk is full ({error.filename or output}): {error.strerror}. Free some space "
             f"(or pick another --output). {_how_to_resume(args, profile, output)}"
         )
+    if error.errno == errno.ENAMETOOLONG:
+        return (
+            f"a path under the --output folder is too long for the file system "
+            f"({len(os.fsencode(str(error.filename or output)))} bytes). Pick a shorter --output."
+        )
     if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return (
             f"cannot write to {error.filename or output} ({error.strerror}). Pick an --output "
@@ -282,10 +294,37 @@ def _save_plot(output_dir: Path, unigram_loss: float) -> None:
     plt.close(ax.figure)
 
 
+class UsageError(SystemExit):
+    """A command stopped on a bad input: its message (already printed to stderr) and exit
+    status 2, as argparse's own refusals; ``str()`` is the message."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(2)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m bertedu``."""
+    """Entry point of ``python -m bertedu``.
+
+    A command refuses a bad input with ``SystemExit("what is wrong and what to do")``; that
+    message goes to stderr and the exit status is 2 (:class:`UsageError`), not a traceback.
+    """
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     args = _parser().parse_args(argv)
+    try:
+        return _run_command(args)
+    except SystemExit as stop:
+        if not isinstance(stop.code, str):
+            raise
+        print(stop.code, file=sys.stderr)
+        raise UsageError(stop.code) from None
+
+
+def _run_command(args: argparse.Namespace) -> int:
+    """Run the parsed command; its exit status."""
     if args.command == "pretrain":
         return pretrain_command(args)
     if args.command == "finetune-qa":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 
@@ -69,3 +71,27 @@ def test_the_attribution_follows_the_corpus_really_loaded():
     assert both.count("\n\n") == 1 and WIKITEXT_ATTRIBUTION in both
     with pytest.raises(ValueError, match="state the licence of your own text"):
         corpus_attribution([Document(("Mine.",), source="notes.txt")])
+
+
+def test_an_edit_that_keeps_size_and_modification_time_is_split_again(tmp_path):
+    # An editor (or rsync, or a restore from a backup) can change bytes and keep both.
+    text = tmp_path / "corpus.txt"
+    text.write_text("One document. Two sentences.\n\nAnother one here.\n", encoding="utf-8")
+    cached_corpus(str(text), cache_dir=tmp_path / "cache")
+    before = text.stat()
+    text.write_text("One document. Two sentences.\n\nAnother one HERE.\n", encoding="utf-8")
+    os.utime(text, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert text.stat().st_size == before.st_size
+    documents = cached_corpus(str(text), cache_dir=tmp_path / "cache")
+    assert documents[1].sentences == ("Another one HERE.",)
+
+
+def test_the_same_bytes_elsewhere_share_a_key(tmp_path, monkeypatch):
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "corpus.txt").write_text("Same text. Twice.\n\nAgain.\n")
+    assert corpus_key(str(tmp_path / "a/corpus.txt"), None) == corpus_key(
+        str(tmp_path / "b/corpus.txt"), None
+    )
+    monkeypatch.chdir(tmp_path)
+    assert corpus_key("a/corpus.txt", None) == corpus_key(str(tmp_path / "a/corpus.txt"), None)

@@ -249,7 +249,7 @@ def blow_up_at_update(monkeypatch, number: int) -> None:
 def test_a_huge_learning_rate_is_one_line_naming_the_step_and_lr(tmp_path, capsys):
     with pytest.raises(SystemExit) as stopped:
         run(tmp_path, "--lr", "1e10", "--epochs", "2")
-    message = str(stopped.value.code)
+    message = str(stopped.value)
     assert "Traceback" not in message and "\n" not in message.strip()
     assert "finetune-qa: the loss became" in message and "1e+10, from --lr" in message, message
     assert "lower --lr (e.g. the profile's 0.0001)" in message and "update" in message

@@ -16,6 +16,7 @@ import re
 import unicodedata
 from pathlib import Path
 
+from bertedu.data.corpus_digest import corpus_files
 from bertedu.data.documents import Document, evenly_spread, require_documents
 from bertedu.data.embedded import (
     WIKIPEDIA_ATTRIBUTION,
@@ -40,14 +41,38 @@ _DOCUMENT_BREAK = re.compile(r"\n[ \t]*\n")
 
 
 def read_text_file(file: Path) -> str:
-    """A corpus file's text; a binary file is refused, saying so.
+    """A corpus file's text, UTF-8 with its line endings made ``\\n``; anything else is refused,
+    saying what to do.
 
-    Decoding uses ``errors="replace"``: one bad byte should not lose a corpus, and
-    ``clean_text`` drops the U+FFFD (and a stray NUL) it leaves. A file where more than
-    a third of the visible characters are control characters or invalid UTF-8 is no
-    text at all (an image, an archive): reading it would give a corpus of garbage.
+    A FIFO or a device (``/dev/zero``) is refused before it is opened: reading one waits for
+    a writer or never ends. A binary file (more than a third of its visible characters are
+    control characters or invalid UTF-8: an image, an archive) is named as such. Bytes that
+    are not UTF-8 in a text file (Latin-1, Windows-1252) are named with their offset instead
+    of being dropped: "café" silently read as "caf" is a corpus with holes. A byte-order mark
+    is skipped. Windows (CRLF) and old Mac (CR) line endings become ``\\n``, so a blank line
+    separates documents whatever editor wrote the file.
     """
-    text = file.read_bytes().decode("utf-8", errors="replace")
+    if not file.is_file():
+        raise ValueError(
+            f"{file} is not a regular file (a FIFO, a device or a socket: reading it would wait "
+            "or never end). Pass a .txt file or a folder of .txt files."
+        )
+    raw = file.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        _refuse_binary(file, raw.decode("utf-8", errors="replace"))
+        raise ValueError(
+            f"{file} is not UTF-8 text (byte {raw[error.start]:#04x} at offset {error.start}; "
+            "Latin-1 or Windows-1252?). Save it as UTF-8 (for example: iconv -f latin1 -t utf-8 "
+            "OLD.txt > NEW.txt)."
+        ) from None
+    _refuse_binary(file, text)
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _refuse_binary(file: Path, text: str) -> None:
+    """Raise a ValueError when ``text`` is mostly control characters or U+FFFD: no text at all."""
     visible = [char for char in text if not char.isspace()]
     bad = sum(char == "\ufffd" or unicodedata.category(char) == "Cc" for char in visible)
     if len(visible) >= 64 and bad > len(visible) / 3:
@@ -56,7 +81,6 @@ def read_text_file(file: Path) -> str:
             "control characters or invalid UTF-8: an image, archive or other binary file?). "
             "Pass plain UTF-8 .txt files."
         )
-    return text
 
 
 def load_text_documents(path: str | Path, *, num_proc: int = 1) -> list[Document]:
@@ -71,7 +95,7 @@ def load_text_documents(path: str | Path, *, num_proc: int = 1) -> list[Document
         raise FileNotFoundError(
             f"{path} does not exist; pass a .txt file or a folder of .txt files."
         )
-    files = sorted(path.rglob("*.txt")) if path.is_dir() else [path]
+    files = corpus_files(path)
     texts, titles = [], []
     for file in files:
         chunks = _DOCUMENT_BREAK.split(read_text_file(file))

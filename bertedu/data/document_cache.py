@@ -19,6 +19,7 @@ from pathlib import Path
 from datasets import Dataset, load_from_disk
 
 from bertedu.data.corpus import load_corpus
+from bertedu.data.corpus_digest import corpus_digest
 from bertedu.data.documents import Document
 
 CACHE_VERSION = 1  # bump when the splitting or the stored layout changes
@@ -27,22 +28,22 @@ CACHE_VERSION = 1  # bump when the splitting or the stored layout changes
 def corpus_key(name: str, limit: int | None) -> str:
     """A file name for the corpus ``name`` (``limit`` documents): stable across runs and processes.
 
-    A local path's key includes the size and modification time of every ``.txt``
-    file under it, so an edited corpus is split again.
+    A local path's key is the digest of its files' bytes
+    (:func:`~bertedu.data.corpus_digest.corpus_digest`), not its spelling, sizes or
+    modification times: any edit is split again, and the same bytes named from another
+    working folder (or moved) share the split.
     """
-    parts: list = [CACHE_VERSION, name, limit]
-    path = Path(name).expanduser()
-    if path.exists():
-        files = sorted(path.rglob("*.txt")) if path.is_dir() else [path]
-        parts += [(str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files]
-    digest = hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:16]
+    digest = corpus_digest(name)
+    parts: list = [CACHE_VERSION, name if digest is None else digest, limit]
+    key = hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:16]
     safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in Path(name).name)[:40]
-    return f"documents-{safe}-{digest}"
+    return f"documents-{safe}-{key}"
 
 
 def save_documents(documents: list[Document], folder: Path) -> None:
     """Store documents as an Arrow dataset in ``folder``, atomically (a half-written cache is
-    never read: the data goes to a temporary folder that is renamed at the end)."""
+    never read: the data goes to a temporary folder that is renamed at the end, and removed
+    when writing fails)."""
     columns = {
         "sentences": [list(d.sentences) for d in documents],
         "title": [d.title for d in documents],
@@ -51,7 +52,11 @@ def save_documents(documents: list[Document], folder: Path) -> None:
     }
     partial = folder.with_name(f"{folder.name}.partial-{os.getpid()}")
     shutil.rmtree(partial, ignore_errors=True)
-    Dataset.from_dict(columns).save_to_disk(str(partial))
+    try:
+        Dataset.from_dict(columns).save_to_disk(str(partial))
+    except BaseException:  # a full disk, Ctrl-C: the half-written copy would only take space
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
     shutil.rmtree(folder, ignore_errors=True)
     partial.rename(folder)
 

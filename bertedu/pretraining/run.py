@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 from transformers import PreTrainedTokenizerBase
 
+from bertedu.data.corpus_digest import corpus_digest, is_corpus_path
 from bertedu.data.document_cache import cached_corpus
 from bertedu.model import BertForPreTraining
 from bertedu.pretraining.baselines import unigram_log_probabilities
@@ -33,6 +34,7 @@ from bertedu.seeding import seed_everything
 from bertedu.tokenization import load_tokenizer
 from bertedu.train import TrainResult, distributed, train
 from bertedu.train.loop import EvaluationHook
+from bertedu.train.output_path import check_output_path
 from bertedu.train.resume import checkpoint_to_resume
 from bertedu.train.run_folder import MARKER, output_folder
 
@@ -87,6 +89,24 @@ def data_fingerprint(data: PretrainingData) -> str:
             ids.extend(instance.tokens_b)
         digest.update(ids.tobytes())
     return digest.hexdigest()
+
+
+def run_identity(recipe: PretrainRecipe, seed: int) -> dict:
+    """What a checkpoint records of the run and a resumption must match, before the data is
+    prepared: the recipe, the seed and the corpus's content.
+
+    A local corpus is compared by ``corpus_digest`` (its bytes), not by how ``--corpus``
+    spells its path: the same file named from another working folder, or moved, resumes;
+    an edited one is refused before its data is prepared. The recipe in ``run.json`` keeps
+    the path as given.
+    """
+    recipe_fields = recipe.to_dict()
+    if not is_corpus_path(recipe.corpus):
+        return {"recipe": recipe_fields, "seed": seed, "corpus_digest": None}
+    del recipe_fields["corpus"]
+    digest = corpus_digest(recipe.corpus)
+    # A corpus gone missing is not compared here: preparing its data says it does not exist.
+    return {"recipe": recipe_fields, "seed": seed} | ({"corpus_digest": digest} if digest else {})
 
 
 def write_run_info(
@@ -215,6 +235,7 @@ def pretrain(
     output_dir = Path(output_dir)
     recipe = batch_for_processes(recipe, info)
     resume = resume or resume_from is not None
+    check_output_path(output_dir)  # before the folder is looked at: a name too long fails there
     was_missing, had_cache = not output_dir.exists(), (output_dir / "cache").exists()
     # Rank 0 claims the folder (before the data is prepared: its cache lives there) and holds
     # it until the run ends: a second process writing there is refused.
@@ -230,7 +251,7 @@ def pretrain(
             checkpoint_to_resume(  # before the data is prepared (its fingerprint: below)
                 output_dir,
                 config=recipe.train,
-                extra={"recipe": recipe.to_dict(), "seed": seed},
+                extra=run_identity(recipe, seed),
                 resume_from=resume_from,
                 extend_steps=extend_steps,
             )
@@ -305,11 +326,7 @@ def _pretrain_in_folder(
     config = recipe.train.replace(
         compile=recipe.train.compile if torch.cuda.is_available() else False, progress=progress
     )
-    identity = {
-        "recipe": recipe.to_dict(),
-        "seed": seed,
-        "data_fingerprint": data_fingerprint(data),
-    }
+    identity = run_identity(recipe, seed) | {"data_fingerprint": data_fingerprint(data)}
     if resume:  # refuse another run's checkpoint before run.json is touched
         checkpoint_to_resume(
             output_dir,

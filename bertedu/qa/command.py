@@ -412,7 +412,13 @@ def finetune_qa_command(args: argparse.Namespace) -> int:
     A run that stops before its first checkpoint (a refused input, a diverging loss)
     removes the output folder when it created it; a folder that was there is left as it is.
     """
+    from bertedu.train.output_path import OutputPathError, check_output_path
+
     recipe = recipe_from_args(args)
+    try:  # a name too long for the file system fails in exists() below: said here first
+        check_output_path(args.output)
+    except (OutputPathError, FileNotFoundError) as error:
+        raise SystemExit(f"finetune-qa: {error}") from None
     created = not args.output.exists() and not args.output.is_symlink()
     prepare_output(args.output, args.resume, args.overwrite)  # before any training
     finished = False

@@ -278,8 +278,10 @@ def _restore_rng(
     """Restore the RNGs; a state the generators refuse is named, not a traceback."""
     try:
         restore_rng_state(state["rng"], training, generators)
-    except (KeyError, TypeError, RuntimeError) as error:
+    except (KeyError, TypeError, ValueError, RuntimeError) as error:
+        reason = str(error) if isinstance(error, ValueError) else repr(error)
         raise CheckpointMismatchError(
-            f"The random-generator states in {path} cannot be restored ({error!r}): the "
-            "checkpoint was not written by bertedu (or was altered). Use an earlier checkpoint."
+            f"The random-generator states in {path} cannot be restored ({reason}): the "
+            "checkpoint was altered or written by other code. Use an earlier checkpoint "
+            "(--checkpoint PATH)."
         ) from None

@@ -51,9 +51,15 @@ def restore_rng_state(
     """Put every generator back in the state :func:`capture_rng_state` recorded.
 
     Generators named in the checkpoint but not passed here (or the reverse)
-    raise a ``ValueError``: silently leaving one unrestored would break the
-    exact-resume guarantee without any sign.
+    raise a ``ValueError`` before any generator is touched: silently leaving one
+    unrestored would break the exact-resume guarantee without any sign.
     """
+    saved, given = json_part["generators"], sorted(generators or {})
+    if not isinstance(saved, list) or sorted(map(str, saved)) != given:
+        raise ValueError(
+            f"the checkpoint recorded generators {saved!r} but {given} were passed; pass the "
+            "same named torch.Generator objects that the run was started with"
+        )
     python = json_part["python"]
     random.setstate((python["version"], tuple(python["state"]), python["gauss_next"]))
     numpy = json_part["numpy"]
@@ -70,11 +76,5 @@ def restore_rng_state(
     if torch.cuda.is_available():
         for index in range(min(json_part["cuda_devices"], torch.cuda.device_count())):
             torch.cuda.set_rng_state(tensors[f"rng/cuda/{index}"], index)
-    saved, given = set(json_part["generators"]), set(generators or {})
-    if saved != given:
-        raise ValueError(
-            f"The checkpoint recorded generators {sorted(saved)} but {sorted(given)} were passed; "
-            "pass the same named torch.Generator objects that the run was started with."
-        )
     for name, generator in (generators or {}).items():
         generator.set_state(tensors[f"rng/generator/{name}"])

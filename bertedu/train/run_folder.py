@@ -57,6 +57,7 @@ from bertedu.train.folder_lock import (
     release_folder,
     release_unscoped,
 )
+from bertedu.train.output_path import check_output_path
 
 __all__ = ["ExistingRunError", "FolderInUseError"]  # defined with the lock, named here
 
@@ -334,7 +335,9 @@ def claim_output_folder(
     """Make ``directory`` ready for a run; return where an overwritten folder was moved, else
     None.
 
-    * ``directory`` is a file: refused (a clear message instead of a traceback later).
+    * ``directory`` is a file, a name too long for the file system or a symbolic link to
+      nothing (:func:`~bertedu.train.output_path.check_output_path`): refused (a clear
+      message instead of a raw ``OSError`` later).
     * ``resume`` into a folder that does not exist (a mistyped ``--output``): refused,
       unless ``resume_from`` names the checkpoint to continue.
     * another process writes there (:class:`FolderInUseError`), or a file the run writes
@@ -354,6 +357,7 @@ def claim_output_folder(
     killed run left in it is cleaned (:func:`clean_interrupted_writes`).
     """
     directory = Path(directory)
+    check_output_path(directory)
     if resume and overwrite:
         raise ValueError(
             "resume and overwrite exclude each other: --resume continues the run in the folder, "
@@ -464,6 +468,7 @@ def hold_output_folder(
     block the caller's claim stands."""
     if directory is None:
         return FolderClaim(None, owned=False)
+    check_output_path(directory)
     nested = directory.is_dir() and held_by_caller(directory)
     claim_output_folder(directory, resume=resume, overwrite=overwrite, resume_from=resume_from)
     return FolderClaim(directory, owned=not nested)

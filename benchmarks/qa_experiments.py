@@ -39,9 +39,9 @@ from pathlib import Path
 
 import torch
 
-from bertedu.qa.command import build_model, load_encoder
 from bertedu.qa.datasets import load_embedded_qa
 from bertedu.qa.distill import build_training_set, trainable
+from bertedu.qa.encoders import build_model, load_encoder
 from bertedu.qa.finetune import (
     evaluate_extractive,
     evaluate_generative,

@@ -159,7 +159,7 @@ def train_or_load(args, name: str, task: str, recipe, train, dev):
     ``WORK/name``; later runs load it (or wait for the process training it)."""
     import torch
 
-    from bertedu.qa.command import build_model, load_encoder
+    from bertedu.qa.encoders import build_model, load_encoder
     from bertedu.train.checkpoint import load_weights
 
     folder = args.work / name

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from bertedu.cli import main
-from bertedu.qa.command import build_model, load_encoder
+from bertedu.qa.encoders import build_model, load_encoder
 from bertedu.train.checkpoint import load_weights
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -21,7 +21,8 @@ from test_qa_command import CONTEXT, QUESTIONS, reworded, squad_file
 from bertedu.cli import main
 from bertedu.model import BertConfig
 from bertedu.qa import NotAReaderError, Reader, load_reader, save_reader
-from bertedu.qa.command import build_model, load_encoder, read_examples
+from bertedu.qa.command import read_examples
+from bertedu.qa.encoders import build_model, load_encoder
 from bertedu.qa.extractive import (
     BertForQuestionAnswering,
     QuestionAnsweringOutput,

@@ -161,7 +161,7 @@ def test_window_soft_logits_map_characters_onto_a_students_window(tokenizer):
 def test_teacher_pass_and_generation_return_outputs_in_the_inputs_order(tokenizer):
     # Both sort their inputs by length for batching; the outputs must come back in order.
     from bertedu.model import BertConfig, BertModel
-    from bertedu.qa.command import build_model
+    from bertedu.qa.encoders import build_model
     from bertedu.qa.question_generation import generate_questions
     from bertedu.qa.roundtrip import teacher_pass
 

@@ -12,8 +12,9 @@ writes to ``--output``: the reader (``model.safetensors`` + its manifest ``confi
 (held-out EM/F1, the recipe, the wall time). The generative reader is the
 pointer-generator with a warm-started decoder (:mod:`bertedu.qa.generative`).
 This module reads and checks: the flags, the files, the encoder, the output folder; training
-and scoring are :func:`bertedu.qa.finetune.run_finetune_qa`'s, called once. The notebooks call
-the same functions (:func:`load_encoder`, :func:`build_model`, ``run_finetune_qa``).
+and scoring are :func:`bertedu.qa.finetune.run_finetune_qa`'s, called once; the encoder and
+the reader built on it are :mod:`bertedu.qa.encoders`'. The notebooks call the same functions
+(``load_encoder``, ``build_model``, ``run_finetune_qa``).
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ import time
 from pathlib import Path
 
 from bertedu.arguments import fraction, positive_float, seed, share
-
-ENCODERS = ("bert-tiny", "minilm")
+from bertedu.data.corpus_digest import file_digest
+from bertedu.qa.encoders import build_model, load_encoder
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -97,117 +98,6 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     qa.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
 
 
-def load_encoder(name: str | Path):
-    """``(BertModel, tokenizer)`` for ``bert-tiny``, ``minilm`` or a folder of a bertedu BERT."""
-    from bertedu.model import BertConfig, BertForPreTraining, BertModel
-    from bertedu.tokenization import load_tokenizer
-
-    tokenizer = load_tokenizer()
-    if name == "bert-tiny":
-        from bertedu.weights import load_pretrained_tiny
-
-        return load_pretrained_tiny().bert, tokenizer
-    if name == "minilm":
-        from bertedu.hf import from_hf
-        from bertedu.weights import load_reference_bert
-
-        return from_hf(load_reference_bert()), tokenizer
-    folder = Path(name).expanduser()
-    if not (folder / "config.json").is_file() or not (folder / "model.safetensors").is_file():
-        raise ValueError(
-            f"Unknown encoder {str(name)!r}: use one of {', '.join(ENCODERS)} or a folder with "
-            "config.json and model.safetensors (e.g. from bertedu.pretraining.export_pretrained)."
-        )
-    from bertedu.train.checkpoint import load_weights
-
-    config = BertConfig.from_dict(_encoder_config(folder))
-    shapes = _tensor_shapes(folder / "model.safetensors")
-    _check_embedding_shape(config, shapes, folder)
-    # The file's own names say which model wrote it: a pretraining model's start with "bert."
-    kind = BertForPreTraining if any(key.startswith("bert.") for key in shapes) else BertModel
-    _check_shapes(kind, config, shapes, folder)
-    model = kind(config)
-    load_weights(model, folder / "model.safetensors")  # its errors name the real mismatch
-    return (model.bert if kind is BertForPreTraining else model), tokenizer
-
-
-def _encoder_config(folder: Path) -> dict:
-    """``folder/config.json`` as a dict, with an error naming the file when it is not one."""
-    path = folder / "config.json"
-    try:
-        config = json.loads(path.read_text("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
-        raise ValueError(f"{path} is not a JSON file ({str(error)[:100]}).") from None
-    if not isinstance(config, dict):
-        raise ValueError(
-            f"{path} holds a JSON {type(config).__name__}, not an object of BertConfig fields "
-            "(vocab_size, hidden_size, ...). Write it with BertConfig.to_dict()."
-        )
-    if "task" in config and "encoder_config" in config:  # a reader's manifest
-        came_from = config.get("encoder")
-        origin = f"--encoder {came_from}" if came_from else "the encoder it was fine-tuned from"
-        raise ValueError(
-            f"{folder} is a fine-tuned {config['task']} reader (a finetune-qa --output), not an "
-            f"encoder. Ask it questions with python -m bertedu answer --reader {folder} (or "
-            f"bertedu.qa.load_reader); to fine-tune again, pass {origin}."
-        )
-    return config
-
-
-def _tensor_shapes(path: Path) -> dict[str, tuple[int, ...]]:
-    """Every tensor's name and shape in a safetensors file, read from its header only."""
-    from safetensors import SafetensorError, safe_open
-
-    try:
-        with safe_open(str(path), framework="pt") as file:
-            return {name: tuple(file.get_slice(name).get_shape()) for name in file.keys()}
-    except (SafetensorError, OSError, ValueError) as error:
-        raise ValueError(
-            f"{path} is not a readable safetensors file ({error}). Write it with "
-            "bertedu.train.checkpoint.save_weights."
-        ) from None
-
-
-def _check_embedding_shape(config, shapes: dict[str, tuple[int, ...]], folder: Path) -> None:
-    """Refuse a config.json whose vocabulary or width differs from the weights' embedding table
-    before a model of that size is built (``vocab_size: 1e12`` would ask for terabytes)."""
-    table = next((s for n, s in shapes.items() if n.endswith("word_embeddings.weight")), None)
-    if table is not None and table != (config.vocab_size, config.hidden_size):
-        raise ValueError(
-            f"{folder / 'config.json'} says vocab_size {config.vocab_size} and hidden_size "
-            f"{config.hidden_size}, but the word-embedding table in model.safetensors has shape "
-            f"{table}: the config belongs to another model. Use the config.json written with "
-            "these weights."
-        )
-
-
-def _check_shapes(kind, config, shapes: dict[str, tuple[int, ...]], folder: Path) -> None:
-    """Refuse a config.json whose sizes disagree with the weights' shapes (read from the
-    file's header) before a model of the config's size is allocated: the model is built on
-    PyTorch's ``meta`` device, which records shapes and holds no numbers."""
-    import re
-
-    import torch
-
-    layers = {int(m.group(1)) for n in shapes if (m := re.search(r"encoder\.layer\.(\d+)\.", n))}
-    if layers and len(layers) != config.num_hidden_layers:
-        raise ValueError(
-            f"{folder / 'config.json'} says num_hidden_layers {config.num_hidden_layers}, but "
-            f"model.safetensors holds {len(layers)} layers: the config belongs to another "
-            "model. Use the config.json written with these weights."
-        )
-    with torch.device("meta"):
-        skeleton = kind(config)
-    for name, tensor in skeleton.state_dict().items():
-        if name in shapes and shapes[name] != tuple(tensor.shape):
-            raise ValueError(
-                f"Tensor {name!r} in {folder / 'model.safetensors'} has shape {shapes[name]} but "
-                f"the model's is {tuple(tensor.shape)} (as {folder / 'config.json'} makes it): "
-                "the config belongs to another model. Use the config.json written with these "
-                "weights."
-            )
-
-
 def read_examples(path: Path | None, split: str, limit: int | None):
     """Examples of a SQuAD JSON file (or the embedded ``split``), with a clear error when the
     file is not SQuAD JSON or holds no question."""
@@ -226,19 +116,6 @@ def read_examples(path: Path | None, split: str, limit: int | None):
     if not examples:
         raise ValueError(f"{source} has no question: nothing to {split} on.")
     return examples
-
-
-def build_model(task: str, encoder, **options):
-    """The reader on ``encoder``: the span head, or the encoder-decoder (copying and
-    warm-started unless ``options`` say otherwise, e.g. ``copy=False``)."""
-    from bertedu.qa.extractive import BertForQuestionAnswering
-    from bertedu.qa.generative import BertEncoderDecoder
-
-    if task == "extractive":
-        return BertForQuestionAnswering.from_encoder(encoder.train())
-    return BertEncoderDecoder.from_encoder(
-        encoder.train(), **({"copy": True, "warm_start": True} | options)
-    )
 
 
 def prepare_output(output: Path, resume: bool = False, overwrite: bool = False) -> None:
@@ -328,25 +205,13 @@ def check_train_is_not_dev(train: Path | None, dev: Path | None) -> None:
             f"{train_name} and {dev_name} are the same file: the held-out scores would be "
             "taken on the questions trained on. Give a --dev file of other questions."
         )
-    if train_path.stat().st_size == dev_path.stat().st_size and _digest(train_path) == _digest(
-        dev_path
-    ):
+    same_size = train_path.stat().st_size == dev_path.stat().st_size
+    if same_size and file_digest(train_path) == file_digest(dev_path):
         raise ValueError(
             f"{train_name} and {dev_name} hold the same questions (identical files): the "
             "held-out scores would be taken on the questions trained on. Give a --dev file "
             "of other questions."
         )
-
-
-def _digest(path: Path) -> str:
-    """SHA-256 of a file's bytes, read in blocks."""
-    import hashlib
-
-    digest = hashlib.sha256()
-    with path.open("rb") as file:
-        while block := file.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_inputs(args: argparse.Namespace, recipe):

@@ -14,7 +14,11 @@ The rules, each a function over one page's article (``RULES`` lists them):
 - ``exercises``: in a section called Exercises, every cell is hidden until opened,
   every exercise ("**N.** ...") has a solution, and each solution (a hidden cell or a
   dropdown) sits directly under its own exercise with its toggle naming the exercise
-  number ("Solution to exercise N").
+  number ("Solution to exercise N");
+- ``figure-alt``: every image has an alt text that says what it shows, not an empty one
+  nor a file path or name ("../_images/<hash>.png", what myst-nb writes for a cell's
+  figure unless the cell's metadata sets ``"mystnb": {"image": {"alt": "..."}}``): it is
+  what a screen reader reads, and what shows when the image fails to load.
 
 The page-height rule (no chapter taller than 25,000 px at 1,280 px) needs a browser:
 scripts/check_layout.py enforces it. The code of a cell (its input) is not read by
@@ -61,6 +65,8 @@ PROCESS_WORDS: dict[str, re.Pattern[str]] = {
         r"\b(?:the lead's run|a helper|this session|our session|ran it today)\b", re.IGNORECASE
     ),
 }
+#: An alt text that is a file's path or name rather than words about the figure.
+FILE_LIKE_ALT = re.compile(r"_images/|\.(?:png|svg|jpe?g|gif|webp)\s*$", re.IGNORECASE)
 EXERCISE_START = re.compile(r"^\s*(\d+)\.")
 NUMBER = re.compile(r"\b(\d+)\b")
 
@@ -241,6 +247,20 @@ def exercises(article: Tag) -> list[Problem]:
     return found
 
 
+def figure_alt(article: Tag) -> list[Problem]:
+    found = []
+    for image in article.find_all("img"):
+        alt = (image.get("alt") or "").strip()
+        if alt and not FILE_LIKE_ALT.search(alt):
+            continue
+        said = (
+            f"alt text {alt!r} is a file name" if alt else f"{image.get('src')!r} has no alt text"
+        )
+        fix = 'say what the figure shows (a cell\'s figure: "mystnb": {"image": {"alt": ...}})'
+        found.append(Problem("figure-alt", where(image, article), f"{said}: {fix}"))
+    return found
+
+
 RULES: tuple[Callable[[Tag], list[Problem]], ...] = (
     markdown_tables_as_text,
     missing_in_tables,
@@ -248,6 +268,7 @@ RULES: tuple[Callable[[Tag], list[Problem]], ...] = (
     wrapped_source,
     process_words,
     exercises,
+    figure_alt,
 )
 
 

@@ -82,6 +82,11 @@ GOOD_AND_BAD = {
         ),
         exercises(exercise(1) + exercise(2) + hidden_cell("Show code cell content")),
     ),
+    "figure-alt": (
+        cell('<img alt="Histogram of tokens per document" src="../_images/ab12.png" />')
+        + '<img alt="one encoder block" class="bertedu-diagram" src="../_images/block.svg" />',
+        cell('<img alt="../_images/ab12.png" src="../_images/ab12.png" />'),
+    ),
 }
 
 
@@ -100,6 +105,7 @@ def test_every_rule_has_a_bad_page():
         "wrapped_source": "wrapped-source",
         "process_words": "process-words",
         "exercises": "exercises",
+        "figure_alt": "figure-alt",
     }
     assert {names[rule.__name__] for rule in check_editor.RULES} == set(GOOD_AND_BAD)
 
@@ -147,3 +153,18 @@ def test_the_command_reports_each_page_and_fails(tmp_path, monkeypatch, capsys):
     assert "ok   notebooks/01_good.html" in out
     assert "FAIL notebooks/02_bad.html: 1" in out and "[missing-in-table] cell 1" in out
     assert check_editor.main(["notebooks/01_good.html"]) == 0
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        '<img src="../_images/ab12.png" />',
+        '<img alt="" src="../_images/ab12.png" />',
+        '<img alt="  " src="../_images/ab12.png" />',
+        '<img alt="encoder_block.SVG" src="../_images/encoder_block.svg" />',
+        '<img alt="_images/ab12" src="../_images/ab12" />',
+    ],
+)
+def test_an_image_without_words_for_alt_text_fails(tmp_path, image):
+    found = problems(tmp_path, cell(image), "figure-alt")
+    assert len(found) == 1 and "say what the figure shows" in found[0]

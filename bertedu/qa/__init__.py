@@ -13,7 +13,7 @@
 * :mod:`bertedu.qa.augment`: cloze questions made from the training passages.
 * :mod:`bertedu.qa.decoding`: greedy and beam search (with inspectable steps).
 * :mod:`bertedu.qa.metrics`: SQuAD v1.1 EM/F1 (``squad_em_f1``), corpus and sentence BLEU,
-  ROUGE-L, MS MARCO's ROUGE-L and BLEU-1, bootstrap confidence intervals.
+  ROUGE-L, an MS MARCO-style ROUGE-L and BLEU-1, bootstrap confidence intervals.
 * :mod:`bertedu.qa.reader`: a saved reader (its folder, :func:`save_reader`,
   :func:`load_reader`) and its :meth:`Reader.answer`: text, characters, score, n-best.
 * :mod:`bertedu.qa.command`: ``python -m bertedu finetune-qa``.

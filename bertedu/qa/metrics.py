@@ -26,7 +26,8 @@ ROUGE-L reads every script written without spaces by character and each emoji
 as one token (:func:`rouge_tokens`); :func:`bleu` says when BLEU-4 is undefined (answers
 too short for 4-grams) and offers sacrebleu's effective order. :func:`sentence_bleu`
 shows why corpus and sentence BLEU differ on short answers;
-:func:`ms_marco_rouge_l` and :func:`bleu_1` are MS MARCO's official scores;
+:func:`ms_marco_rouge_l` and :func:`bleu_1` follow MS MARCO's official scores (the
+ROUGE-L over SQuAD-normalised words, not the official tokens);
 :func:`bootstrap_ci` gives a 95% interval for any per-question score.
 
 :func:`bertscore` (Zhang et al. 2020) compares answers by meaning rather than
@@ -493,7 +494,7 @@ def generation_scores(
     references: Sequence[Sequence[str]],
     with_bertscore: bool = False,
 ) -> dict[str, float]:
-    """BLEU, ROUGE-L, MS MARCO's ROUGE-L and BLEU-1, EM and F1 (all 0-100) of generated answers
+    """BLEU, ROUGE-L, MS MARCO-style ROUGE-L, BLEU-1, EM and F1 (all 0-100) of generated answers
     against their references; ``with_bertscore`` adds :func:`bertscore` (it runs MiniLM over
     every answer and reference: seconds per hundred on a CPU)."""
     lists = _as_lists(predictions, references)
@@ -515,11 +516,14 @@ def sentence_bleu(predictions: Sequence[str], references: Sequence[Sequence[str]
     """Mean sentence-level BLEU (sacrebleu, exponential smoothing, lower-cased, 0-100).
 
     Not the same number as :func:`bleu`. Corpus BLEU pools the n-gram counts
-    of all answers before taking the four precisions, unsmoothed: gold answers
-    score 100, but a set of short answers with no matching 4-gram anywhere
-    scores 0 however many words are right. Sentence BLEU scores each answer
-    alone, smoothed (a missing 4-gram precision becomes small, not zero), and
-    averages: exact answers still score 100 each, partly right ones get credit.
+    of all answers before taking the four precisions (sacrebleu's default
+    exponential smoothing only touches an order with n-grams but no match):
+    gold answers score 100, but a set of short answers with no matching 4-gram
+    anywhere scores 0 however many words are right. Sentence BLEU scores each
+    answer alone over the n-gram orders it has (sacrebleu's ``effective_order``,
+    so a one-word answer is scored on unigrams; exponential smoothing for an
+    order without a match), and averages: exact answers still score 100 each,
+    partly right ones get credit.
     """
     import sacrebleu
 
@@ -534,13 +538,15 @@ def sentence_bleu(predictions: Sequence[str], references: Sequence[Sequence[str]
 def ms_marco_rouge_l(
     predictions: Sequence[str], references: Sequence[Sequence[str]], beta: float = 1.2
 ) -> float:
-    """MS MARCO's ROUGE-L (0-100): pycocoevalcap's ``Rouge``, which the official
-    ``ms_marco_eval.py`` calls.
+    """An MS MARCO-style ROUGE-L (0-100): the formula of pycocoevalcap's ``Rouge``, which
+    the official ``ms_marco_eval.py`` calls, over SQuAD-normalised words.
 
     Per answer: the longest common subsequence with each reference gives a
     precision and a recall; the *maxima over references* are combined as
     ``(1 + beta^2) P R / (R + beta^2 P)`` with ``beta = 1.2`` (recall weighs
-    more). Tokens are :func:`normalize_answer`'s words. Differs from
+    more). Tokens are :func:`normalize_answer`'s words (no articles, no
+    punctuation), where the official script only tokenises (spaCy) and
+    lower-cases: the numbers are not the leaderboard's. Differs from
     :func:`rouge_l` (rouge-score: beta 1, best reference by F-measure).
     """
     lists = _as_lists(predictions, references)
